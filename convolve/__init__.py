@@ -1,0 +1,13 @@
+"""convolve: Keras for images, running natively on PyTorch.
+
+Write Keras code, get Keras's shapes, parameter counts, defaults and numerics, running as
+plain torch modules::
+
+    from convolve import layers, models
+"""
+
+from convolve import activations, initializers, layers, models, regularizers
+from convolve.layers import Input, KerasTensor, Layer
+from convolve.models import Model, Sequential
+
+__version__ = "0.1.0"

@@ -1,0 +1,275 @@
+"""Weight initializers with Keras's names, defaults and fan rules.
+
+An initializer is called with a Keras-layout shape (e.g. conv kernels as
+`(*kernel_size, in, out)`) and returns a tensor in that layout; layers permute it into
+torch's layout once, at build time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+
+def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras's fan-in and fan-out: the receptive field multiplies the last two axes."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class Initializer:
+    """Base class: `initializer(shape, dtype)` returns a new tensor."""
+
+    def __call__(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
+        return cls(**config)
+
+
+class _Seeded(Initializer):
+    def __init__(self, seed: int | None = None) -> None:
+        if seed is not None and not isinstance(seed, int):
+            raise ValueError(f"{type(self).__name__}: `seed` must be an int or None, got {seed!r}")
+        self.seed = seed
+
+    def _generator(self) -> torch.Generator | None:
+        # Without a seed, draw from torch's global generator so that
+        # convolve.utils.set_random_seed makes model creation repeatable.
+        if self.seed is None:
+            return None
+        return torch.Generator().manual_seed(self.seed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=torch.float32):
+        return torch.zeros(shape, dtype=dtype)
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=torch.float32):
+        return torch.ones(shape, dtype=dtype)
+
+
+class Constant(Initializer):
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
+
+    def __call__(self, shape, dtype=torch.float32):
+        return torch.full(shape, float(self.value), dtype=dtype)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class RandomNormal(_Seeded):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=torch.float32):
+        t = torch.empty(shape, dtype=torch.float32)
+        t.normal_(self.mean, self.stddev, generator=self._generator())
+        return t.to(dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class RandomUniform(_Seeded):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype=torch.float32):
+        t = torch.empty(shape, dtype=torch.float32)
+        t.uniform_(self.minval, self.maxval, generator=self._generator())
+        return t.to(dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+def _truncated_normal(shape, mean, stddev, generator) -> torch.Tensor:
+    # Keras truncates at two standard deviations.
+    t = torch.empty(shape, dtype=torch.float32)
+    return torch.nn.init.trunc_normal_(
+        t, mean, stddev, mean - 2 * stddev, mean + 2 * stddev, generator=generator
+    )
+
+
+class TruncatedNormal(RandomNormal):
+    def __call__(self, shape, dtype=torch.float32):
+        return _truncated_normal(shape, self.mean, self.stddev, self._generator()).to(dtype)
+
+
+class VarianceScaling(_Seeded):
+    """Keras's variance scaling: the family behind Glorot, He and LeCun."""
+
+    _MODES = ("fan_in", "fan_out", "fan_avg")
+    _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        mode: str = "fan_in",
+        distribution: str = "truncated_normal",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(seed)
+        if scale <= 0.0:
+            raise ValueError(f"VarianceScaling: `scale` must be positive, got scale={scale!r}")
+        if mode not in self._MODES:
+            raise ValueError(f"VarianceScaling: `mode` must be one of {self._MODES}, got {mode!r}")
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in self._DISTRIBUTIONS:
+            raise ValueError(
+                f"VarianceScaling: `distribution` must be one of {self._DISTRIBUTIONS}, "
+                f"got {distribution!r}"
+            )
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape, dtype=torch.float32):
+        fan_in, fan_out = compute_fans(tuple(shape))
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
+        scale = self.scale / max(1.0, fan[self.mode])
+        gen = self._generator()
+        if self.distribution == "truncated_normal":
+            # Standard deviation of a unit normal truncated to [-2, 2].
+            stddev = math.sqrt(scale) / 0.87962566103423978
+            return _truncated_normal(shape, 0.0, stddev, gen).to(dtype)
+        t = torch.empty(shape, dtype=torch.float32)
+        if self.distribution == "untruncated_normal":
+            return t.normal_(0.0, math.sqrt(scale), generator=gen).to(dtype)
+        limit = math.sqrt(3.0 * scale)
+        return t.uniform_(-limit, limit, generator=gen).to(dtype)
+
+    def get_config(self):
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
+
+
+def _variance_preset(name: str, scale: float, mode: str, distribution: str) -> type:
+    def __init__(self, seed: int | None = None) -> None:
+        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
+
+
+GlorotUniform = _variance_preset("GlorotUniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _variance_preset("GlorotNormal", 1.0, "fan_avg", "truncated_normal")
+HeUniform = _variance_preset("HeUniform", 2.0, "fan_in", "uniform")
+HeNormal = _variance_preset("HeNormal", 2.0, "fan_in", "truncated_normal")
+LecunUniform = _variance_preset("LecunUniform", 1.0, "fan_in", "uniform")
+LecunNormal = _variance_preset("LecunNormal", 1.0, "fan_in", "truncated_normal")
+
+
+class Orthogonal(_Seeded):
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype=torch.float32):
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: needs a shape of rank >= 2, got shape={tuple(shape)}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        flat = torch.empty(max(rows, cols), min(rows, cols)).normal_(generator=self._generator())
+        q, r = torch.linalg.qr(flat)
+        q = q * torch.sign(torch.diagonal(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).to(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+
+    def __call__(self, shape, dtype=torch.float32):
+        if len(shape) != 2:
+            raise ValueError(f"Identity: needs a 2D shape, got shape={tuple(shape)}")
+        return self.gain * torch.eye(*shape, dtype=dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
+        GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal,
+        Orthogonal, Identity,
+    )
+}  # fmt: skip
+_ALIASES = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
+    "glorot_normal": GlorotNormal, "he_uniform": HeUniform, "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
+    "identity": Identity,
+}  # fmt: skip
+
+
+def get(identifier: Any) -> Initializer:
+    """Resolves an initializer given by name, config dict, class or instance."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _ALIASES.get(identifier) or _CLASSES.get(identifier)
+        if cls is None:
+            raise ValueError(
+                f"Unknown initializer {identifier!r}. Known names: {', '.join(sorted(_ALIASES))}."
+            )
+        return cls()
+    if isinstance(identifier, dict):
+        cls = _CLASSES.get(identifier.get("class_name", ""))
+        if cls is None:
+            raise ValueError(f"Unknown initializer config: {identifier!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if callable(identifier):
+        return _CallableInitializer(identifier)
+    raise ValueError(f"Could not interpret initializer: {identifier!r}")
+
+
+class _CallableInitializer(Initializer):
+    """Wraps a plain function `fn(shape, dtype=None)` returning an array or tensor."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __call__(self, shape, dtype=torch.float32):
+        return torch.as_tensor(self.fn(tuple(shape), dtype=dtype), dtype=dtype)
+
+
+def serialize(initializer: Initializer) -> dict[str, Any]:
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}

@@ -1,0 +1,528 @@
+"""`Layer`: a `torch.nn.Module` with Keras's build/call/shape/config contract.
+
+Built-in layers compute in the engine layout (channels-first for tensors of rank >= 3, see
+`layout.py`) and declare it with `_engine_layout = True`. A user's own `Layer` subclass
+receives Keras-layout tensors in `call`, exactly as in Keras; the model converts around it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from convolve import _tree, initializers, regularizers
+from convolve.layers import layout
+from convolve.layers.naming import to_snake_case, unique_name
+from convolve.layers.symbolic import KerasHistory, KerasTensor, Node, is_symbolic
+
+_DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def standardize_dtype(dtype: Any) -> str:
+    """Returns the Keras name of a float dtype given as name, torch or numpy dtype."""
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, torch.dtype):
+        for name, value in _DTYPES.items():
+            if value is dtype:
+                return name
+    name = getattr(dtype, "name", dtype)
+    if isinstance(name, str) and name in _DTYPES:
+        return name
+    raise ValueError(f"Unsupported dtype {dtype!r}; use one of {', '.join(_DTYPES)}.")
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return _DTYPES[name]
+
+
+@dataclass
+class WeightSpec:
+    """How one Keras variable is held: its attribute, torch layout and penalties."""
+
+    name: str
+    attr: str
+    trainable: bool
+    layout: tuple[int, ...] | None  # permutation from Keras order to torch storage order
+    regularizer: Any = None
+    constraint: Any = None
+
+
+class Layer(nn.Module):
+    """Base class of every convolve layer (and of models).
+
+    Args:
+        trainable: whether the layer's weights are updated by training.
+        name: the layer's name; unique per process by default (`conv2d`, `conv2d_1`, ...).
+        dtype: the dtype of weights and computation (`"float32"` by default).
+        input_shape: shape of one sample, for the first layer of a Sequential model.
+        activity_regularizer: penalty on the layer's output, added to the loss.
+    """
+
+    _engine_layout = False  # built-in layers compute on channels-first tensors
+    input_ndim: int | None = None  # exact input rank this layer accepts, if fixed
+    min_input_ndim: int | None = None
+
+    def __init__(
+        self,
+        *,
+        trainable: bool = True,
+        name: str | None = None,
+        dtype: Any = None,
+        input_shape: Sequence[int | None] | None = None,
+        batch_size: int | None = None,
+        input_dim: int | None = None,
+        batch_input_shape: Sequence[int | None] | None = None,
+        activity_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        kwargs.pop("autocast", None)
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: unrecognized keyword arguments: {sorted(kwargs)}"
+            )
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"{type(self).__name__}: `name` must be a string, got {name!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self._dtype = standardize_dtype(dtype)
+        self._trainable = bool(trainable)
+        self.built = False
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._weight_specs: list[WeightSpec] = []
+        self._inbound_nodes: list[Node] = []
+        self._build_input_shape: Any = None
+        self._activity_losses: list[torch.Tensor] = []
+        self._call_takes_training = "training" in inspect.signature(self.call).parameters
+        # A shape given on the layer itself makes it the first layer of a Sequential model.
+        self._declared_input_shape: tuple | None = None
+        if batch_input_shape is not None:
+            self._declared_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._declared_input_shape = (batch_size, *tuple(input_shape))
+        elif input_dim is not None:
+            self._declared_input_shape = (batch_size, input_dim)
+
+    # ----------------------------------------------------------------- contract
+    def build(self, input_shape: Any) -> None:
+        """Creates the layer's weights for inputs of `input_shape` (Keras layout)."""
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """The computation; built-in layers receive engine-layout tensors."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement call().")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape in Keras layout for `input_shape` (batch as None)."""
+        if self._engine_layout or not self.built:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not implement compute_output_shape()."
+            )
+        return self._shape_by_tracing(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": self._dtype,
+        }
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return cls(**config)
+
+    # ----------------------------------------------------------------- weights
+    def add_weight(
+        self,
+        shape: Sequence[int] | None = None,
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+        *,
+        layout: tuple[int, ...] | None = None,
+        **_: Any,
+    ) -> torch.Tensor:
+        """Creates a weight the Keras way; `layout` permutes Keras order into torch's.
+
+        Trainable weights become `nn.Parameter`s, non-trainable ones buffers, so that
+        `state_dict`, optimizers and DDP treat them as torch users expect.
+        """
+        shape = tuple(int(d) for d in (shape or ()))
+        if any(d < 0 for d in shape):
+            raise ValueError(f"Layer '{self.name}': weight '{name}' has a negative shape {shape}")
+        init = initializers.get(initializer if initializer is not None else "glorot_uniform")
+        value = init(shape, dtype=torch_dtype(standardize_dtype(dtype or self._dtype)))
+        if layout is not None:
+            value = value.permute(*layout)
+        value = value.contiguous()
+        base = name or f"variable_{len(self._weight_specs)}"
+        attr = base
+        while hasattr(self, attr):
+            attr = f"{attr}_"
+        if trainable:
+            self.register_parameter(attr, nn.Parameter(value, requires_grad=self._trainable))
+        else:
+            self.register_buffer(attr, value)
+        self._weight_specs.append(
+            WeightSpec(base, attr, trainable, layout, regularizers.get(regularizer), constraint)
+        )
+        return getattr(self, attr)
+
+    def _sublayers(self) -> list[Layer]:
+        """Direct child layers (models and wrappers have some)."""
+        found: list[Layer] = []
+
+        def visit(module: nn.Module) -> None:
+            for child in module.children():
+                if isinstance(child, Layer):
+                    found.append(child)
+                elif isinstance(child, nn.ModuleList | nn.ModuleDict | nn.Sequential):
+                    visit(child)
+
+        visit(self)
+        return found
+
+    def _own_weights(self, trainable: bool | None = None) -> list[tuple[WeightSpec, torch.Tensor]]:
+        specs = [s for s in self._weight_specs if s.trainable] + [
+            s for s in self._weight_specs if not s.trainable
+        ]
+        return [
+            (s, getattr(self, s.attr))
+            for s in specs
+            if trainable is None or s.trainable == trainable
+        ]
+
+    def _weight_entries(self) -> list[tuple[Layer, WeightSpec, torch.Tensor]]:
+        """All weights in Keras's order (own, then sublayers'), deduplicated."""
+        seen: set[int] = set()
+        entries = []
+        for spec, tensor in self._own_weights():
+            seen.add(id(tensor))
+            entries.append((self, spec, tensor))
+        for layer in self._sublayers():
+            for owner, spec, tensor in layer._weight_entries():
+                if id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    entries.append((owner, spec, tensor))
+        return entries
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        return [t for _, _, t in self._weight_entries()]
+
+    @property
+    def trainable_weights(self) -> list[torch.Tensor]:
+        if not self.trainable:
+            return []
+        return [t for owner, s, t in self._weight_entries() if s.trainable and owner.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[torch.Tensor]:
+        if not self.trainable:
+            return self.weights
+        return [
+            t for owner, s, t in self._weight_entries() if not (s.trainable and owner.trainable)
+        ]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+    variables = weights
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = bool(value)
+        self._trainable = value
+        for spec, tensor in self._own_weights(trainable=True):
+            tensor.requires_grad_(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Weights as NumPy arrays in Keras's order and layout (conv kernels HWIO)."""
+        return [_to_keras_array(s, t) for _, s, t in self._weight_entries()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Sets weights from arrays in Keras's order and layout."""
+        entries = self._weight_entries()
+        if len(weights) != len(entries):
+            raise ValueError(
+                f"Layer '{self.name}' expects {len(entries)} weight arrays "
+                f"({', '.join(s.name for _, s, _ in entries) or 'none'}), "
+                f"but received {len(weights)}."
+            )
+        converted = []
+        for (owner, spec, tensor), value in zip(entries, weights, strict=True):
+            value = torch.as_tensor(np.asarray(value))
+            if spec.layout is not None:
+                value = value.permute(*spec.layout)
+            if tuple(value.shape) != tuple(tensor.shape):
+                expected = _keras_shape(spec, tensor)
+                received = tuple(np.shape(weights[len(converted)]))
+                raise ValueError(
+                    f"Layer '{owner.name}': weight '{spec.name}' has shape {expected}, "
+                    f"but the array received has shape {received}."
+                )
+            converted.append(value)
+        with torch.no_grad():
+            for (_, _, tensor), value in zip(entries, converted, strict=True):
+                tensor.copy_(value.to(dtype=tensor.dtype, device=tensor.device))
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' is not built yet, so it has no weights to count. "
+                "Call it on an input or build the model with an input shape first."
+            )
+        return sum(math.prod(t.shape) for t in self.weights)
+
+    # ----------------------------------------------------------------- losses
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """Regularization penalties of this layer and its sublayers, for the current weights."""
+        penalties = list(self._activity_losses)
+        for spec, tensor in self._own_weights():
+            if spec.regularizer is not None and self.trainable:
+                penalties.append(spec.regularizer(_keras_view(spec, tensor)))
+        for layer in self._sublayers():
+            penalties.extend(layer.losses)
+        return penalties
+
+    def _has_regularizers(self) -> bool:
+        if self.activity_regularizer is not None:
+            return True
+        if any(s.regularizer is not None for s in self._weight_specs):
+            return True
+        return any(layer._has_regularizers() for layer in self._sublayers())
+
+    def _clear_activity_losses(self) -> None:
+        self._activity_losses = []
+        for layer in self._sublayers():
+            layer._clear_activity_losses()
+
+    # ----------------------------------------------------------------- building
+    def _check_input_rank(self, shape: tuple) -> None:
+        rank = len(shape)
+        if self.input_ndim is not None and rank != self.input_ndim:
+            raise ValueError(
+                f"Input of layer '{self.name}' ({type(self).__name__}) is incompatible with "
+                f"the layer: expected rank {self.input_ndim} "
+                f"(batch, {', '.join(['...'] * (self.input_ndim - 1))}), "
+                f"found rank {rank}. Full shape received: {shape}"
+            )
+        if self.min_input_ndim is not None and rank < self.min_input_ndim:
+            raise ValueError(
+                f"Input of layer '{self.name}' ({type(self).__name__}) is incompatible with "
+                f"the layer: expected rank >= {self.min_input_ndim}, found rank {rank}. "
+                f"Full shape received: {shape}"
+            )
+
+    def build_for(self, input_shape: Any) -> None:
+        """Validates `input_shape` and builds once (what calling the layer does)."""
+        if self.built:
+            return
+        for shape in _shape_leaves(input_shape):
+            self._check_input_rank(shape)
+        self.build(input_shape)
+        self._build_input_shape = input_shape
+        self.built = True
+
+    # ----------------------------------------------------------------- calling
+    def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
+        """Calls the layer on Keras-layout data (tensors or arrays) or symbolic tensors."""
+        if is_symbolic(inputs):
+            return self._symbolic_call(inputs, *args, training=training, **kwargs)
+        inputs = _tree.map_structure(self._as_input_tensor, inputs)
+        self.build_for(_tree.map_structure(_keras_shape_of, inputs))
+        inputs = self._place(inputs)
+        if not self._engine_layout:
+            return self._invoke(inputs, args, kwargs, bool(training))
+        engine_in = _tree.map_structure(_to_engine_input, inputs)
+        out = self._invoke(engine_in, args, kwargs, bool(training))
+        return _tree.map_structure(layout.to_user, out)
+
+    def engine_call(self, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
+        """Calls the layer on engine-layout tensors, as models do between layers."""
+        if self._engine_layout:
+            return self._invoke(inputs, (), kwargs, training)
+        out = self._invoke(_tree.map_structure(layout.to_user, inputs), (), kwargs, training)
+        return _tree.map_structure(layout.to_engine, out)
+
+    def _invoke(self, inputs: Any, args: tuple, kwargs: dict, training: bool) -> Any:
+        if self._call_takes_training:
+            kwargs = {**kwargs, "training": training}
+        outputs = self.call(inputs, *args, **kwargs)
+        if self.activity_regularizer is not None:
+            for out in _tree.flatten(outputs):
+                # Keras divides the activity penalty by the batch size.
+                penalty = self.activity_regularizer(out)
+                self._activity_losses.append(penalty / out.shape[0])
+        return outputs
+
+    def _as_input_tensor(self, x: Any) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):
+            t = x
+        else:
+            t = torch.as_tensor(np.asarray(x))
+        if t.is_floating_point() and t.dtype != torch_dtype(self._dtype):
+            t = t.to(torch_dtype(self._dtype))
+        return t
+
+    def _place(self, inputs: Any) -> Any:
+        """Moves inputs to the device holding this layer's weights."""
+        tensor = next(iter(self.parameters()), None)
+        if tensor is None:
+            tensor = next(iter(self.buffers()), None)
+        if tensor is None:
+            return inputs
+        device = tensor.device
+        return _tree.map_structure(
+            lambda t: t.to(device, non_blocking=True) if t.device != device else t, inputs
+        )
+
+    def _symbolic_call(self, inputs: Any, *args: Any, training=None, **kwargs: Any) -> Any:
+        input_shapes = _tree.map_structure(
+            lambda t: t.shape if isinstance(t, KerasTensor) else t, inputs
+        )
+        self.build_for(input_shapes)
+        output_shapes = self.compute_output_shape(input_shapes)
+        node_index = len(self._inbound_nodes)
+        if _is_shape(output_shapes):
+            outputs: Any = KerasTensor(output_shapes, self._dtype, name=self.name)
+        else:
+            outputs = _map_shapes(lambda s: KerasTensor(s, self._dtype, self.name), output_shapes)
+        for i, tensor in enumerate(_tree.flatten(outputs)):
+            tensor._keras_history = KerasHistory(self, node_index, i)
+        if args:
+            raise ValueError(
+                f"Layer '{self.name}': extra positional arguments are not supported in a "
+                f"functional model call, got {len(args)}."
+            )
+        node = Node(self, inputs, dict(kwargs), outputs)
+        self._inbound_nodes.append(node)
+        return outputs
+
+    def _shape_by_tracing(self, input_shape: Any) -> Any:
+        """Output shape found by running the layer on zeros (for user layers)."""
+
+        def zeros(shape):
+            return torch.zeros([1 if d is None else d for d in shape])
+
+        with torch.no_grad():
+            out = self.forward(_map_shapes(zeros, input_shape))
+        return _tree.map_structure(lambda t: (None, *tuple(t.shape[1:])), out)
+
+    # ----------------------------------------------------------------- graph access
+    @property
+    def input(self) -> Any:
+        return self._node_attr("args", "input")
+
+    @property
+    def output(self) -> Any:
+        return self._node_attr("outputs", "output")
+
+    def _node_attr(self, attr: str, what: str) -> Any:
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"Layer '{self.name}' has never been called on a symbolic input, so it has "
+                f"no {what}. Build its model with an input shape first."
+            )
+        return getattr(self._inbound_nodes[0], attr)
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def input_spec_shape(self) -> tuple | None:
+        return self._declared_input_shape
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# --------------------------------------------------------------------- helpers
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, tuple) and all(d is None or isinstance(d, int) for d in value)
+
+
+def _shape_leaves(structure: Any) -> list[tuple]:
+    if _is_shape(structure):
+        return [structure]
+    if isinstance(structure, list | tuple):
+        return [s for item in structure for s in _shape_leaves(item)]
+    if isinstance(structure, dict):
+        return [s for item in structure.values() for s in _shape_leaves(item)]
+    return []
+
+
+def _map_shapes(fn, structure: Any) -> Any:
+    if _is_shape(structure):
+        return fn(structure)
+    if isinstance(structure, list | tuple):
+        return type(structure)(_map_shapes(fn, s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _map_shapes(fn, v) for k, v in structure.items()}
+    return structure
+
+
+def _to_engine_input(t: torch.Tensor) -> torch.Tensor:
+    return layout.engine_memory_format(layout.to_engine(t)) if t.ndim >= 3 else t
+
+
+def _keras_shape_of(t: torch.Tensor) -> tuple:
+    return (None, *tuple(t.shape[1:]))
+
+
+def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return tuple(inverse)
+
+
+def _keras_view(spec: WeightSpec, tensor: torch.Tensor) -> torch.Tensor:
+    return tensor if spec.layout is None else tensor.permute(*_inverse(spec.layout))
+
+
+def _keras_shape(spec: WeightSpec, tensor: torch.Tensor) -> tuple[int, ...]:
+    return tuple(_keras_view(spec, tensor).shape)
+
+
+def _to_keras_array(spec: WeightSpec, tensor: torch.Tensor) -> np.ndarray:
+    value = _keras_view(spec, tensor.detach())
+    if value.dtype == torch.bfloat16:
+        value = value.float()
+    return value.cpu().contiguous().numpy().copy()
+
+
+map_shapes = _map_shapes
+is_shape = _is_shape

@@ -1,0 +1,123 @@
+"""Graph models: layers connected by calls on symbolic tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from convolve import _tree
+from convolve.layers.base import Layer
+from convolve.layers.core import InputLayer
+from convolve.layers.symbolic import KerasTensor, Node
+from convolve.models.model import Model
+
+
+def _producing_node(tensor: KerasTensor) -> Node:
+    history = tensor._keras_history
+    if history is None:
+        raise ValueError(
+            f"{tensor!r} was not produced by a layer call; model inputs must come from "
+            "convolve.Input(...) and outputs from layers called on them."
+        )
+    return history.layer._inbound_nodes[history.node_index]
+
+
+def topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
+    """Nodes between `inputs` and `outputs`, each after the nodes it consumes."""
+    input_ids = {id(t) for t in inputs}
+    order: list[Node] = []
+    done: set[int] = set()
+    visiting: set[int] = set()
+
+    def visit(tensor: KerasTensor) -> None:
+        node = _producing_node(tensor)
+        if id(node) in done:
+            return
+        if id(tensor) not in input_ids and isinstance(node.layer, InputLayer):
+            raise ValueError(
+                f"Output depends on input '{node.layer.name}', which is not among the "
+                "model's inputs."
+            )
+        if id(node) in visiting:
+            raise ValueError(f"The graph has a cycle through layer '{node.layer.name}'.")
+        visiting.add(id(node))
+        if id(tensor) not in input_ids:
+            for parent in node.input_tensors:
+                visit(parent)
+        visiting.discard(id(node))
+        done.add(id(node))
+        order.append(node)
+
+    for tensor in outputs:
+        visit(tensor)
+    return order
+
+
+class Functional(Model):
+    """A model defined by its input and output symbolic tensors (Keras's functional API)."""
+
+    _engine_layout = True
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        flat_inputs = _tree.flatten(inputs)
+        flat_outputs = _tree.flatten(outputs)
+        for t in flat_inputs + flat_outputs:
+            if not isinstance(t, KerasTensor):
+                raise ValueError(
+                    f"Model inputs and outputs must be symbolic tensors; received {t!r}."
+                )
+        self._inputs_struct, self._outputs_struct = inputs, outputs
+        self._input_tensors, self._output_tensors = flat_inputs, flat_outputs
+        nodes = topological_nodes(flat_inputs, flat_outputs)
+        self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
+        ordered: list[Layer] = []
+        for node in nodes:
+            if node.layer not in ordered:
+                ordered.append(node.layer)
+        names = [layer.name for layer in ordered]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate is not None:
+            raise ValueError(
+                f"Layer names must be unique within a model; '{duplicate}' is used twice."
+            )
+        self._layer_list = nn.ModuleList(ordered)
+        self.built = True
+        self._build_input_shape = _tree.map_structure(lambda t: t.shape, inputs)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layer_list)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        flat = _tree.flatten(inputs)
+        if len(flat) != len(self._input_tensors):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(self._input_tensors)} input(s), "
+                f"received {len(flat)}."
+            )
+        values = {id(t): v for t, v in zip(self._input_tensors, flat, strict=True)}
+        for node in self._nodes:
+            args = _tree.pack_like(
+                node.args,
+                [values[id(t)] if isinstance(t, KerasTensor) else t for t in _tree.flatten(node.args)],
+            )
+            out = node.layer.engine_call(args, training, **node.kwargs)
+            for tensor, value in zip(node.output_tensors, _tree.flatten(out), strict=True):
+                values[id(tensor)] = value
+        return _tree.pack_like(self._outputs_struct, [values[id(t)] for t in self._output_tensors])
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return _tree.map_structure(lambda t: t.shape, self._outputs_struct)
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return list(self._input_tensors)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return list(self._output_tensors)

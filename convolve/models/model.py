@@ -1,0 +1,131 @@
+"""`Model`: a layer that owns layers, with Keras's summary, weights and training API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convolve import _tree
+from convolve.layers.base import Layer
+from convolve.layers.naming import to_snake_case, unique_name
+from convolve.training.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    """A group of layers with `compile`, `fit`, `evaluate`, `predict` and `summary`.
+
+    `Model(inputs, outputs)` builds a functional model; subclass `Model` and define
+    `call()` for a model written as Python code, as in Keras.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        if cls is Model and (args or "inputs" in kwargs):
+            from convolve.models.functional import Functional
+
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, name: str | None = None, **kwargs: Any) -> None:
+        if args or "inputs" in kwargs:
+            raise TypeError("Model(inputs, outputs) is handled by the functional model.")
+        default = "functional" if type(self).__name__ == "Functional" else None
+        Layer.__init__(
+            self, name=name or unique_name(default or to_snake_case(type(self).__name__)), **kwargs
+        )
+        Trainer.__init__(self)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self._sublayers()
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called `name`, or at position `index` of `model.layers`."""
+        if index is not None and name is not None:
+            raise ValueError(
+                f"get_layer: pass a name or an index, not both; received name={name!r}, "
+                f"index={index!r}"
+            )
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(
+                    f"get_layer: index={index} is out of range; model '{self.name}' has "
+                    f"{len(self.layers)} layers."
+                )
+            return self.layers[index]
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            known = ", ".join(layer.name for layer in self.layers)
+            raise ValueError(f"No layer named '{name}' in model '{self.name}'. Layers: {known}.")
+        raise ValueError("get_layer: provide a layer name or index.")
+
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: list[float] | None = None,
+        print_fn: Any = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+        layer_range: list[str] | None = None,
+        show_cost: bool = False,
+    ) -> None:
+        """Prints Keras's summary table; `show_cost=True` adds FLOPs and activation memory."""
+        from convolve.models.summary import print_summary
+
+        print_summary(
+            self,
+            line_length=line_length,
+            positions=positions,
+            print_fn=print_fn,
+            expand_nested=expand_nested,
+            show_trainable=show_trainable,
+            layer_range=layer_range,
+            show_cost=show_cost,
+        )
+
+    # ------------------------------------------------------------ graph views
+    @property
+    def inputs(self) -> list:
+        raise AttributeError(f"Model '{self.name}' has no symbolic inputs (it is subclassed).")
+
+    @property
+    def outputs(self) -> list:
+        raise AttributeError(f"Model '{self.name}' has no symbolic outputs (it is subclassed).")
+
+    @property
+    def input(self) -> Any:
+        inputs = self.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    @property
+    def output(self) -> Any:
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    @property
+    def input_shape(self) -> Any:
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def build(self, input_shape: Any) -> None:
+        """Subclassed models build by running once on zeros of `input_shape`."""
+        if self._engine_layout:
+            return
+        import torch
+
+        from convolve.layers.base import map_shapes
+
+        def zeros(shape):
+            return torch.zeros([1 if d is None else d for d in shape])
+
+        self.built = True  # Layer.forward would otherwise recurse into build
+        with torch.no_grad():
+            self.forward(map_shapes(zeros, input_shape))
+
+    def _regularization_losses(self) -> list:
+        return _tree.flatten(self.losses)

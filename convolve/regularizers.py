@@ -1,0 +1,124 @@
+"""Weight and activity regularizers with Keras's names and defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class Regularizer:
+    """Base class: `regularizer(tensor)` returns a scalar penalty added to the loss."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Regularizer:
+        return cls(**config)
+
+
+def _factor(owner: str, name: str, value: Any) -> float:
+    value = 0.0 if value is None else value
+    if not isinstance(value, int | float) or value < 0 or value != value:
+        raise ValueError(f"{owner}: `{name}` must be a non-negative number, got {name}={value!r}")
+    return float(value)
+
+
+class L1L2(Regularizer):
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
+        self.l1 = _factor("L1L2", "l1", l1)
+        self.l2 = _factor("L1L2", "l2", l2)
+
+    def __call__(self, x):
+        penalty = x.new_zeros(())
+        if self.l1:
+            penalty = penalty + self.l1 * x.abs().sum()
+        if self.l2:
+            penalty = penalty + self.l2 * x.square().sum()
+        return penalty
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(Regularizer):
+    def __init__(self, l1: float = 0.01) -> None:
+        self.l1 = _factor("L1", "l1", l1)
+
+    def __call__(self, x):
+        return self.l1 * x.abs().sum()
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(Regularizer):
+    def __init__(self, l2: float = 0.01) -> None:
+        self.l2 = _factor("L2", "l2", l2)
+
+    def __call__(self, x):
+        return self.l2 * x.square().sum()
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+class OrthogonalRegularizer(Regularizer):
+    """Penalises non-orthogonal rows (or columns) of a 2D weight."""
+
+    def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
+        self.factor = _factor("OrthogonalRegularizer", "factor", factor)
+        if mode not in ("rows", "columns"):
+            raise ValueError(
+                f"OrthogonalRegularizer: `mode` must be 'rows' or 'columns', got {mode!r}"
+            )
+        self.mode = mode
+
+    def __call__(self, x):
+        if x.ndim != 2:
+            raise ValueError(
+                f"OrthogonalRegularizer: needs a rank-2 weight, got shape {tuple(x.shape)}"
+            )
+        dim = 1 if self.mode == "rows" else 0
+        x = x / x.norm(dim=dim, keepdim=True).clamp_min(1e-12)
+        product = x @ x.T if self.mode == "rows" else x.T @ x
+        size = product.shape[0]
+        off_diagonal = product * (1.0 - torch.eye(size, dtype=x.dtype, device=x.device))
+        return self.factor * 0.5 * off_diagonal.abs().sum() / (size * (size - 1.0) / 2.0)
+
+    def get_config(self):
+        return {"factor": self.factor, "mode": self.mode}
+
+
+l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
+_BY_NAME = {
+    "l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer,
+    "L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer,
+}  # fmt: skip
+
+
+def get(identifier: Any) -> Regularizer | None:
+    """Resolves a regularizer by name (Keras's defaults), config dict, or instance."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier)
+        if cls is None:
+            raise ValueError(f"Unknown regularizer {identifier!r}. Known: l1, l2, l1l2.")
+        return cls()
+    if isinstance(identifier, dict):
+        cls = _BY_NAME.get(identifier.get("class_name", ""))
+        if cls is None:
+            raise ValueError(f"Unknown regularizer config: {identifier!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret regularizer: {identifier!r}")
+
+
+def serialize(regularizer: Regularizer) -> dict[str, Any]:
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}

@@ -1,0 +1,1 @@
+"""The training loop, callbacks, progress bar and history."""

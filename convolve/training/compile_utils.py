@@ -1,0 +1,163 @@
+"""What `compile(loss=..., metrics=...)` becomes: losses and metrics matched to outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from convolve import _tree
+
+
+def _per_output(spec: Any, output_names: list[str], what: str) -> list[Any]:
+    """Spreads a compile argument over the outputs: one for all, a list, or a dict by name."""
+    n = len(output_names)
+    if isinstance(spec, dict):
+        unknown = set(spec) - set(output_names)
+        if unknown:
+            raise ValueError(
+                f"compile: `{what}` names outputs {sorted(unknown)}, but the model's outputs "
+                f"are {output_names}."
+            )
+        return [spec.get(name) for name in output_names]
+    if isinstance(spec, list | tuple) and n > 1:
+        if len(spec) != n:
+            raise ValueError(
+                f"compile: `{what}` has {len(spec)} entries for a model with {n} outputs "
+                f"({output_names})."
+            )
+        return list(spec)
+    return [spec] * n
+
+
+class CompiledLoss:
+    """The weighted sum of one loss per output, with per-output trackers when there are many."""
+
+    def __init__(self, loss: Any, loss_weights: Any, output_names: list[str]) -> None:
+        from convolve import losses, metrics
+
+        self.output_names = output_names
+        specs = _per_output(loss, output_names, "loss")
+        self.losses = [None if s is None else losses.get(s) for s in specs]
+        if loss_weights is None:
+            self.weights = [1.0] * len(output_names)
+        else:
+            weights = _per_output(loss_weights, output_names, "loss_weights")
+            self.weights = [1.0 if w is None else float(w) for w in weights]
+        self.has_loss = any(fn is not None for fn in self.losses)
+        self._trackers = (
+            [metrics.Mean(name=f"{name}_loss") for name in output_names]
+            if len(output_names) > 1
+            else []
+        )
+
+    @property
+    def metrics(self) -> list[Any]:
+        return list(self._trackers)
+
+    def results(self) -> dict[str, torch.Tensor]:
+        return {t.name: t.result() for t in self._trackers}
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
+        y_true_list, y_pred_list = _as_list(y_true, self.output_names), _as_list(y_pred, self.output_names)
+        weights = _as_list(sample_weight, self.output_names) if sample_weight is not None else None
+        total = None
+        for i, fn in enumerate(self.losses):
+            if fn is None:
+                continue
+            sw = None if weights is None else weights[i]
+            value = fn(y_true_list[i], y_pred_list[i], sample_weight=sw)
+            if self._trackers:
+                self._trackers[i].update_state(value.detach())
+            value = value * self.weights[i] if self.weights[i] != 1.0 else value
+            total = value if total is None else total + value
+        return total
+
+    def check_targets(self, y_true: Any, y_pred: Any) -> None:
+        """Validates labels against outputs once, before training (needs a host sync)."""
+        from convolve import losses
+
+        y_true_list, y_pred_list = _as_list(y_true, self.output_names), _as_list(y_pred, self.output_names)
+        for fn, t, p in zip(self.losses, y_true_list, y_pred_list, strict=False):
+            if fn is not None and t is not None:
+                losses.check_targets(fn, t, p)
+
+
+def _as_list(structure: Any, output_names: list[str]) -> list[Any]:
+    if isinstance(structure, dict):
+        return [structure.get(name) for name in output_names]
+    if len(output_names) == 1:
+        return [structure]
+    if isinstance(structure, list | tuple):
+        return list(structure)
+    return [structure] * len(output_names)
+
+
+class CompiledMetrics:
+    """Metrics per output, resolved from strings on the first batch as Keras does."""
+
+    def __init__(
+        self, metrics: Any, weighted_metrics: Any, output_names: list[str], compiled_loss: CompiledLoss
+    ) -> None:
+        self.output_names = output_names
+        self._specs = _metric_specs(metrics, output_names)
+        self._weighted_specs = _metric_specs(weighted_metrics, output_names)
+        self._compiled_loss = compiled_loss
+        self._metrics: list[list[Any]] | None = None
+        self._weighted: list[list[Any]] | None = None
+
+    @property
+    def metrics(self) -> list[Any]:
+        if self._metrics is None:
+            return []
+        return [m for group in self._metrics + self._weighted for m in group]  # type: ignore[operator]
+
+    def _build(self, y_true: list[Any], y_pred: list[Any]) -> None:
+        from convolve.metrics import resolve_metric
+
+        def resolve(specs: list[list[Any]]) -> list[list[Any]]:
+            groups = []
+            for i, group in enumerate(specs):
+                resolved = []
+                for spec in group:
+                    metric = resolve_metric(
+                        spec, y_true[i], y_pred[i], self._compiled_loss.losses[i]
+                    )
+                    if len(self.output_names) > 1:
+                        metric.name = f"{self.output_names[i]}_{metric.name}"
+                    resolved.append(metric)
+                groups.append(resolved)
+            return groups
+
+        self._metrics = resolve(self._specs)
+        self._weighted = resolve(self._weighted_specs)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        t = _as_list(y_true, self.output_names)
+        p = _as_list(y_pred, self.output_names)
+        if self._metrics is None:
+            self._build(t, p)
+        sw = _as_list(sample_weight, self.output_names) if sample_weight is not None else None
+        for i, group in enumerate(self._metrics):  # type: ignore[arg-type]
+            for metric in group:
+                metric.update_state(t[i], p[i])
+        for i, group in enumerate(self._weighted):  # type: ignore[arg-type]
+            for metric in group:
+                metric.update_state(t[i], p[i], sample_weight=None if sw is None else sw[i])
+
+    def results(self) -> dict[str, torch.Tensor]:
+        return {m.name: m.result() for m in self.metrics}
+
+
+def _metric_specs(metrics: Any, output_names: list[str]) -> list[list[Any]]:
+    n = len(output_names)
+    if metrics is None:
+        return [[] for _ in range(n)]
+    if isinstance(metrics, dict):
+        per = _per_output(metrics, output_names, "metrics")
+        return [_tree.flatten(m) if m is not None else [] for m in per]
+    if isinstance(metrics, list | tuple):
+        if n > 1 and len(metrics) == n and all(isinstance(m, list | tuple) for m in metrics):
+            return [list(m) for m in metrics]
+        return [list(metrics) for _ in range(n)]
+    return [[metrics] for _ in range(n)]

@@ -1,0 +1,248 @@
+"""Turning what users pass to fit/evaluate/predict into batches of tensors.
+
+Arrays that fit in memory are converted once: to torch, to the model's device, and to the
+engine's channels-first layout. A batch is then a slice (or an index) of those tensors,
+handed to the step as a free channels-last view, so that the model's boundary conversion
+finds it already laid out and copies nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from convolve import _tree
+from convolve.layers import layout
+
+Batch = tuple[Any, Any, Any]  # (x, y, sample_weight); y and sample_weight may be None
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray | torch.Tensor) or (
+        hasattr(x, "__array__") and not isinstance(x, dict | list | tuple)
+    )
+
+
+def is_array_structure(x: Any) -> bool:
+    leaves = _tree.flatten(x)
+    return bool(leaves) and all(_is_array(leaf) for leaf in leaves)
+
+
+def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.dtype):
+    if isinstance(value, torch.Tensor):
+        t = value
+    else:
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise ValueError(
+                f"`{name}` must be a numeric array; received an array of Python objects "
+                f"with shape {array.shape}."
+            )
+        if array.dtype.kind == "f" and array.dtype != np.float32:
+            array = array.astype(np.float32)
+        t = torch.from_numpy(np.ascontiguousarray(array))
+    if t.is_floating_point() and t.dtype != float_dtype:
+        t = t.to(float_dtype)
+    return t.to(device)
+
+
+def _engine_resident(t: torch.Tensor) -> torch.Tensor:
+    """Stores inputs channels-first once, so every batch slice is already in engine layout."""
+    if t.ndim >= 3 and t.is_floating_point():
+        return layout.engine_memory_format(layout.to_engine(t))
+    return t
+
+
+def _user_view(t: torch.Tensor) -> torch.Tensor:
+    return layout.to_user(t) if t.ndim >= 3 and t.is_floating_point() else t
+
+
+def _num_samples(structure: Any, name: str) -> int:
+    sizes = {int(leaf.shape[0]) if leaf.ndim else 0 for leaf in _tree.flatten(structure)}
+    if len(sizes) != 1:
+        raise ValueError(f"All arrays in `{name}` must have the same number of samples; got {sizes}.")
+    return sizes.pop()
+
+
+class ArrayBatches:
+    """Batches over in-memory arrays (NumPy or torch), optionally shuffled each epoch."""
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        batch_size: int | None = 32,
+        shuffle: bool | str = False,
+        device: torch.device | str = "cpu",
+        float_dtype: torch.dtype = torch.float32,
+        steps: int | None = None,
+    ) -> None:
+        device = torch.device(device)
+        self.x = _tree.map_structure(
+            lambda v: _engine_resident(_to_tensor(v, "x", device, float_dtype)), x
+        )
+        self.y = None if y is None else _tree.map_structure(
+            lambda v: _to_tensor(v, "y", device, float_dtype), y
+        )
+        self.sample_weight = None if sample_weight is None else _to_tensor(
+            sample_weight, "sample_weight", device, float_dtype
+        )
+        self.num_samples = _num_samples(self.x, "x")
+        if self.y is not None:
+            n_y = _num_samples(self.y, "y")
+            if n_y != self.num_samples:
+                raise ValueError(
+                    f"x and y must have the same number of samples; received x with "
+                    f"{self.num_samples} samples and y with {n_y}."
+                )
+        if self.sample_weight is not None and self.sample_weight.shape[0] != self.num_samples:
+            raise ValueError(
+                f"sample_weight must have one weight per sample ({self.num_samples}); "
+                f"received shape {tuple(self.sample_weight.shape)}."
+            )
+        if batch_size is None:
+            batch_size = 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer, received {batch_size!r}")
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.steps = steps
+
+    def __len__(self) -> int:
+        full = math.ceil(self.num_samples / self.batch_size)
+        return full if self.steps is None else min(self.steps, full)
+
+    def __iter__(self) -> Iterator[Batch]:
+        n, bs = self.num_samples, self.batch_size
+        order = None
+        if self.shuffle == "batch":
+            # Keras's "batch" shuffle: shuffle batch order, keep samples within a batch.
+            starts = torch.randperm(math.ceil(n / bs)).tolist()
+        elif self.shuffle:
+            order = torch.randperm(n, device=_device_of(self.x))
+            starts = range(math.ceil(n / bs))
+        else:
+            starts = range(math.ceil(n / bs))
+        for step, b in enumerate(starts):
+            if step >= len(self):
+                return
+            if order is None:
+                pick = slice(b * bs, min((b + 1) * bs, n))
+                take = lambda t, pick=pick: t[pick]  # noqa: E731 - a view, no copy
+            else:
+                idx = order[b * bs : (b + 1) * bs]
+                take = lambda t, idx=idx: t.index_select(0, idx)  # noqa: E731
+            x = _tree.map_structure(lambda t, take=take: _user_view(take(t)), self.x)
+            y = None if self.y is None else _tree.map_structure(take, self.y)
+            sw = None if self.sample_weight is None else take(self.sample_weight)
+            yield x, y, sw
+
+    def split(self, validation_split: float) -> tuple[ArrayBatches, ArrayBatches]:
+        """Keras's `validation_split`: the last fraction of samples, taken before shuffling."""
+        split_at = int(self.num_samples * (1.0 - validation_split))
+        if split_at == 0 or split_at == self.num_samples:
+            raise ValueError(
+                f"validation_split={validation_split} leaves no samples for training or for "
+                f"validation with {self.num_samples} samples."
+            )
+        parts = []
+        for pick in (slice(0, split_at), slice(split_at, None)):
+            part = object.__new__(ArrayBatches)
+            part.__dict__.update(self.__dict__)
+            part.x = _tree.map_structure(lambda t, pick=pick: t[pick], self.x)
+            part.y = None if self.y is None else _tree.map_structure(lambda t, pick=pick: t[pick], self.y)
+            part.sample_weight = None if self.sample_weight is None else self.sample_weight[pick]
+            part.num_samples = _num_samples(part.x, "x")
+            parts.append(part)
+        return parts[0], parts[1]
+
+
+def _device_of(structure: Any) -> torch.device:
+    return _tree.flatten(structure)[0].device
+
+
+class IterableBatches:
+    """Batches from an iterable of `(x, y)` / `(x, y, sample_weight)` / `x` items."""
+
+    def __init__(
+        self,
+        data: Iterable,
+        device: torch.device | str = "cpu",
+        float_dtype: torch.dtype = torch.float32,
+        steps: int | None = None,
+    ) -> None:
+        self.data = data
+        self.device = torch.device(device)
+        self.float_dtype = float_dtype
+        self.steps = steps
+
+    def __len__(self) -> int:
+        if self.steps is not None:
+            return self.steps
+        try:
+            return len(self.data)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError("unknown length") from None
+
+    def known_length(self) -> int | None:
+        try:
+            return len(self)
+        except TypeError:
+            return None
+
+    def __iter__(self) -> Iterator[Batch]:
+        for step, item in enumerate(self.data):
+            if self.steps is not None and step >= self.steps:
+                return
+            x, y, sw = unpack(item)
+            convert = lambda v, name: _to_tensor(v, name, self.device, self.float_dtype)  # noqa: E731
+            x = _tree.map_structure(lambda v: convert(v, "x"), x)
+            y = None if y is None else _tree.map_structure(lambda v: convert(v, "y"), y)
+            sw = None if sw is None else convert(sw, "sample_weight")
+            yield x, y, sw
+
+
+def unpack(item: Any) -> Batch:
+    """Keras's `unpack_x_y_sample_weight`: lists count as tuples."""
+    if isinstance(item, list):
+        item = tuple(item)
+    if not isinstance(item, tuple):
+        return item, None, None
+    if len(item) in (1, 2, 3):
+        return (*item, None, None)[:3]  # type: ignore[return-value]
+    raise ValueError(
+        "Each batch must be x, (x,), (x, y) or (x, y, sample_weight); received a tuple "
+        f"of {len(item)} items."
+    )
+
+
+def make_batches(
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: int | None = None,
+    shuffle: bool | str = False,
+    device: torch.device | str = "cpu",
+    steps: int | None = None,
+) -> ArrayBatches | IterableBatches:
+    """Chooses the adapter for `x`: arrays in memory, or an iterable of batches."""
+    if x is None:
+        raise ValueError("`x` is required; received x=None.")
+    if is_array_structure(x):
+        return ArrayBatches(x, y, sample_weight, batch_size, shuffle, device, steps=steps)
+    if y is not None or sample_weight is not None:
+        raise ValueError(
+            "When `x` is a dataset, generator or DataLoader it must yield the targets itself; "
+            f"do not pass `y` or `sample_weight` (received y of type {type(y).__name__})."
+        )
+    if isinstance(x, Iterable):
+        return IterableBatches(x, device, steps=steps)
+    raise ValueError(
+        "`x` must be a NumPy array, a torch tensor, a list/dict of them, or an iterable of "
+        f"batches; received {type(x).__name__}."
+    )

@@ -1,0 +1,498 @@
+"""compile / fit / evaluate / predict, mixed into `Model` with Keras 3's semantics.
+
+`fit` only orchestrates epochs, batches, callbacks and validation. The work of one batch
+is `train_step`, which users may override as in Keras. Nothing here synchronises host and
+device per step: logs are tensors until a callback (the progress bar at its refresh rate,
+or the end of the epoch) asks for numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from convolve import _tree
+from convolve.training import data_adapter
+from convolve.training.compile_utils import CompiledLoss, CompiledMetrics
+
+
+class Trainer:
+    """Keras's training API; mixed into `Model`."""
+
+    def __init__(self) -> None:
+        self.compiled = False
+        self.optimizer: Any = None
+        self.loss: Any = None
+        self.stop_training = False
+        self.history: Any = None
+        self.jit_compile = False
+        self.run_eagerly = False
+        self._compiled_loss: CompiledLoss | None = None
+        self._compiled_metrics: CompiledMetrics | None = None
+        self._loss_tracker: Any = None
+        self._compile_config: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ compile
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: bool | str = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Configures the model for training (Keras's `compile`)."""
+        from convolve import metrics as metrics_module
+        from convolve import optimizers
+
+        if steps_per_execution != 1:
+            raise ValueError(
+                f"compile: steps_per_execution must be 1, received {steps_per_execution!r}"
+            )
+        if jit_compile not in (True, False, "auto"):
+            raise ValueError(
+                f"compile: jit_compile must be True, False or 'auto', received {jit_compile!r}"
+            )
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = loss
+        output_names = self._output_names()
+        self._compiled_loss = CompiledLoss(loss, loss_weights, output_names)
+        self._compiled_metrics = CompiledMetrics(
+            metrics, weighted_metrics, output_names, self._compiled_loss
+        )
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self.jit_compile = jit_compile is True
+        self.run_eagerly = bool(run_eagerly)
+        self.compiled = True
+        self._compiled_step = None
+        self._compile_config = {
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+            "run_eagerly": run_eagerly,
+            "jit_compile": jit_compile,
+        }
+
+    def _output_names(self) -> list[str]:
+        try:
+            outputs = self.outputs  # type: ignore[attr-defined]
+        except AttributeError:
+            return ["output"]
+        return [t._keras_history.layer.name for t in outputs]
+
+    def _assert_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call compile() on model '{self.name}' before {what}()."  # type: ignore[attr-defined]
+            )
+
+    # ------------------------------------------------------------------ metrics
+    @property
+    def metrics(self) -> list[Any]:
+        found = []
+        if self.compiled:
+            found.append(self._loss_tracker)
+            found.extend(self._compiled_metrics.metrics)  # type: ignore[union-attr]
+            found.extend(self._compiled_loss.metrics)  # type: ignore[union-attr]
+        return found
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self) -> dict[str, torch.Tensor]:
+        """Current metric values as 0-dim tensors (no host synchronisation)."""
+        results = {}
+        if self.compiled:
+            results["loss"] = self._loss_tracker.result()
+            results.update(self._compiled_loss.results())  # type: ignore[union-attr]
+            results.update(self._compiled_metrics.results())  # type: ignore[union-attr]
+        return results
+
+    # ------------------------------------------------------------------ steps
+    def compute_loss(
+        self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+        training: bool = True,
+    ) -> torch.Tensor:  # fmt: skip
+        """The compiled loss plus every regularization penalty."""
+        total = None
+        if self._compiled_loss is not None and self._compiled_loss.has_loss:
+            total = self._compiled_loss(y, y_pred, sample_weight)
+        penalties = self.losses  # type: ignore[attr-defined]
+        if penalties:
+            extra = torch.stack([p.to(torch.float32).sum() for p in penalties]).sum()
+            total = extra if total is None else total + extra
+        if total is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        return total
+
+    def compute_metrics(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
+    ) -> dict[str, torch.Tensor]:
+        if self._compiled_metrics is not None:
+            self._compiled_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def train_step(self, data: Any) -> dict[str, torch.Tensor]:
+        """One optimisation step on a batch: forward, loss, backward, update, metrics."""
+        x, y, sample_weight = data_adapter.unpack(data)
+        y_pred = self(x, training=True)
+        self.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
+        loss.backward()
+        self.optimizer.step()
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, torch.Tensor]:
+        x, y, sample_weight = data_adapter.unpack(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        x, _, _ = data_adapter.unpack(data)
+        return self(x, training=False)
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Any = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool | str = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> Any:
+        """Trains for `epochs` epochs and returns the History (Keras's `fit`)."""
+        from convolve.training.callbacks import CallbackList
+
+        self._assert_compiled("fit")
+        _check_fit_args(epochs, initial_epoch, validation_split, validation_freq)
+        if class_weight is not None:
+            sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
+        device = self._device()
+        train = data_adapter.make_batches(
+            x, y, sample_weight, batch_size, shuffle, device, steps_per_epoch
+        )
+        val = None
+        if validation_data is not None:
+            vx, vy, vsw = data_adapter.unpack(validation_data)
+            val = data_adapter.make_batches(
+                vx, vy, vsw, validation_batch_size or batch_size, False, device, validation_steps
+            )
+        elif validation_split:
+            if not isinstance(train, data_adapter.ArrayBatches):
+                raise ValueError(
+                    "validation_split is only supported for NumPy arrays or tensors; for a "
+                    "dataset or DataLoader pass validation_data instead."
+                )
+            train, val = train.split(validation_split)
+            val.shuffle, val.steps = False, validation_steps
+        self._prepare_for(train)
+        callback_list = CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=_verbosity(verbose),
+            epochs=epochs,
+            steps=_known_length(train),
+        )
+        self.stop_training = False
+        step_fn = self._make_step(self.train_step)
+        callback_list.on_train_begin()
+        epoch_logs: dict[str, Any] = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            self.train()  # type: ignore[attr-defined]
+            for step, batch in enumerate(train):
+                callback_list.on_train_batch_begin(step)
+                logs = step_fn(batch)
+                callback_list.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = _pythonify(self.get_metrics_result())
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_batches(val, callback_list)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(epoch_logs)
+        return self.history
+
+    def _make_step(self, step: Any) -> Any:
+        if not self.jit_compile:
+            return step
+        if self._compiled_step is None:
+            self._compiled_step = torch.compile(step)
+        return self._compiled_step
+
+    def _prepare_for(self, batches: Any, check_targets: bool = True) -> None:
+        """Builds the model and optimizer and checks data against the model, before step 1."""
+        first = next(iter(batches), None)
+        if first is None:
+            raise ValueError("The data passed to fit() contains no batches.")
+        x, y, _ = first
+        self._ensure_built_for(x)
+        self._check_input_shapes(x)
+        if check_targets and y is not None and self._compiled_loss is not None:
+            with torch.no_grad():
+                y_pred = self(x, training=False)
+            self._compiled_loss.check_targets(y, y_pred)
+        self.optimizer.build(self.trainable_weights)  # type: ignore[attr-defined]
+
+    def _ensure_built_for(self, x: Any) -> None:
+        if not self.built:  # type: ignore[attr-defined]
+            with torch.no_grad():
+                self(x, training=False)
+
+    def _check_input_shapes(self, x: Any) -> None:
+        try:
+            expected = [t.shape for t in self.inputs]  # type: ignore[attr-defined]
+        except AttributeError:
+            return
+        received = [tuple(t.shape) for t in _tree.flatten(x)]
+        if len(received) != len(expected):
+            raise ValueError(
+                f"Model '{self.name}' expects {len(expected)} input(s) but received "  # type: ignore[attr-defined]
+                f"{len(received)}."
+            )
+        for i, (want, got) in enumerate(zip(expected, received, strict=True)):
+            compatible = len(want) == len(got) and all(
+                w is None or w == g for w, g in zip(want[1:], got[1:], strict=True)
+            )
+            if not compatible:
+                raise ValueError(
+                    f"Input {i} of model '{self.name}' is incompatible with the model: "  # type: ignore[attr-defined]
+                    f"expected shape={want}, found shape={(None, *got[1:])} "
+                    f"(a batch of shape {got})."
+                )
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Loss and metrics on data (Keras's `evaluate`)."""
+        from convolve.training.callbacks import CallbackList
+
+        self._assert_compiled("evaluate")
+        batches = data_adapter.make_batches(
+            x, y, sample_weight, batch_size, False, self._device(), steps
+        )
+        self._prepare_for(batches)
+        callback_list = CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=_verbosity(verbose),
+            epochs=1,
+            steps=_known_length(batches),
+        )
+        logs = self._evaluate_batches(batches, callback_list)
+        return self._format_results(logs, return_dict)
+
+    def _evaluate_batches(self, batches: Any, callback_list: Any) -> dict[str, float]:
+        self.reset_metrics()
+        callback_list.on_test_begin()
+        self.eval()  # type: ignore[attr-defined]
+        step_fn = self._make_step(self.test_step)
+        with torch.no_grad():
+            for step, batch in enumerate(batches):
+                callback_list.on_test_batch_begin(step)
+                logs = step_fn(batch)
+                callback_list.on_test_batch_end(step, logs)
+        logs = _pythonify(self.get_metrics_result())
+        callback_list.on_test_end(logs)
+        return logs
+
+    def _format_results(self, logs: dict[str, float], return_dict: bool) -> Any:
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # ------------------------------------------------------------------ predict
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: int | str = "auto",
+        steps: int | None = None,
+        callbacks: Any = None,
+    ) -> Any:
+        """Model outputs for `x` as NumPy arrays, batch by batch (Keras's `predict`)."""
+        from convolve.training.callbacks import CallbackList
+
+        batches = data_adapter.make_batches(x, None, None, batch_size, False, self._device(), steps)
+        callback_list = CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=_verbosity(verbose),
+            epochs=1,
+            steps=_known_length(batches),
+        )
+        outputs: list[Any] = []
+        callback_list.on_predict_begin()
+        self.eval()  # type: ignore[attr-defined]
+        with torch.no_grad():
+            for step, batch in enumerate(batches):
+                if step == 0:
+                    self._ensure_built_for(batch[0])
+                    self._check_input_shapes(batch[0])
+                callback_list.on_predict_batch_begin(step)
+                out = self.predict_step(batch)
+                outputs.append(_tree.map_structure(lambda t: t.detach().cpu(), out))
+                callback_list.on_predict_batch_end(step, {"outputs": out})
+        callback_list.on_predict_end()
+        if not outputs:
+            raise ValueError("The data passed to predict() contains no batches.")
+        return _concatenate(outputs)
+
+    # ------------------------------------------------------------------ one batch
+    def train_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
+        return_dict: bool = False,
+    ) -> Any:  # fmt: skip
+        self._assert_compiled("train_on_batch")
+        if class_weight is not None:
+            sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
+        batches = data_adapter.make_batches(x, y, sample_weight, _len(x), False, self._device())
+        self._prepare_for(batches, check_targets=False)
+        self.reset_metrics()
+        self.train()  # type: ignore[attr-defined]
+        for batch in batches:
+            self.train_step(batch)
+        return self._format_results(_pythonify(self.get_metrics_result()), return_dict)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        self._assert_compiled("test_on_batch")
+        batches = data_adapter.make_batches(x, y, sample_weight, _len(x), False, self._device())
+        self._prepare_for(batches, check_targets=False)
+        self.reset_metrics()
+        with torch.no_grad():
+            for batch in batches:
+                self.test_step(batch)
+        return self._format_results(_pythonify(self.get_metrics_result()), return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        return self.predict(x, batch_size=_len(x), verbose=0)
+
+    # ------------------------------------------------------------------ misc
+    def _device(self) -> torch.device:
+        for tensor in self.parameters():  # type: ignore[attr-defined]
+            return tensor.device
+        return torch.device("cpu")
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        return self._compile_config
+
+
+# ---------------------------------------------------------------------- helpers
+def _batch_size(x: Any) -> int:
+    return int(_tree.flatten(x)[0].shape[0])
+
+
+def _len(x: Any) -> int:
+    return int(np.shape(_tree.flatten(x)[0])[0])
+
+
+def _known_length(batches: Any) -> int | None:
+    try:
+        return len(batches)
+    except TypeError:
+        return None
+
+
+def _verbosity(verbose: int | str) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', received verbose={verbose!r}")
+    return int(verbose)
+
+
+def _pythonify(logs: dict[str, Any]) -> dict[str, float]:
+    """One host synchronisation for all values: the end of an epoch or evaluation."""
+    if not logs:
+        return {}
+    values = torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in logs.values()])
+    return dict(zip(logs, values.tolist(), strict=True))
+
+
+def _concatenate(outputs: list[Any]) -> Any:
+    first = outputs[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(outputs).numpy()
+    if isinstance(first, dict):
+        return {k: torch.cat([o[k] for o in outputs]).numpy() for k in first}
+    return type(first)(
+        torch.cat([o[i] for o in outputs]).numpy() for i in range(len(first))
+    )
+
+
+def _check_fit_args(epochs: Any, initial_epoch: Any, validation_split: Any, freq: Any) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"`epochs` must be a non-negative integer, received epochs={epochs!r}")
+    if not isinstance(initial_epoch, int) or initial_epoch < 0:
+        raise ValueError(f"`initial_epoch` must be a non-negative integer, received {initial_epoch!r}")
+    if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
+        raise ValueError(
+            f"`validation_split` must be in [0, 1), received validation_split={validation_split!r}"
+        )
+    if isinstance(freq, bool) or not isinstance(freq, int) or freq < 1:
+        raise ValueError(f"`validation_freq` must be a positive integer, received {freq!r}")
+
+
+def _class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: Any) -> np.ndarray:
+    """Keras's rule: each sample weighs its class's weight (1.0 for classes not listed)."""
+    if sample_weight is not None:
+        raise ValueError("You cannot pass both `class_weight` and `sample_weight` to fit().")
+    if y is None or not data_adapter.is_array_structure(y) or len(_tree.flatten(y)) != 1:
+        raise ValueError(
+            "`class_weight` needs `y` as a single array of labels; for datasets, yield "
+            "sample weights as the third element of each batch instead."
+        )
+    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels.squeeze(-1)
+    labels = np.round(labels).astype(np.int64)
+    lookup = np.ones(max(int(labels.max(initial=0)), *class_weight.keys()) + 1, np.float32)
+    for cls, weight in class_weight.items():
+        lookup[int(cls)] = weight
+    return lookup[labels]

@@ -1,0 +1,113 @@
+"""Sequential models: construction styles, graph views, weights, prediction."""
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+import convolve
+from convolve import layers, models
+
+X = np.random.default_rng(1).normal(size=(6, 12)).astype("float32")
+
+
+def _mlp(**first):
+    return [layers.Dense(8, activation="relu", **first), layers.Dense(3, activation="softmax")]
+
+
+def test_three_ways_to_give_the_input_shape():
+    a = models.Sequential([layers.Input((12,)), *_mlp()])
+    b = models.Sequential(_mlp(input_shape=(12,)))
+    c = models.Sequential()
+    c.add(convolve.Input(shape=(12,)))
+    for layer in _mlp():
+        c.add(layer)
+    for model in (a, b, c):
+        assert model.input_shape == (None, 12)
+        assert model.output_shape == (None, 3)
+        assert model.count_params() == 12 * 8 + 8 + 8 * 3 + 3
+        assert len(model.layers) == 2
+
+
+def test_unbuilt_model_builds_on_first_data():
+    model = models.Sequential(_mlp())
+    assert not model.built
+    with pytest.raises(ValueError, match="not built"):
+        model.count_params()
+    out = model.predict(X, verbose=0)
+    assert out.shape == (6, 3) and model.built
+    assert model.input_shape == (None, 12)
+
+
+def test_build_with_shape():
+    model = models.Sequential(_mlp())
+    model.build((None, 12))
+    assert model.output_shape == (None, 3)
+
+
+def test_pop_and_layer_access():
+    model = models.Sequential([layers.Input((12,)), *_mlp()])
+    assert model.get_layer(index=0) is model.layers[0]
+    assert model.get_layer(model.layers[1].name) is model.layers[1]
+    popped = model.pop()
+    assert isinstance(popped, layers.Dense) and model.output_shape == (None, 8)
+    with pytest.raises(ValueError, match="No layer named 'nope'"):
+        model.get_layer("nope")
+
+
+def test_layer_input_and_output_are_symbolic_tensors():
+    model = models.Sequential([layers.Input((12,)), *_mlp()])
+    first, second = model.layers
+    assert first.output.shape == (None, 8)
+    assert second.input is first.output
+    assert model.layers[0].input.shape == (None, 12)
+    # a feature-extraction model from an intermediate output
+    extractor = convolve.Model(model.inputs, first.output)
+    np.testing.assert_allclose(
+        extractor.predict(X, verbose=0),
+        np.maximum(X @ first.get_weights()[0] + first.get_weights()[1], 0),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parity
+def test_weights_copied_from_keras_give_keras_predictions():
+    k = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+    c = models.Sequential([layers.Input((12,)), *_mlp()])
+    c.set_weights(k.get_weights())
+    np.testing.assert_allclose(c.predict(X, verbose=0), k.predict(X, verbose=0), atol=1e-6)
+    for ours, theirs in zip(c.get_weights(), k.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_set_weights_rejects_wrong_count_and_shape():
+    model = models.Sequential([layers.Input((12,)), *_mlp()])
+    with pytest.raises(ValueError, match="expects 4 weight arrays.*received 1"):
+        model.set_weights([np.zeros((12, 8))])
+    bad = [w.copy() for w in model.get_weights()]
+    bad[0] = np.zeros((11, 8))
+    with pytest.raises(ValueError, match=r"'kernel' has shape \(12, 8\).*\(11, 8\)"):
+        model.set_weights(bad)
+
+
+def test_model_is_a_plain_torch_module():
+    model = models.Sequential([layers.Input((12,)), *_mlp()])
+    assert isinstance(model, torch.nn.Module)
+    state = model.state_dict()
+    assert len(state) == 4
+    out = model(torch.from_numpy(X))
+    assert isinstance(out, torch.Tensor) and out.shape == (6, 3)
+    scripted = torch.jit.trace(model, torch.from_numpy(X))
+    np.testing.assert_allclose(scripted(torch.from_numpy(X)).detach(), out.detach(), atol=1e-6)
+
+
+def test_duplicate_layer_names_are_refused():
+    with pytest.raises(ValueError, match="already has a layer named 'same'"):
+        models.Sequential([layers.Dense(2, name="same"), layers.Dense(2, name="same")])
+
+
+def test_wrong_input_shape_is_reported_before_running():
+    model = models.Sequential([layers.Input((12,)), *_mlp()])
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 12\), found shape=\(None, 5\)"):
+        model.predict(np.zeros((2, 5), "float32"), verbose=0)
