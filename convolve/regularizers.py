@@ -96,7 +96,8 @@ class OrthogonalRegularizer(Regularizer):
 
 l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
 _BY_NAME = {
-    "l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer,
+    "l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": L1L2,
+    "orthogonal_regularizer": OrthogonalRegularizer,
     "L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer,
 }  # fmt: skip
 

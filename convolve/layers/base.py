@@ -72,6 +72,7 @@ class Layer(nn.Module):
     """
 
     _engine_layout = False  # built-in layers compute on channels-first tensors
+    _built_at_init = False  # weightless layers Keras marks as built when constructed
     input_ndim: int | None = None  # exact input rank this layer accepts, if fixed
     min_input_ndim: int | None = None
 
@@ -99,7 +100,7 @@ class Layer(nn.Module):
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._dtype = standardize_dtype(dtype)
         self._trainable = bool(trainable)
-        self.built = False
+        self.built = self._built_at_init
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._weight_specs: list[WeightSpec] = []
         self._inbound_nodes: list[Node] = []
@@ -253,7 +254,7 @@ class Layer(nn.Module):
     def trainable(self, value: bool) -> None:
         value = bool(value)
         self._trainable = value
-        for spec, tensor in self._own_weights(trainable=True):
+        for _, tensor in self._own_weights(trainable=True):
             tensor.requires_grad_(value)
         for layer in self._sublayers():
             layer.trainable = value
@@ -339,10 +340,11 @@ class Layer(nn.Module):
 
     def build_for(self, input_shape: Any) -> None:
         """Validates `input_shape` and builds once (what calling the layer does)."""
-        if self.built:
-            return
         for shape in _shape_leaves(input_shape):
             self._check_input_rank(shape)
+        if self._build_input_shape is not None or (self.built and not self._built_at_init):
+            return
+        # Layers built at construction still run build() once, to validate the first shape.
         self.build(input_shape)
         self._build_input_shape = input_shape
         self.built = True

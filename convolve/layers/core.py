@@ -229,6 +229,8 @@ class Flatten(_EngineLayer):
 class Dropout(_EngineLayer):
     """Zeroes a `rate` fraction of inputs in training and scales the rest by 1/(1-rate)."""
 
+    _built_at_init = True
+
     def __init__(
         self, rate: float, noise_shape: Sequence[int | None] | None = None, seed: int | None = None,
         **kwargs: Any,
@@ -300,6 +302,8 @@ class SpatialDropout3D(_SpatialDropout):
 class Activation(_EngineLayer):
     """Applies an activation function, given by Keras name or callable."""
 
+    _built_at_init = True
+
     def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.activation = _args.activation("Activation", activation)
@@ -315,6 +319,8 @@ class Activation(_EngineLayer):
 
 
 class ReLU(_EngineLayer):
+    _built_at_init = True
+
     def __init__(
         self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
         **kwargs: Any,
@@ -344,6 +350,8 @@ class ReLU(_EngineLayer):
 
 
 class LeakyReLU(_EngineLayer):
+    _built_at_init = True
+
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
@@ -363,6 +371,8 @@ class LeakyReLU(_EngineLayer):
 
 
 class ELU(_EngineLayer):
+    _built_at_init = True
+
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -378,6 +388,8 @@ class ELU(_EngineLayer):
 
 
 class Softmax(_EngineLayer):
+    _built_at_init = True
+
     def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = axis
@@ -398,6 +410,8 @@ class Softmax(_EngineLayer):
 
 class Reshape(_EngineLayer):
     """Reshapes each sample to `target_shape` (Keras layout; one entry may be -1)."""
+
+    _built_at_init = True
 
     def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -461,6 +475,8 @@ class Permute(_EngineLayer):
 
 
 class Identity(_EngineLayer):
+    _built_at_init = True
+
     def call(self, inputs, training=False):
         return inputs
 

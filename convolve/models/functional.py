@@ -23,10 +23,17 @@ def _producing_node(tensor: KerasTensor) -> Node:
     return history.layer._inbound_nodes[history.node_index]
 
 
-def topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
-    """Nodes between `inputs` and `outputs`, each after the nodes it consumes."""
+def topological_nodes(
+    inputs: list[KerasTensor], outputs: list[KerasTensor]
+) -> tuple[list[Node], dict[int, int]]:
+    """Nodes between `inputs` and `outputs`, each after the nodes it consumes.
+
+    Also returns, per layer id, the order in which the depth-first walk first met it,
+    which Keras uses to order layers of equal depth.
+    """
     input_ids = {id(t) for t in inputs}
     order: list[Node] = []
+    first_seen: dict[int, int] = {}
     done: set[int] = set()
     visiting: set[int] = set()
 
@@ -41,6 +48,7 @@ def topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> 
             )
         if id(node) in visiting:
             raise ValueError(f"The graph has a cycle through layer '{node.layer.name}'.")
+        first_seen.setdefault(id(node.layer), len(first_seen))
         visiting.add(id(node))
         if id(tensor) not in input_ids:
             for parent in node.input_tensors:
@@ -51,7 +59,28 @@ def topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> 
 
     for tensor in outputs:
         visit(tensor)
-    return order
+    for tensor in inputs:  # inputs that no output uses still belong to the model
+        visit(tensor)
+    return order, first_seen
+
+
+def keras_layer_order(nodes: list[Node], first_seen: dict[int, int]) -> list[Layer]:
+    """Layers ordered as Keras lists them: by depth from the inputs, then by first visit."""
+    depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    in_graph = {id(n) for n in nodes}
+    for node in reversed(nodes):
+        d = max(depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = d
+        depth[id(node)] = d
+        for parent in node.parent_nodes:
+            if id(parent) in in_graph:
+                depth[id(parent)] = max(d + 1, depth.get(id(parent), 0))
+    layers: list[Layer] = []
+    for node in nodes:
+        if node.layer not in layers:
+            layers.append(node.layer)
+    return sorted(layers, key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
 
 
 class Functional(Model):
@@ -73,12 +102,9 @@ class Functional(Model):
                 )
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self._input_tensors, self._output_tensors = flat_inputs, flat_outputs
-        nodes = topological_nodes(flat_inputs, flat_outputs)
+        nodes, first_seen = topological_nodes(flat_inputs, flat_outputs)
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
-        ordered: list[Layer] = []
-        for node in nodes:
-            if node.layer not in ordered:
-                ordered.append(node.layer)
+        ordered = keras_layer_order(nodes, first_seen)
         names = [layer.name for layer in ordered]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
@@ -104,7 +130,10 @@ class Functional(Model):
         for node in self._nodes:
             args = _tree.pack_like(
                 node.args,
-                [values[id(t)] if isinstance(t, KerasTensor) else t for t in _tree.flatten(node.args)],
+                [
+                    values[id(t)] if isinstance(t, KerasTensor) else t
+                    for t in _tree.flatten(node.args)
+                ],
             )
             out = node.layer.engine_call(args, training, **node.kwargs)
             for tensor, value in zip(node.output_tensors, _tree.flatten(out), strict=True):

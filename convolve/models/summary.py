@@ -186,26 +186,23 @@ def print_summary(
         for row in rows_for(layer):
             table.add_row(*row)
 
-    trainable = model.trainable_weights
-    non_trainable = model.non_trainable_weights
-    totals = [
+    trainable, non_trainable = model.trainable_weights, model.non_trainable_weights
+    counts = [
         ("Trainable params", sum(w.numel() for w in trainable), _weights_bytes(trainable)),
-        ("Non-trainable params", sum(w.numel() for w in non_trainable), _weights_bytes(non_trainable)),
+        (
+            "Non-trainable params",
+            sum(w.numel() for w in non_trainable),
+            _weights_bytes(non_trainable),
+        ),
     ]
     optimizer = getattr(model, "optimizer", None)
-    optimizer_vars = list(getattr(optimizer, "variables", []) or []) if optimizer else []
-    optimizer_line = None
-    if optimizer_vars:
-        optimizer_line = (
-            "Optimizer params",
-            sum(int(math.prod(getattr(v, "shape", ()))) for v in optimizer_vars),
-            sum(_variable_bytes(v) for v in optimizer_vars),
+    if optimizer is not None and getattr(optimizer, "built", False) and optimizer.variables:
+        variables = optimizer.variables
+        counts.append(
+            ("Optimizer params", sum(v.numel() for v in variables), _weights_bytes(variables))
         )
-    lines = [("Total params", sum(t[1] for t in totals) + (optimizer_line[1] if optimizer_line else 0),
-              sum(t[2] for t in totals) + (optimizer_line[2] if optimizer_line else 0))]  # fmt: skip
-    lines += totals
-    if optimizer_line:
-        lines.append(optimizer_line)
+    total = ("Total params", sum(c[1] for c in counts), sum(c[2] for c in counts))
+    lines = [total, *counts]
 
     if print_fn:
         console = rich.console.Console(highlight=False, force_terminal=False, color_system=None)
@@ -226,12 +223,6 @@ def print_summary(
         )
     if print_fn:
         print_fn(console.end_capture())
-
-
-def _variable_bytes(v: Any) -> float:
-    if isinstance(v, torch.Tensor):
-        return v.numel() * v.element_size()
-    return int(math.prod(getattr(v, "shape", ()))) * 4
 
 
 def forward_cost(model: Any) -> tuple[int, float]:

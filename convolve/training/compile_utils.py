@@ -59,7 +59,10 @@ class CompiledLoss:
         return {t.name: t.result() for t in self._trackers}
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
-        y_true_list, y_pred_list = _as_list(y_true, self.output_names), _as_list(y_pred, self.output_names)
+        y_true_list, y_pred_list = (
+            _as_list(y_true, self.output_names),
+            _as_list(y_pred, self.output_names),
+        )
         weights = _as_list(sample_weight, self.output_names) if sample_weight is not None else None
         total = None
         for i, fn in enumerate(self.losses):
@@ -77,7 +80,10 @@ class CompiledLoss:
         """Validates labels against outputs once, before training (needs a host sync)."""
         from convolve import losses
 
-        y_true_list, y_pred_list = _as_list(y_true, self.output_names), _as_list(y_pred, self.output_names)
+        y_true_list, y_pred_list = (
+            _as_list(y_true, self.output_names),
+            _as_list(y_pred, self.output_names),
+        )
         for fn, t, p in zip(self.losses, y_true_list, y_pred_list, strict=False):
             if fn is not None and t is not None:
                 losses.check_targets(fn, t, p)
@@ -97,7 +103,11 @@ class CompiledMetrics:
     """Metrics per output, resolved from strings on the first batch as Keras does."""
 
     def __init__(
-        self, metrics: Any, weighted_metrics: Any, output_names: list[str], compiled_loss: CompiledLoss
+        self,
+        metrics: Any,
+        weighted_metrics: Any,
+        output_names: list[str],
+        compiled_loss: CompiledLoss,
     ) -> None:
         self.output_names = output_names
         self._specs = _metric_specs(metrics, output_names)

@@ -64,7 +64,9 @@ def _user_view(t: torch.Tensor) -> torch.Tensor:
 def _num_samples(structure: Any, name: str) -> int:
     sizes = {int(leaf.shape[0]) if leaf.ndim else 0 for leaf in _tree.flatten(structure)}
     if len(sizes) != 1:
-        raise ValueError(f"All arrays in `{name}` must have the same number of samples; got {sizes}.")
+        raise ValueError(
+            f"All arrays in `{name}` must have the same number of samples; got {sizes}."
+        )
     return sizes.pop()
 
 
@@ -86,11 +88,15 @@ class ArrayBatches:
         self.x = _tree.map_structure(
             lambda v: _engine_resident(_to_tensor(v, "x", device, float_dtype)), x
         )
-        self.y = None if y is None else _tree.map_structure(
-            lambda v: _to_tensor(v, "y", device, float_dtype), y
+        self.y = (
+            None
+            if y is None
+            else _tree.map_structure(lambda v: _to_tensor(v, "y", device, float_dtype), y)
         )
-        self.sample_weight = None if sample_weight is None else _to_tensor(
-            sample_weight, "sample_weight", device, float_dtype
+        self.sample_weight = (
+            None
+            if sample_weight is None
+            else _to_tensor(sample_weight, "sample_weight", device, float_dtype)
         )
         self.num_samples = _num_samples(self.x, "x")
         if self.y is not None:
@@ -155,7 +161,11 @@ class ArrayBatches:
             part = object.__new__(ArrayBatches)
             part.__dict__.update(self.__dict__)
             part.x = _tree.map_structure(lambda t, pick=pick: t[pick], self.x)
-            part.y = None if self.y is None else _tree.map_structure(lambda t, pick=pick: t[pick], self.y)
+            part.y = (
+                None
+                if self.y is None
+                else _tree.map_structure(lambda t, pick=pick: t[pick], self.y)
+            )
             part.sample_weight = None if self.sample_weight is None else self.sample_weight[pick]
             part.num_samples = _num_samples(part.x, "x")
             parts.append(part)
@@ -200,11 +210,13 @@ class IterableBatches:
             if self.steps is not None and step >= self.steps:
                 return
             x, y, sw = unpack(item)
-            convert = lambda v, name: _to_tensor(v, name, self.device, self.float_dtype)  # noqa: E731
-            x = _tree.map_structure(lambda v: convert(v, "x"), x)
-            y = None if y is None else _tree.map_structure(lambda v: convert(v, "y"), y)
-            sw = None if sw is None else convert(sw, "sample_weight")
+            x = _tree.map_structure(lambda v: self._convert(v, "x"), x)
+            y = None if y is None else _tree.map_structure(lambda v: self._convert(v, "y"), y)
+            sw = None if sw is None else self._convert(sw, "sample_weight")
             yield x, y, sw
+
+    def _convert(self, value: Any, name: str) -> torch.Tensor:
+        return _to_tensor(value, name, self.device, self.float_dtype)
 
 
 def unpack(item: Any) -> Batch:

@@ -451,7 +451,9 @@ def _pythonify(logs: dict[str, Any]) -> dict[str, float]:
     """One host synchronisation for all values: the end of an epoch or evaluation."""
     if not logs:
         return {}
-    values = torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in logs.values()])
+    values = torch.stack(
+        [torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in logs.values()]
+    )
     return dict(zip(logs, values.tolist(), strict=True))
 
 
@@ -461,16 +463,16 @@ def _concatenate(outputs: list[Any]) -> Any:
         return torch.cat(outputs).numpy()
     if isinstance(first, dict):
         return {k: torch.cat([o[k] for o in outputs]).numpy() for k in first}
-    return type(first)(
-        torch.cat([o[i] for o in outputs]).numpy() for i in range(len(first))
-    )
+    return type(first)(torch.cat([o[i] for o in outputs]).numpy() for i in range(len(first)))
 
 
 def _check_fit_args(epochs: Any, initial_epoch: Any, validation_split: Any, freq: Any) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a non-negative integer, received epochs={epochs!r}")
     if not isinstance(initial_epoch, int) or initial_epoch < 0:
-        raise ValueError(f"`initial_epoch` must be a non-negative integer, received {initial_epoch!r}")
+        raise ValueError(
+            f"`initial_epoch` must be a non-negative integer, received {initial_epoch!r}"
+        )
     if not isinstance(validation_split, int | float) or not 0 <= validation_split < 1:
         raise ValueError(
             f"`validation_split` must be in [0, 1), received validation_split={validation_split!r}"

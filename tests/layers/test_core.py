@@ -120,9 +120,7 @@ def test_regularizer_penalties_reach_losses():
         0.01 * np.square(kernel).sum(),
         0.5 * np.abs(bias).sum(),
     ]
-    np.testing.assert_allclose(
-        sorted(float(p) for p in layer.losses), sorted(expected), rtol=1e-5
-    )
+    np.testing.assert_allclose(sorted(float(p) for p in layer.losses), sorted(expected), rtol=1e-5)
 
 
 @pytest.mark.parity

@@ -1,0 +1,37 @@
+"""Callbacks for `fit`, `evaluate` and `predict`, as in `keras.callbacks`.
+
+Example:
+    >>> from convolve import callbacks
+    >>> early = callbacks.EarlyStopping(monitor="val_loss", patience=3,
+    ...                                 restore_best_weights=True)
+"""
+
+from convolve.training.callbacks import (
+    Callback,
+    CallbackList,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ProgbarLogger,
+    ReduceLROnPlateau,
+    TensorBoard,
+    TerminateOnNaN,
+)
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "CSVLogger",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "TensorBoard",
+    "TerminateOnNaN",
+]

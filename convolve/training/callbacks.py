@@ -1,0 +1,466 @@
+"""Callbacks: the `CallbackList` the training loop drives, and the small built-in callbacks.
+
+This module also re-exports every callback, so `convolve.training.callbacks` (and the public
+`convolve.callbacks`) is the one place to import them from.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import csv
+import inspect
+import math
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from convolve.training.callback import Callback
+from convolve.training.checkpoint import ModelCheckpoint
+from convolve.training.console import print_msg
+from convolve.training.history import History
+from convolve.training.logs import flatten_logs, pythonify_logs, to_float
+from convolve.training.monitor import EarlyStopping, MonitorCallback, ReduceLROnPlateau
+from convolve.training.progbar import Progbar, ProgbarLogger
+from convolve.training.tensorboard import TensorBoard
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "CSVLogger",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "MonitorCallback",
+    "Progbar",
+    "ProgbarLogger",
+    "ReduceLROnPlateau",
+    "TensorBoard",
+    "TerminateOnNaN",
+]
+
+_HOOKS = (
+    "on_batch_begin",
+    "on_batch_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_predict_begin",
+    "on_predict_end",
+)
+
+
+def _flatten_callbacks(callbacks: Any) -> list[Any]:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, list | tuple):
+        return [cb for item in callbacks for cb in _flatten_callbacks(item)]
+    return [callbacks]
+
+
+class CallbackList(Callback):
+    """Calls a list of callbacks together; the training loop talks only to this.
+
+    Batch-level logs are flattened and sorted but their values are passed on untouched
+    (tensors stay tensors, so there is no host synchronisation per step); all other logs
+    are converted to Python floats once. Every callback of one call receives the same
+    dict, so a callback may add entries (as `ReduceLROnPlateau` adds `"learning_rate"`)
+    that the ones after it see. `History` and `ProgbarLogger`, when added, come last.
+
+    Args:
+        callbacks: Callback instances (nested lists are flattened).
+        add_history: Add a `History` if the list has none.
+        add_progbar: Add a `ProgbarLogger` if the list has none.
+        model: The model the callbacks act on; its `history` attribute is set to the
+            `History` callback.
+        **params: Training parameters (`verbose`, `epochs`, `steps`) passed to every
+            callback's `set_params`.
+
+    Raises:
+        TypeError: If an entry is not a callback instance.
+
+    Example:
+        >>> callbacks = CallbackList([EarlyStopping(monitor="loss")], add_history=True,
+        ...                          verbose=0, epochs=2, steps=10)
+        >>> [type(cb).__name__ for cb in callbacks.callbacks]
+        ['EarlyStopping', 'History']
+    """
+
+    def __init__(
+        self,
+        callbacks: Iterable[Callback] | Callback | None = None,
+        add_history: bool = False,
+        add_progbar: bool = False,
+        model: Any = None,
+        **params: Any,
+    ) -> None:
+        super().__init__()
+        self.callbacks: list[Callback] = _flatten_callbacks(
+            list(callbacks) if isinstance(callbacks, Iterable) else callbacks
+        )
+        for index, cb in enumerate(self.callbacks):
+            if isinstance(cb, type):
+                raise TypeError(
+                    f"callbacks[{index}] is the class {cb.__name__}, not an instance: "
+                    f"write {cb.__name__}(...)."
+                )
+            if not all(callable(getattr(cb, name, None)) for name in ("set_model", *_HOOKS)):
+                raise TypeError(
+                    f"callbacks[{index}] must be a Callback instance, received "
+                    f"{type(cb).__name__}: {cb!r}"
+                )
+        self._add_default_callbacks(add_history, add_progbar)
+        self.set_model(model)
+        self.set_params(params)
+
+    def _add_default_callbacks(self, add_history: bool, add_progbar: bool) -> None:
+        self._history = next((cb for cb in self.callbacks if isinstance(cb, History)), None)
+        self._progbar = next((cb for cb in self.callbacks if isinstance(cb, ProgbarLogger)), None)
+        if self._history is None and add_history:
+            self._history = History()
+            self.callbacks.append(self._history)
+        if self._progbar is None and add_progbar:
+            self._progbar = ProgbarLogger()
+            self.callbacks.append(self._progbar)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+        if params:
+            for cb in self.callbacks:
+                cb.set_params(params)
+
+    def set_model(self, model: Any) -> None:
+        # `is None`, not truthiness: an empty container module has `len() == 0`.
+        if model is None:
+            return
+        super().set_model(model)
+        if self._history is not None:
+            model.history = self._history
+        for cb in self.callbacks:
+            cb.set_model(model)
+
+    # The calling conventions (positional `logs` for epoch and begin/end hooks, keyword
+    # `logs=` for batch hooks) are Keras's, which `LambdaCallback` functions rely on.
+
+    def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_batch_begin(batch, logs=logs)
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_batch_end(batch, logs=logs)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_train_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_train_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_test_batch_begin(batch, logs=logs)
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_test_batch_end(batch, logs=logs)
+
+    def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_predict_batch_begin(batch, logs=logs)
+
+    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # Predict logs carry the batch outputs, which must stay tensors.
+        logs = flatten_logs(logs)
+        for cb in self.callbacks:
+            cb.on_predict_batch_end(batch, logs=logs)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_test_begin(logs)
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_test_end(logs)
+
+    def on_predict_begin(self, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_predict_begin(logs)
+
+    def on_predict_end(self, logs: dict[str, Any] | None = None) -> None:
+        logs = pythonify_logs(logs)
+        for cb in self.callbacks:
+            cb.on_predict_end(logs)
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of every epoch from a schedule function.
+
+    Args:
+        schedule: Function `schedule(epoch, lr) -> new_lr` taking the epoch index (from 0)
+            and the current learning rate as a float, returning a float. A function of
+            the epoch alone, `schedule(epoch)`, is accepted too.
+        verbose: 0 is quiet; 1 prints the new rate at each epoch.
+
+    Example:
+        >>> def scheduler(epoch, lr):
+        ...     return lr if epoch < 10 else lr * math.exp(-0.1)
+        >>> callback = LearningRateScheduler(scheduler)
+        >>> # model.fit(x, y, epochs=15, callbacks=[callback])
+    """
+
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def _call_schedule(self, epoch: int, lr: float) -> Any:
+        try:
+            return self.schedule(epoch, lr)
+        except TypeError:
+            # Only fall back to the one-argument form when the function has that form;
+            # a TypeError raised inside a two-argument schedule is the user's to see.
+            if not _accepts_one_positional(self.schedule):
+                raise
+            return self.schedule(epoch)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        optimizer = self.model.optimizer
+        if not hasattr(optimizer, "learning_rate"):
+            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        learning_rate = self._call_schedule(epoch, to_float(optimizer.learning_rate))
+        if not isinstance(learning_rate, float | np.float32 | np.float64):
+            raise ValueError(
+                f"The output of the `schedule` function should be a float. Got: {learning_rate}"
+            )
+        optimizer.learning_rate = float(learning_rate)
+        if self.verbose > 0:
+            print_msg(
+                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                f"{learning_rate}."
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = to_float(self.model.optimizer.learning_rate)
+
+
+def _accepts_one_positional(fn: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(fn).bind(0)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class CSVLogger(Callback):
+    """Streams the epoch results to a CSV file.
+
+    The columns are `epoch` (from 0) then the log names in alphabetical order. When the
+    first epoch has no validation results, `val_` columns are added anyway and hold `NA`,
+    as in Keras, so that files from runs with and without validation line up.
+
+    Args:
+        filename: Path of the CSV file, e.g. `"run/log.csv"`.
+        separator: Separator between fields.
+        append: Append to an existing file (no second header) instead of overwriting it.
+
+    Example:
+        >>> csv_logger = CSVLogger("training.log")
+        >>> # model.fit(x, y, callbacks=[csv_logger])
+    """
+
+    def __init__(
+        self, filename: str | os.PathLike, separator: str = ",", append: bool = False
+    ) -> None:
+        super().__init__()
+        self.sep = separator
+        self.filename = os.fspath(filename)
+        self.append = append
+        self.writer: csv.DictWriter | None = None
+        self.keys: list[str] | None = None
+        self.append_header = True
+        self.csv_file: Any = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename) as f:
+                    self.append_header = not bool(len(f.readline()))
+            mode = "a"
+        else:
+            mode = "w"
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        # newline="" lets the csv module write its own "\r\n" row endings unchanged.
+        self.csv_file = open(self.filename, mode, newline="")  # noqa: SIM115
+        self.writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs.keys())
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                self.keys.extend([f"val_{key}" for key in self.keys])
+        if self.writer is None:
+
+            class _Dialect(csv.excel):
+                delimiter = self.sep
+
+            self.writer = csv.DictWriter(
+                self.csv_file, fieldnames=["epoch", *self.keys], dialect=_Dialect
+            )
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((key, _csv_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    is_scalar_array = isinstance(value, np.ndarray) and value.ndim == 0
+    if isinstance(value, collections.abc.Iterable) and not is_scalar_array:
+        return f'"[{", ".join(map(str, value))}]"'
+    return value
+
+
+class TerminateOnNaN(Callback):
+    """Stops training when the loss becomes NaN or infinite.
+
+    The loss is read at every training batch, which waits for the device once per step;
+    add this callback only when that check is wanted.
+
+    Args:
+        raise_error: If `False`, stop gracefully by setting `model.stop_training` (other
+            callbacks still run `on_train_end`). If `True`, raise a `RuntimeError` at once.
+    """
+
+    def __init__(self, raise_error: bool = False) -> None:
+        super().__init__()
+        self.raise_error = raise_error
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        value = to_float(loss)
+        if math.isnan(value) or math.isinf(value):
+            if self.raise_error:
+                raise RuntimeError(
+                    f"NaN or Inf loss encountered at batch {batch}. Loss value: {value}. "
+                    "Terminating training immediately."
+                )
+            print_msg(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """Builds a callback from plain functions.
+
+    Functions are called the way the hooks are: `on_epoch_begin(epoch, logs)`,
+    `on_epoch_end(epoch, logs)`, `on_train_begin(logs)`, `on_train_end(logs)`,
+    `on_train_batch_begin(batch, logs)`, `on_train_batch_end(batch, logs)`; any other hook
+    can be given by name as a keyword argument.
+
+    Args:
+        on_epoch_begin: Called at the start of every epoch.
+        on_epoch_end: Called at the end of every epoch.
+        on_train_begin: Called at the start of training.
+        on_train_end: Called at the end of training.
+        on_train_batch_begin: Called before every training batch.
+        on_train_batch_end: Called after every training batch.
+        **kwargs: Other hooks, e.g. `on_test_end=fn`.
+
+    Raises:
+        TypeError: If a keyword argument is not the name of a hook.
+
+    Example:
+        >>> losses = []
+        >>> cb = LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(logs["loss"]))
+        >>> cb.on_epoch_end(0, {"loss": 0.5})
+        >>> losses
+        [0.5]
+    """
+
+    def __init__(
+        self,
+        on_epoch_begin: Callable[..., Any] | None = None,
+        on_epoch_end: Callable[..., Any] | None = None,
+        on_train_begin: Callable[..., Any] | None = None,
+        on_train_end: Callable[..., Any] | None = None,
+        on_train_batch_begin: Callable[..., Any] | None = None,
+        on_train_batch_end: Callable[..., Any] | None = None,
+        **kwargs: Callable[..., Any],
+    ) -> None:
+        super().__init__()
+        unknown = sorted(set(kwargs) - set(_HOOKS))
+        if unknown:
+            raise TypeError(
+                f"LambdaCallback received {', '.join(unknown)}, which "
+                f"{'is not a hook' if len(unknown) == 1 else 'are not hooks'}. "
+                f"Hooks are: {', '.join(_HOOKS)}."
+            )
+        hooks = dict(kwargs)
+        hooks.update(
+            on_epoch_begin=on_epoch_begin,
+            on_epoch_end=on_epoch_end,
+            on_train_begin=on_train_begin,
+            on_train_end=on_train_end,
+            on_train_batch_begin=on_train_batch_begin,
+            on_train_batch_end=on_train_batch_end,
+        )
+        for name, fn in hooks.items():
+            if fn is not None:
+                setattr(self, name, fn)
