@@ -6,7 +6,18 @@ plain torch modules::
     from convolve import layers, models
 """
 
-from convolve import activations, initializers, layers, models, regularizers
+from convolve import (
+    activations,
+    callbacks,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    utils,
+)
 from convolve.layers import Input, KerasTensor, Layer
 from convolve.models import Model, Sequential
 

@@ -106,6 +106,7 @@ class Layer(nn.Module):
         self._inbound_nodes: list[Node] = []
         self._build_input_shape: Any = None
         self._activity_losses: list[torch.Tensor] = []
+        self._activity_layers: list[Layer] | None = None  # found on first call
         self._call_takes_training = "training" in inspect.signature(self.call).parameters
         # A shape given on the layer itself makes it the first layer of a Sequential model.
         self._declared_input_shape: tuple | None = None
@@ -317,9 +318,13 @@ class Layer(nn.Module):
         return any(layer._has_regularizers() for layer in self._sublayers())
 
     def _clear_activity_losses(self) -> None:
-        self._activity_losses = []
-        for layer in self._sublayers():
-            layer._clear_activity_losses()
+        """Forgets the previous call's activity penalties (each call records its own)."""
+        if self._activity_layers is None:
+            self._activity_layers = [
+                m for m in self.modules() if isinstance(m, Layer) and m.activity_regularizer
+            ]
+        for layer in self._activity_layers:
+            layer._activity_losses = []
 
     # ----------------------------------------------------------------- building
     def _check_input_rank(self, shape: tuple) -> None:
@@ -357,6 +362,7 @@ class Layer(nn.Module):
         inputs = _tree.map_structure(self._as_input_tensor, inputs)
         self.build_for(_tree.map_structure(_keras_shape_of, inputs))
         inputs = self._place(inputs)
+        self._clear_activity_losses()
         if not self._engine_layout:
             return self._invoke(inputs, args, kwargs, bool(training))
         engine_in = _tree.map_structure(_to_engine_input, inputs)

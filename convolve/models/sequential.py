@@ -81,6 +81,7 @@ class Sequential(Model):
                 if declared is not None:
                     self._input_layer = InputLayer(batch_shape=declared, dtype=layer._dtype)
             self._layer_list.append(layer)
+            self._activity_layers = None
             if rebuild and self._outputs_tensor is not None:
                 self._outputs_tensor = layer(self._outputs_tensor)
                 return
@@ -111,6 +112,7 @@ class Sequential(Model):
 
     def _build_graph(self) -> None:
         """Runs the layers on the symbolic input: builds weights and records shapes."""
+        self._activity_layers = None
         if self._input_layer is None:
             return
         x = self._input_layer.output_tensor

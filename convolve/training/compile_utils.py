@@ -37,14 +37,18 @@ class CompiledLoss:
         from convolve import losses, metrics
 
         self.output_names = output_names
-        specs = _per_output(loss, output_names, "loss")
-        self.losses = [None if s is None else losses.get(s) for s in specs]
+        self._specs = _per_output(loss, output_names, "loss")
+        for spec in self._specs:  # unknown names fail at compile time, not at step one
+            if spec is not None and str(spec).lower() not in ("crossentropy", "ce"):
+                losses.get(spec)
+        self.losses: list[Any] = [None] * len(output_names)
+        self._resolved = False
         if loss_weights is None:
             self.weights = [1.0] * len(output_names)
         else:
             weights = _per_output(loss_weights, output_names, "loss_weights")
             self.weights = [1.0 if w is None else float(w) for w in weights]
-        self.has_loss = any(fn is not None for fn in self.losses)
+        self.has_loss = any(spec is not None for spec in self._specs)
         self._trackers = (
             [metrics.Mean(name=f"{name}_loss") for name in output_names]
             if len(output_names) > 1
@@ -58,11 +62,23 @@ class CompiledLoss:
     def results(self) -> dict[str, torch.Tensor]:
         return {t.name: t.result() for t in self._trackers}
 
+    def _lists(self, y_true: Any, y_pred: Any) -> tuple[list[Any], list[Any]]:
+        """Per-output targets and predictions; resolves the losses on first use."""
+        y_true_list = _as_list(y_true, self.output_names)
+        y_pred_list = _as_list(y_pred, self.output_names)
+        if not self._resolved:
+            from convolve.losses import resolve_loss
+
+            # Strings become Loss objects once shapes are known, as Keras resolves them.
+            self.losses = [
+                None if spec is None else resolve_loss(spec, t, p)
+                for spec, t, p in zip(self._specs, y_true_list, y_pred_list, strict=True)
+            ]
+            self._resolved = True
+        return y_true_list, y_pred_list
+
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
-        y_true_list, y_pred_list = (
-            _as_list(y_true, self.output_names),
-            _as_list(y_pred, self.output_names),
-        )
+        y_true_list, y_pred_list = self._lists(y_true, y_pred)
         weights = _as_list(sample_weight, self.output_names) if sample_weight is not None else None
         total = None
         for i, fn in enumerate(self.losses):
@@ -80,10 +96,7 @@ class CompiledLoss:
         """Validates labels against outputs once, before training (needs a host sync)."""
         from convolve import losses
 
-        y_true_list, y_pred_list = (
-            _as_list(y_true, self.output_names),
-            _as_list(y_pred, self.output_names),
-        )
+        y_true_list, y_pred_list = self._lists(y_true, y_pred)
         for fn, t, p in zip(self.losses, y_true_list, y_pred_list, strict=False):
             if fn is not None and t is not None:
                 losses.check_targets(fn, t, p)
