@@ -35,26 +35,12 @@ def _timed_epochs(run_epoch, epochs: int) -> float:
     return time.perf_counter() - start
 
 
-def _keras_model(keras):
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D(2, 2),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D(2, 2),
-            layers.Flatten(),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-
-
 def bench_keras_api(keras, batch: int, epochs: int) -> dict:
     """convolve and Keras share this code path: the same user program for both."""
     x, y = _digits()
-    model = _keras_model(keras)
+    from convolve.demo import seed_convnet
+
+    model = seed_convnet(keras)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     train = _timed_epochs(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0), epochs)
     infer = _timed_epochs(lambda: _forward_epoch(model, x, batch, channels_last=True), epochs)

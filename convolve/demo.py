@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
-from convolve import callbacks, layers, models, utils
+from convolve import callbacks, utils
 from convolve.visualize import plot_history
 
 
-def seed_convnet() -> models.Sequential:
-    """The tutorials' MNIST network: two conv/pool blocks and a dense classifier."""
-    return models.Sequential(
+def seed_convnet(keras_api: Any = None) -> Any:
+    """The tutorials' MNIST network: two conv/pool blocks and a dense classifier.
+
+    Args:
+        keras_api: the module to build it with; convolve by default. Any module with
+            Keras's API works (the benchmarks build the same network with Keras itself).
+    """
+    if keras_api is None:
+        import convolve as keras_api
+    L = keras_api.layers
+    return keras_api.Sequential(
         [
-            layers.Input((28, 28, 1)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D(2, 2),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D(2, 2),
-            layers.Flatten(),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(10, activation="softmax"),
+            keras_api.Input((28, 28, 1)),
+            L.Conv2D(64, (3, 3), activation="relu"),
+            L.MaxPooling2D(2, 2),
+            L.Conv2D(64, (3, 3), activation="relu"),
+            L.MaxPooling2D(2, 2),
+            L.Flatten(),
+            L.Dense(128, activation="relu"),
+            L.Dense(10, activation="softmax"),
         ]
     )
 
