@@ -9,6 +9,20 @@ from convolve.layers.convolution import (
     Convolution2D,
     Convolution3D,
 )
+from convolve.layers.convolution_variants import (
+    Conv1DTranspose,
+    Conv2DTranspose,
+    Conv3DTranspose,
+    Convolution1DTranspose,
+    Convolution2DTranspose,
+    Convolution3DTranspose,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
+)
 from convolve.layers.core import (
     ELU,
     Activation,
@@ -27,7 +41,27 @@ from convolve.layers.core import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
-from convolve.layers.normalization import BatchNormalization
+from convolve.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from convolve.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+)
 from convolve.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -55,5 +89,16 @@ from convolve.layers.pooling import (
     MaxPooling3D,
 )
 from convolve.layers.preprocessing import Rescaling
-from convolve.layers.reshaping import ZeroPadding1D, ZeroPadding2D, ZeroPadding3D
+from convolve.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
 from convolve.layers.symbolic import KerasTensor
+from convolve.layers.wrappers import Lambda, TorchModuleWrapper

@@ -19,7 +19,138 @@ from convolve.layers import activation_util
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-class BaseConv(cu.SpatialLayer):
+class ConvFamily(cu.SpatialLayer):
+    """What every convolution layer shares: window arguments, padding, bias and activation.
+
+    Subclasses (`BaseConv` here, the depthwise, separable and transposed families in
+    `convolution_variants.py`) validate their own arguments with the `_check_*` helpers so
+    that one error lists every bad argument, then hand the values to `_set_arguments`.
+    """
+
+    def _allowed_paddings(self) -> tuple[str, ...]:
+        return ("valid", "same")
+
+    def _check_window(
+        self,
+        check: cu.ArgumentErrors,
+        kernel_size: Any,
+        strides: Any,
+        padding: Any,
+        data_format: Any,
+        dilation_rate: Any,
+    ) -> dict[str, Any]:
+        rank = self.rank
+        return {
+            "kernel_size": check.int_tuple("kernel_size", kernel_size, rank),
+            "strides": check.int_tuple("strides", strides, rank),
+            "padding": check.padding(padding, self._allowed_paddings()),
+            "data_format": check.data_format(data_format),
+            "dilation_rate": check.int_tuple("dilation_rate", dilation_rate, rank),
+        }
+
+    @staticmethod
+    def _check_weight(
+        check: cu.ArgumentErrors, prefix: str, initializer: Any, regularizer: Any, constraint: Any
+    ) -> dict[str, Any]:
+        """The initializer, regularizer and constraint of the weight named `prefix`."""
+        return {
+            f"{prefix}_initializer": check.initializer(f"{prefix}_initializer", initializer),
+            f"{prefix}_regularizer": check.regularizer(f"{prefix}_regularizer", regularizer),
+            f"{prefix}_constraint": check.constraint(f"{prefix}_constraint", constraint),
+        }
+
+    @staticmethod
+    def _check_no_dilated_strides(
+        check: cu.ArgumentErrors, args: dict[str, Any], strides: Any, dilation_rate: Any
+    ) -> None:
+        step, dilation = args["strides"], args["dilation_rate"]
+        if step and dilation and max(step) > 1 and max(dilation) > 1:
+            check.add(
+                "strides > 1 is not supported in conjunction with dilation_rate > 1, "
+                f"received strides={strides!r} and dilation_rate={dilation_rate!r}"
+            )
+
+    def _set_arguments(self, args: dict[str, Any]) -> None:
+        for key, value in args.items():
+            setattr(self, key, value)
+        self._is_linear = self.activation is activations.linear
+
+    # ----------------------------------------------------------------- shapes
+    def _spatial_output(self, input_shape: tuple) -> tuple:
+        return self._window_output(
+            input_shape,
+            "kernel_size",
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            self.padding,
+        )
+
+    def _input_channels(self, input_shape: tuple) -> int:
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): the channel dimension of the "
+                f"input must be known, received input shape {tuple(input_shape)}"
+            )
+        return channels
+
+    def _add_bias(self, size: int) -> None:
+        if self.use_bias:
+            self.add_weight(
+                shape=(size,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                trainable=True,
+                name="bias",
+            )
+        else:
+            self.bias = None
+
+    # ----------------------------------------------------------------- compute
+    def _pad_input(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Applies "same"/"causal" padding; returns the input and torch's `padding`."""
+        if self.padding == "causal":
+            return F.pad(x, ((self.kernel_size[0] - 1) * self.dilation_rate[0], 0)), 0
+        if self.padding == "same":
+            pads = cu.window_padding(
+                x.shape[2:], self.kernel_size, self.strides, self.dilation_rate
+            )
+            if all(before == after for before, after in pads):
+                return x, tuple(before for before, _ in pads)  # torch pads both sides itself
+            return cu.pad_spatial(x, pads), 0
+        return x, 0
+
+    def _activate(self, y: torch.Tensor) -> torch.Tensor:
+        return y if self._is_linear else activation_util.apply(self.activation, y)
+
+    # ----------------------------------------------------------------- config
+    def _window_config(self) -> dict[str, Any]:
+        return {
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+        }
+
+    def _weight_config(self, prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}_initializer": cu.serialize_initializer(
+                getattr(self, f"{prefix}_initializer")
+            ),
+            f"{prefix}_regularizer": cu.serialize_regularizer(
+                getattr(self, f"{prefix}_regularizer")
+            ),
+            f"{prefix}_constraint": cu.serialize_constraint(getattr(self, f"{prefix}_constraint")),
+        }
+
+    def _activation_config(self) -> dict[str, Any]:
+        return {"activation": activations.serialize(self.activation), "use_bias": self.use_bias}
+
+
+class BaseConv(ConvFamily):
     """N-D convolution (cross-correlation), optionally followed by a bias and an activation.
 
     Subclasses only set `rank`. Arguments are those of `keras.layers.Conv2D`.
@@ -68,26 +199,20 @@ class BaseConv(cu.SpatialLayer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        rank = self.rank
         check = cu.ArgumentErrors(type(self).__name__)
-        allowed = ("valid", "same", "causal") if rank == 1 else ("valid", "same")
         # Validate everything first so that one error lists every bad argument.
         args = {
             "filters": check.positive_int("filters", filters),
-            "kernel_size": check.int_tuple("kernel_size", kernel_size, rank),
-            "strides": check.int_tuple("strides", strides, rank),
-            "padding": check.padding(padding, allowed),
-            "data_format": check.data_format(data_format),
-            "dilation_rate": check.int_tuple("dilation_rate", dilation_rate, rank),
+            **self._check_window(check, kernel_size, strides, padding, data_format, dilation_rate),
             "groups": check.positive_int("groups", groups),
             "activation": check.activation(activation),
             "use_bias": check.boolean("use_bias", use_bias),
-            "kernel_initializer": check.initializer("kernel_initializer", kernel_initializer),
-            "bias_initializer": check.initializer("bias_initializer", bias_initializer),
-            "kernel_regularizer": check.regularizer("kernel_regularizer", kernel_regularizer),
-            "bias_regularizer": check.regularizer("bias_regularizer", bias_regularizer),
-            "kernel_constraint": check.constraint("kernel_constraint", kernel_constraint),
-            "bias_constraint": check.constraint("bias_constraint", bias_constraint),
+            **self._check_weight(
+                check, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+            ),
+            **self._check_weight(
+                check, "bias", bias_initializer, bias_regularizer, bias_constraint
+            ),
         }
         check.regularizer("activity_regularizer", activity_regularizer)
         if args["filters"] and args["groups"] and args["filters"] % args["groups"]:
@@ -95,30 +220,16 @@ class BaseConv(cu.SpatialLayer):
                 f"filters must be divisible by groups, received filters={filters!r} "
                 f"and groups={groups!r}"
             )
-        step, dilation = args["strides"], args["dilation_rate"]
-        if step and dilation and max(step) > 1 and max(dilation) > 1:
-            check.add(
-                "strides > 1 is not supported in conjunction with dilation_rate > 1, "
-                f"received strides={strides!r} and dilation_rate={dilation_rate!r}"
-            )
+        self._check_no_dilated_strides(check, args, strides, dilation_rate)
         check.raise_if_any()
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        for key, value in args.items():
-            setattr(self, key, value)
-        self._is_linear = self.activation is activations.linear
-        self._conv = _CONV_FN[rank]
+        self._set_arguments(args)
+        self._conv = _CONV_FN[self.rank]
+
+    def _allowed_paddings(self) -> tuple[str, ...]:
+        return ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
 
     # ----------------------------------------------------------------- shapes
-    def _spatial_output(self, input_shape: tuple) -> tuple:
-        return self._window_output(
-            input_shape,
-            "kernel_size",
-            self.kernel_size,
-            self.strides,
-            self.dilation_rate,
-            self.padding,
-        )
-
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         input_shape = tuple(input_shape)
         self._check_input_rank(input_shape)
@@ -126,12 +237,7 @@ class BaseConv(cu.SpatialLayer):
 
     def build(self, input_shape: tuple) -> None:
         input_shape = tuple(input_shape)
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}): the channel dimension of the "
-                f"input must be known, received input shape {input_shape}"
-            )
+        channels = self._input_channels(input_shape)
         if channels % self.groups:
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}): input channels must be "
@@ -149,36 +255,15 @@ class BaseConv(cu.SpatialLayer):
             name="kernel",
             layout=(rank + 1, rank, *range(rank)),
         )
-        if self.use_bias:
-            self.add_weight(
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                trainable=True,
-                name="bias",
-            )
-        else:
-            self.bias = None
+        self._add_bias(self.filters)
 
     # ----------------------------------------------------------------- compute
     def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
-        x = inputs
-        padding: Any = 0
-        if self.padding == "causal":
-            x = F.pad(x, ((self.kernel_size[0] - 1) * self.dilation_rate[0], 0))
-        elif self.padding == "same":
-            pads = cu.window_padding(
-                x.shape[2:], self.kernel_size, self.strides, self.dilation_rate
-            )
-            if all(before == after for before, after in pads):
-                padding = tuple(before for before, _ in pads)  # torch pads both sides itself
-            else:
-                x = cu.pad_spatial(x, pads)
+        x, padding = self._pad_input(inputs)
         y = self._conv(
             x, self.kernel, self.bias, self.strides, padding, self.dilation_rate, self.groups
         )
-        return y if self._is_linear else activation_util.apply(self.activation, y)
+        return self._activate(y)
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
@@ -186,20 +271,11 @@ class BaseConv(cu.SpatialLayer):
         config.update(
             {
                 "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate,
+                **self._window_config(),
                 "groups": self.groups,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": cu.serialize_initializer(self.kernel_initializer),
-                "bias_initializer": cu.serialize_initializer(self.bias_initializer),
-                "kernel_regularizer": cu.serialize_regularizer(self.kernel_regularizer),
-                "bias_regularizer": cu.serialize_regularizer(self.bias_regularizer),
-                "kernel_constraint": cu.serialize_constraint(self.kernel_constraint),
-                "bias_constraint": cu.serialize_constraint(self.bias_constraint),
+                **self._activation_config(),
+                **self._weight_config("kernel"),
+                **self._weight_config("bias"),
             }
         )
         return config

@@ -1,7 +1,9 @@
-"""BatchNormalization with Keras's defaults, weights and moving-statistics update."""
+"""Normalization layers with Keras's defaults and weights: Batch, Layer and Group."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -250,6 +252,331 @@ class BatchNormalization(Layer):
                 "renorm_momentum": self.renorm_momentum,
             }
         )
+        return config
+
+
+class _AffineNormalization(Layer):
+    """Shared by Layer and Group normalization: `epsilon`, and the optional learned scale
+    `gamma` and offset `beta` with their initializers, regularizers and constraints."""
+
+    _engine_layout = True
+
+    def _check_affine(
+        self,
+        check: cu.ArgumentErrors,
+        epsilon: Any,
+        center: Any,
+        scale: Any,
+        initializers: tuple[Any, Any],
+        regularizers: tuple[Any, Any],
+        constraints: tuple[Any, Any],
+    ) -> dict[str, Any]:
+        args = {
+            "epsilon": check.number("epsilon", epsilon, low=0.0),
+            "center": check.boolean("center", center),
+            "scale": check.boolean("scale", scale),
+        }
+        for i, prefix in enumerate(("beta", "gamma")):
+            args[f"{prefix}_initializer"] = check.initializer(
+                f"{prefix}_initializer", initializers[i]
+            )
+            args[f"{prefix}_regularizer"] = check.regularizer(
+                f"{prefix}_regularizer", regularizers[i]
+            )
+            args[f"{prefix}_constraint"] = check.constraint(f"{prefix}_constraint", constraints[i])
+        return args
+
+    def _add_affine_weights(self, shape: tuple[int, ...], scale: bool, center: bool) -> None:
+        for name, wanted in (("gamma", scale), ("beta", center)):
+            if wanted:
+                self.add_weight(
+                    shape=shape,
+                    initializer=getattr(self, f"{name}_initializer"),
+                    regularizer=getattr(self, f"{name}_regularizer"),
+                    constraint=getattr(self, f"{name}_constraint"),
+                    name=name,
+                )
+            else:
+                setattr(self, name, None)
+
+    def _affine_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"epsilon": self.epsilon, "center": self.center}
+        config["scale"] = self.scale
+        for prefix in ("beta", "gamma"):
+            config[f"{prefix}_initializer"] = cu.serialize_initializer(
+                getattr(self, f"{prefix}_initializer")
+            )
+            config[f"{prefix}_regularizer"] = cu.serialize_regularizer(
+                getattr(self, f"{prefix}_regularizer")
+            )
+            config[f"{prefix}_constraint"] = cu.serialize_constraint(
+                getattr(self, f"{prefix}_constraint")
+            )
+        return config
+
+    def _non_batch_axis(self, axis: int, input_shape: tuple) -> int:
+        """`axis` as a positive index; raises naming the layer unless it is a non-batch axis."""
+        rank = len(input_shape)
+        if not -rank <= axis < rank or axis % rank == 0:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): axis={axis} must name a "
+                f"non-batch axis of the input. Input shape received: {tuple(input_shape)}"
+            )
+        return axis % rank
+
+    def _compute_float(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """`x`, `gamma` and `beta` in the dtype statistics are computed in.
+
+        Half-precision inputs are normalized in float32, as Keras does.
+        """
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        gamma, beta = self.gamma, self.beta
+        if gamma is not None and gamma.dtype != x.dtype:
+            gamma = gamma.to(x.dtype)
+        if beta is not None and beta.dtype != x.dtype:
+            beta = beta.to(x.dtype)
+        return x, gamma, beta
+
+
+class LayerNormalization(_AffineNormalization):
+    """Normalizes each sample over `axis`: `gamma * (x - mean) / sqrt(var + epsilon) + beta`.
+
+    The mean and the (biased) variance are taken per sample over the axes in `axis`; unlike
+    BatchNormalization nothing depends on the batch, so training and inference agree.
+    Keras's defaults apply: `epsilon=1e-3` (torch's `nn.LayerNorm` uses 1e-5), and `gamma`
+    and `beta` have the shape of the normalized axes.
+
+    Args:
+        axis: a Keras (channels-last) axis or list of axes to normalize over; `-1`, the
+            channels, by default. After building, `axis` holds the sorted list, as in Keras.
+        epsilon: added to the variance to avoid dividing by zero.
+        center: whether to add the learned offset `beta`.
+        scale: whether to multiply by the learned scale `gamma`.
+        beta_initializer: initializer of `beta` (`"zeros"`).
+        gamma_initializer: initializer of `gamma` (`"ones"`).
+        beta_regularizer: penalty on `beta`.
+        gamma_regularizer: penalty on `gamma`.
+        beta_constraint: projection applied to `beta` after each optimizer step.
+        gamma_constraint: projection applied to `gamma` after each optimizer step.
+        rms_scaling: Keras's deprecated variant: `x / sqrt(var + epsilon) * gamma` (no
+            centering, no `beta`), kept for loading Keras models; it warns, as Keras does.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`, `input_shape`, ...).
+
+    Example:
+        >>> import torch
+        >>> from convolve.layers.normalization import LayerNormalization
+        >>> y = LayerNormalization()(torch.tensor([[1.0, 3.0]]))
+        >>> [round(v, 4) for v in y.flatten().tolist()]  # (x - 2) / sqrt(1 + 0.001)
+        [-0.9995, 0.9995]
+    """
+
+    min_input_ndim = 2
+
+    def __init__(
+        self,
+        axis: int | Sequence[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        *,
+        rms_scaling: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        check = cu.ArgumentErrors(type(self).__name__)
+        axes = [axis] if cu.is_int(axis) else axis
+        if not isinstance(axes, Sequence) or not axes or not all(cu.is_int(a) for a in axes):
+            check.add(f"axis must be an int or a list of ints, received axis={axis!r}")
+        elif len(set(axes)) != len(axes):
+            check.add(f"axis must not repeat an axis, received axis={axis!r}")
+        args = self._check_affine(
+            check, epsilon, center, scale,
+            (beta_initializer, gamma_initializer),
+            (beta_regularizer, gamma_regularizer),
+            (beta_constraint, gamma_constraint),
+        )  # fmt: skip
+        args["rms_scaling"] = check.boolean("rms_scaling", rms_scaling)
+        check.raise_if_any()
+        super().__init__(**kwargs)
+        if args["rms_scaling"]:
+            warnings.warn(
+                "LayerNormalization(rms_scaling=True) is deprecated in Keras: it divides by "
+                "the standard deviation, not the root mean square.",
+                stacklevel=2,
+            )
+        self.axis: Any = int(axis) if cu.is_int(axis) else [int(a) for a in axis]
+        for key, value in args.items():
+            setattr(self, key, value)
+
+    def _axes(self, input_shape: tuple) -> list[int]:
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        positive = sorted(self._non_batch_axis(a, input_shape) for a in axes)
+        if len(set(positive)) != len(positive):
+            raise ValueError(
+                f"Layer '{self.name}' (LayerNormalization): axis={self.axis} names an axis "
+                f"twice. Input shape received: {tuple(input_shape)}"
+            )
+        return positive
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        input_shape = tuple(input_shape)
+        self._axes(input_shape)
+        return input_shape
+
+    def build(self, input_shape: tuple) -> None:
+        input_shape = tuple(input_shape)
+        dims = self._axes(input_shape)
+        shape = tuple(input_shape[d] for d in dims)
+        if None in shape:
+            raise ValueError(
+                f"Layer '{self.name}' (LayerNormalization): the sizes of axis={self.axis} "
+                f"must be known. Input shape received: {input_shape}"
+            )
+        self._add_affine_weights(
+            shape, self.scale or self.rms_scaling, self.center and not self.rms_scaling
+        )
+        self.axis = sorted([self.axis] if isinstance(self.axis, int) else self.axis)
+        # The normalized axes are moved last (in Keras order, matching gamma's shape) so
+        # that torch's fused layer_norm kernel runs over them.
+        rest = [d for d in range(len(input_shape)) if d not in dims]
+        self._perm = (*rest, *dims)
+        self._inverse = tuple(self._perm.index(d) for d in range(len(input_shape)))
+        self._normalized_shape = shape
+
+    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+        x, gamma, beta = self._compute_float(inputs)
+        v = layout.to_user(x).permute(self._perm)
+        if self.rms_scaling:
+            dims = tuple(range(-len(self._normalized_shape), 0))
+            variance = torch.var(v, dim=dims, keepdim=True, unbiased=False)
+            y = v * torch.rsqrt(variance + self.epsilon)
+            if gamma is not None:
+                y = y * gamma
+        else:
+            y = F.layer_norm(v, self._normalized_shape, gamma, beta, self.epsilon)
+        return layout.to_engine(y.permute(self._inverse)).to(inputs.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"axis": self.axis, **self._affine_config(), "rms_scaling": self.rms_scaling})
+        return config
+
+
+class GroupNormalization(_AffineNormalization):
+    """Splits the channels into `groups` and normalizes each group of each sample.
+
+    For every sample, the channels along `axis` are split into `groups` consecutive groups;
+    each group is normalized with its own mean and (biased) variance over its channels and
+    every other non-batch axis, then scaled by `gamma` and offset by `beta` per channel.
+    `groups=1` is LayerNormalization over all axes with per-channel weights; `groups=-1`
+    (one channel per group) is instance normalization.
+
+    Args:
+        groups: number of groups; must divide the number of channels. `-1` means one
+            group per channel (set to the channel count when the layer is built, as Keras
+            does).
+        axis: the channels axis (Keras layout), `-1` by default.
+        epsilon: added to the variance to avoid dividing by zero (`1e-3`, as in Keras).
+        center: whether to add the learned offset `beta`.
+        scale: whether to multiply by the learned scale `gamma`.
+        beta_initializer: initializer of `beta` (`"zeros"`).
+        gamma_initializer: initializer of `gamma` (`"ones"`).
+        beta_regularizer: penalty on `beta`.
+        gamma_regularizer: penalty on `gamma`.
+        beta_constraint: projection applied to `beta` after each optimizer step.
+        gamma_constraint: projection applied to `gamma` after each optimizer step.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`, `input_shape`, ...).
+
+    Example:
+        >>> import torch
+        >>> from convolve.layers.normalization import GroupNormalization
+        >>> layer = GroupNormalization(groups=2)
+        >>> layer(torch.randn(2, 8, 8, 6)).shape
+        torch.Size([2, 8, 8, 6])
+        >>> layer.count_params()
+        12
+    """
+
+    min_input_ndim = 2
+
+    def __init__(
+        self,
+        groups: int = 32,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        check = cu.ArgumentErrors(type(self).__name__)
+        if not cu.is_int(groups) or (groups <= 0 and groups != -1):
+            check.add(
+                "groups must be a positive integer, or -1 for one group per channel, "
+                f"received groups={groups!r}"
+            )
+        if not cu.is_int(axis):
+            check.add(f"axis must be an integer, received axis={axis!r}")
+        args = self._check_affine(
+            check, epsilon, center, scale,
+            (beta_initializer, gamma_initializer),
+            (beta_regularizer, gamma_regularizer),
+            (beta_constraint, gamma_constraint),
+        )  # fmt: skip
+        check.raise_if_any()
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+        self.axis = int(axis)
+        for key, value in args.items():
+            setattr(self, key, value)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        input_shape = tuple(input_shape)
+        self._non_batch_axis(self.axis, input_shape)
+        return input_shape
+
+    def build(self, input_shape: tuple) -> None:
+        input_shape = tuple(input_shape)
+        channels = input_shape[self._non_batch_axis(self.axis, input_shape)]
+        if channels is None:
+            raise ValueError(
+                f"Layer '{self.name}' (GroupNormalization): the size of axis={self.axis} must "
+                f"be known. Input shape received: {input_shape}"
+            )
+        groups = channels if self.groups == -1 else self.groups
+        if groups > channels or channels % groups:
+            raise ValueError(
+                f"Layer '{self.name}' (GroupNormalization): groups={groups} must divide the "
+                f"number of channels, but axis={self.axis} has {channels} channels. "
+                f"Input shape received: {input_shape}"
+            )
+        self.groups = groups
+        self._add_affine_weights((channels,), self.scale, self.center)
+        self._engine_dim = layout.engine_axis(self.axis, len(input_shape))
+
+    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+        dim = self._engine_dim
+        # torch's kernel groups dim 1; another channels axis is moved there (a view).
+        x, gamma, beta = self._compute_float(inputs if dim == 1 else inputs.movedim(dim, 1))
+        y = F.group_norm(x, self.groups, gamma, beta, self.epsilon).to(inputs.dtype)
+        return y if dim == 1 else y.movedim(1, dim)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"groups": self.groups, "axis": self.axis, **self._affine_config()})
         return config
 
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import torch
 
-from convolve.layers import convolution, normalization, pooling, reshaping
+from convolve import layers
 
 ATOL = 1e-5  # max abs difference allowed between Keras's and convolve's outputs
 BATCH = 2
@@ -25,9 +25,6 @@ CHANNELS = 4
 FILTERS = 6
 # Spatial sizes mixing odd and even lengths, so "same" padding is sometimes uneven.
 SPATIAL = {1: (11,), 2: (9, 8), 3: (6, 5, 7)}
-
-_MODULES = (convolution, pooling, normalization, reshaping)
-
 
 @dataclass(frozen=True)
 class Case:
@@ -50,10 +47,9 @@ def _short(value: Any) -> str:
 
 
 def convolve_class(name: str) -> type:
-    for module in _MODULES:
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise LookupError(f"no convolve layer named {name}")
+    if not hasattr(layers, name):
+        raise LookupError(f"no convolve layer named {name}")
+    return getattr(layers, name)
 
 
 def random_array(shape: tuple[int, ...], seed: int) -> np.ndarray:

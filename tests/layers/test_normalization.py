@@ -1,4 +1,4 @@
-"""BatchNormalization: parity with Keras in inference and training, errors and configs."""
+"""Batch, Layer and Group normalization: parity with Keras, errors and configs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,11 @@ from parity_grid import (
 )
 
 from convolve import regularizers
-from convolve.layers.normalization import BatchNormalization
+from convolve.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+)
 
 # Keras 3.15.1 converts its tensors with a NumPy 1 idiom that NumPy 2 warns about.
 pytestmark = pytest.mark.filterwarnings(
@@ -252,3 +257,258 @@ def test_synchronized_statistics_span_processes(tmp_path: Path) -> None:
         assert max_abs_diff(part["grad"], x.grad.numpy()[rows]) <= 1e-4
         assert max_abs_diff(part["mean"], layer.moving_mean.numpy()) <= ATOL
         assert max_abs_diff(part["var"], layer.moving_variance.numpy()) <= ATOL
+
+
+# --------------------------------------------------------------------- layer normalization
+_LN_SHAPES = {2: (4, 6), 3: (3, 5, 6), 4: (2, 5, 4, 6), 5: (2, 3, 4, 3, 6)}
+_LN_OPTIONS = [dict(), dict(center=False), dict(scale=False, epsilon=1e-5), dict(epsilon=0.1)]
+
+
+def _trailing(axis, rank: int) -> bool:
+    """Whether Keras's torch backend can run `axis`: it must end at the last axis."""
+    axes = sorted(a % rank for a in ([axis] if isinstance(axis, int) else axis))
+    return axes == list(range(axes[0], rank))
+
+
+def layer_norm_cases() -> list[Case]:
+    cases = []
+    for rank, shape in _LN_SHAPES.items():
+        axes: list = [-1]
+        if rank >= 3:
+            axes += [[1, 2] if rank == 3 else [1, 2, 3], [-2, -1], 1, [1, rank - 1]]
+        if rank == 5:
+            axes += [[2, 3], -3]
+        for i, axis in enumerate(axes):
+            cases.append(Case("LayerNormalization", dict(axis=axis, **_LN_OPTIONS[i % 4]), shape))
+    cases.append(Case("LayerNormalization", dict(axis=-1, rms_scaling=True), _LN_SHAPES[4]))
+    cases.append(Case("LayerNormalization", dict(axis=[1, 2], rms_scaling=True), _LN_SHAPES[3]))
+    return cases
+
+
+def numpy_layer_norm(x: np.ndarray, layer: Any, rms: bool = False) -> np.ndarray:
+    """Keras's formula in float64: per-sample mean and biased variance over the axes."""
+    x = x.astype(np.float64)
+    axes = tuple(sorted(a % x.ndim for a in layer.axis))
+    shape = [x.shape[d] if d in axes else 1 for d in range(x.ndim)]
+    weights = {n: w for n, w in zip(["gamma", "beta"], _affine_weights(layer), strict=False)}
+    mean, variance = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    y = (x if rms else x - mean) / np.sqrt(variance + layer.epsilon)
+    if weights.get("gamma") is not None:
+        y = y * weights["gamma"].reshape(shape)
+    if weights.get("beta") is not None:
+        y = y + weights["beta"].reshape(shape)
+    return y
+
+
+def _affine_weights(layer: Any) -> list:
+    arrays = iter(layer.get_weights())
+    gamma = next(arrays) if layer.gamma is not None else None
+    beta = next(arrays) if layer.beta is not None else None
+    return [gamma, beta]
+
+
+LN_GRID = layer_norm_cases()
+
+
+@pytest.mark.parity
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`:UserWarning")
+@pytest.mark.filterwarnings("ignore:LayerNormalization\\(rms_scaling=True\\):UserWarning")
+@pytest.mark.parametrize("case", LN_GRID, ids=lambda c: c.id)
+def test_layer_norm_parity(case: Case) -> None:
+    rank = len(case.input_shape)
+    rms = case.kwargs.get("rms_scaling", False)
+    if _trailing(case.kwargs["axis"], rank) or rms:
+        check_parity(case, reference=lambda x: _reference_of(case, x))
+        return
+    # Keras 3.15.1's torch backend hands these axes to F.layer_norm, which needs trailing
+    # axes, and fails; shapes and weights are still compared with Keras, values with NumPy.
+    keras_layer, ours = build_pair(case)
+    check_static(keras_layer, ours, case)
+    x = random_array(case.input_shape, 9)
+    got = to_numpy(ours(torch.from_numpy(x)))
+    assert max_abs_diff(got, numpy_layer_norm(x, ours)) <= ATOL
+
+
+def _reference_of(case: Case, x: np.ndarray) -> np.ndarray:
+    _, ours = build_pair(case)
+    return numpy_layer_norm(x, ours, rms=case.kwargs.get("rms_scaling", False))
+
+
+def test_layer_norm_grid_covers_axes_keras_cannot_run() -> None:
+    ranks_and_axes = [(len(c.input_shape), c.kwargs["axis"]) for c in LN_GRID]
+    assert any(not _trailing(a, r) for r, a in ranks_and_axes)
+    assert any(_trailing(a, r) and r >= 3 and a != -1 for r, a in ranks_and_axes)
+
+
+@pytest.mark.parity
+def test_layer_norm_gradients_match_keras() -> None:
+    case = Case("LayerNormalization", dict(axis=[1, 2, 3]), (2, 3, 4, 5))
+    keras_layer, ours = build_pair(case)
+    x, target = random_array(case.input_shape, 1), random_array(case.input_shape, 2)
+    grads = []
+    for layer in (keras_layer, ours):
+        xt = torch.from_numpy(x).requires_grad_(True)
+        (torch.as_tensor(layer(xt)) * torch.from_numpy(target)).sum().backward()
+        grads.append(xt.grad.numpy())
+    assert max_abs_diff(grads[0], grads[1]) <= 1e-4
+    assert max_abs_diff(keras_layer.gamma.value.grad.numpy(), ours.gamma.grad.numpy()) <= 1e-4
+
+
+def test_layer_norm_defaults_and_axis_after_build() -> None:
+    layer = LayerNormalization()
+    assert layer.epsilon == 1e-3 and layer.axis == -1
+    x = torch.tensor([[0.0, 2.0, 4.0]])
+    expected = (x - 2.0) / torch.sqrt(torch.tensor(8.0 / 3.0 + 1e-3))  # biased variance
+    torch.testing.assert_close(layer(x), expected)
+    assert layer.axis == [-1]  # Keras stores the sorted list once built
+    images = LayerNormalization(axis=[3, 1])
+    images.build_for((None, 5, 4, 3))
+    assert images.axis == [1, 3]
+    assert [w.shape for w in images.get_weights()] == [(5, 3), (5, 3)]
+
+
+def test_layer_norm_half_precision_in_float32() -> None:
+    layer = LayerNormalization()
+    layer.build_for((None, 3, 3, 8))
+    x = torch.randn(4, 8, 3, 3) * 20 + 50  # engine layout, as between layers of a model
+    y = layer.engine_call(x.to(torch.bfloat16))
+    assert y.dtype == torch.bfloat16
+    assert (y.float() - layer.engine_call(x)).abs().max().item() < 0.05
+
+
+def test_layer_norm_rms_scaling_warns_and_has_no_beta() -> None:
+    with pytest.warns(UserWarning, match="rms_scaling=True"):
+        layer = LayerNormalization(rms_scaling=True)
+    layer.build_for((None, 4))
+    assert [name for name, _ in layer.named_parameters()] == ["gamma"]
+    assert layer.get_config()["rms_scaling"] is True
+
+
+def test_layer_norm_config_matches_keras_and_round_trips() -> None:
+    import keras
+
+    layer = LayerNormalization(axis=[1, 2], epsilon=1e-5, center=False, name="ln")
+    theirs = keras.layers.LayerNormalization(axis=[1, 2], epsilon=1e-5, center=False)
+    assert set(layer.get_config()) == set(theirs.get_config())
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config["axis"] == [1, 2] and config["epsilon"] == 1e-5
+    assert LayerNormalization.from_config(config).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(axis="last"), "axis must be an int or a list of ints, received axis='last'"),
+        (dict(axis=[1, 1]), "axis must not repeat an axis"),
+        (dict(epsilon=-1.0), "epsilon=-1.0"),
+        (dict(scale="no"), "scale='no'"),
+        (dict(beta_initializer="nope"), "beta_initializer='nope'"),
+    ],
+)
+def test_layer_norm_constructor_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match="^LayerNormalization: ") as info:
+        LayerNormalization(**kwargs)
+    assert message in str(info.value)
+
+
+def test_layer_norm_axis_errors_name_the_layer() -> None:
+    with pytest.raises(ValueError, match="'ln_axis' \\(LayerNormalization\\): axis=3 must"):
+        LayerNormalization(axis=3, name="ln_axis")(torch.zeros(2, 4, 5))
+    with pytest.raises(ValueError, match="axis=0 must name a non-batch axis"):
+        LayerNormalization(axis=0).compute_output_shape((None, 4))
+    with pytest.raises(ValueError, match="names an axis twice"):
+        LayerNormalization(axis=[-1, 2]).build_for((None, 4, 5))
+
+
+# --------------------------------------------------------------------- group normalization
+def group_norm_cases() -> list[Case]:
+    cases = []
+    options = [dict(), dict(center=False), dict(scale=False, epsilon=1e-5)]
+    index = 0
+    for rank, shape in _LN_SHAPES.items():  # 6 channels on the last axis
+        for groups in (1, 2, 3, 6, -1):
+            cases.append(
+                Case("GroupNormalization", dict(groups=groups, **options[index % 3]), shape)
+            )
+            index += 1
+        if rank >= 3:  # channels on another axis
+            axis, size = (1, shape[1]) if rank != 4 else (-2, shape[-2])
+            cases.append(Case("GroupNormalization", dict(groups=size, axis=axis), shape))
+            cases.append(Case("GroupNormalization", dict(groups=1, axis=axis), shape))
+    return cases
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("case", group_norm_cases(), ids=lambda c: c.id)
+def test_group_norm_parity(case: Case) -> None:
+    check_parity(case)
+
+
+@pytest.mark.parity
+def test_group_norm_gradients_match_keras() -> None:
+    case = Case("GroupNormalization", dict(groups=2), (2, 3, 4, 6))
+    keras_layer, ours = build_pair(case)
+    x, target = random_array(case.input_shape, 1), random_array(case.input_shape, 2)
+    grads = []
+    for layer in (keras_layer, ours):
+        xt = torch.from_numpy(x).requires_grad_(True)
+        (torch.as_tensor(layer(xt)) * torch.from_numpy(target)).sum().backward()
+        grads.append(xt.grad.numpy())
+    assert max_abs_diff(grads[0], grads[1]) <= 1e-4
+    assert max_abs_diff(keras_layer.beta.value.grad.numpy(), ours.beta.grad.numpy()) <= 1e-4
+
+
+def test_group_norm_against_numpy() -> None:
+    layer = GroupNormalization(groups=2, epsilon=0.0)
+    x = random_array((2, 3, 3, 4), 0).astype(np.float64)
+    y = to_numpy(layer(torch.from_numpy(x)))
+    groups = x.reshape(2, 3, 3, 2, 2)
+    mean = groups.mean(axis=(1, 2, 4), keepdims=True)
+    std = groups.std(axis=(1, 2, 4), keepdims=True)
+    np.testing.assert_allclose(y, ((groups - mean) / std).reshape(x.shape), atol=1e-6)
+
+
+def test_group_norm_instance_mode_and_defaults() -> None:
+    layer = GroupNormalization(groups=-1)
+    assert layer.epsilon == 1e-3 and GroupNormalization().groups == 32
+    layer.build_for((None, 4, 4, 5))
+    assert layer.groups == 5  # set to the channel count, as Keras does
+    assert layer.get_config()["groups"] == 5
+    assert layer.count_params() == 10
+
+
+def test_group_norm_config_matches_keras_and_round_trips() -> None:
+    import keras
+
+    layer = GroupNormalization(groups=4, axis=1, center=False, gamma_regularizer="l2")
+    theirs = keras.layers.GroupNormalization(groups=4, axis=1, center=False)
+    assert set(layer.get_config()) == set(theirs.get_config())
+    config = json.loads(json.dumps(layer.get_config()))
+    assert GroupNormalization.from_config(config).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(groups=0), "groups=0"),
+        (dict(groups=2.5), "groups=2.5"),
+        (dict(axis=None), "axis=None"),
+        (dict(epsilon="small"), "epsilon='small'"),
+    ],
+)
+def test_group_norm_constructor_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match="^GroupNormalization: ") as info:
+        GroupNormalization(**kwargs)
+    assert message in str(info.value)
+
+
+def test_group_norm_groups_must_divide_channels() -> None:
+    with pytest.raises(ValueError) as info:
+        GroupNormalization(groups=4, name="gn")(torch.zeros(2, 3, 3, 6))
+    text = str(info.value)
+    assert "Layer 'gn' (GroupNormalization): groups=4 must divide" in text
+    assert "has 6 channels" in text and "(None, 3, 3, 6)" in text
+    with pytest.raises(ValueError, match="groups=8 must divide.*has 6 channels"):
+        GroupNormalization(groups=8).build_for((None, 6))
+    with pytest.raises(ValueError, match="axis=3 must name a non-batch axis"):
+        GroupNormalization(groups=1, axis=3).build_for((None, 4, 6))
