@@ -1,5 +1,17 @@
 """Keras layers running on torch."""
 
+from convolve.layers.augmentation import (
+    CutMix,
+    MixUp,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomResizedCrop,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from convolve.layers.base import Layer
 from convolve.layers.convolution import (
     Conv1D,
@@ -88,7 +100,7 @@ from convolve.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
-from convolve.layers.preprocessing import Rescaling
+from convolve.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
 from convolve.layers.reshaping import (
     Cropping1D,
     Cropping2D,

@@ -107,7 +107,13 @@ class Layer(nn.Module):
         self._build_input_shape: Any = None
         self._activity_losses: list[torch.Tensor] = []
         self._activity_layers: list[Layer] | None = None  # found on first call
-        self._call_takes_training = "training" in inspect.signature(self.call).parameters
+        call_params = inspect.signature(self.call).parameters
+        self._call_takes_training = "training" in call_params
+        # Keras: a call without `training` uses each layer's own default (augmentation
+        # layers augment, Dropout does not).
+        default = call_params["training"].default if self._call_takes_training else False
+        if not hasattr(type(self), "_default_training"):
+            self._default_training = default if isinstance(default, bool | None) else False
         # A shape given on the layer itself makes it the first layer of a Sequential model.
         self._declared_input_shape: tuple | None = None
         if batch_input_shape is not None:
@@ -275,7 +281,7 @@ class Layer(nn.Module):
             )
         converted = []
         for (owner, spec, tensor), value in zip(entries, weights, strict=True):
-            value = torch.as_tensor(np.asarray(value))
+            value = torch.as_tensor(np.array(value))  # a copy: any strides, 0-d kept
             if spec.layout is not None:
                 value = value.permute(*spec.layout)
             if tuple(value.shape) != tuple(tensor.shape):
@@ -364,19 +370,21 @@ class Layer(nn.Module):
         inputs = self._place(inputs)
         self._clear_activity_losses()
         if not self._engine_layout:
-            return self._invoke(inputs, args, kwargs, bool(training))
+            return self._invoke(inputs, args, kwargs, training)
         engine_in = _tree.map_structure(_to_engine_input, inputs)
-        out = self._invoke(engine_in, args, kwargs, bool(training))
+        out = self._invoke(engine_in, args, kwargs, training)
         return _tree.map_structure(layout.to_user, out)
 
-    def engine_call(self, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
+    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         """Calls the layer on engine-layout tensors, as models do between layers."""
         if self._engine_layout:
             return self._invoke(inputs, (), kwargs, training)
         out = self._invoke(_tree.map_structure(layout.to_user, inputs), (), kwargs, training)
         return _tree.map_structure(layout.to_engine, out)
 
-    def _invoke(self, inputs: Any, args: tuple, kwargs: dict, training: bool) -> Any:
+    def _invoke(self, inputs: Any, args: tuple, kwargs: dict, training: bool | None) -> Any:
+        if training is None:
+            training = self._default_training
         if self._call_takes_training:
             kwargs = {**kwargs, "training": training}
         outputs = self.call(inputs, *args, **kwargs)

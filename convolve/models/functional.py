@@ -119,7 +119,7 @@ class Functional(Model):
     def layers(self) -> list[Layer]:
         return list(self._layer_list)
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         flat = _tree.flatten(inputs)
         if len(flat) != len(self._input_tensors):
             raise ValueError(

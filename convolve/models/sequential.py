@@ -122,7 +122,7 @@ class Sequential(Model):
         self.built = True
         self._build_input_shape = self._input_layer.batch_shape
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         x = inputs
         for layer in self._layer_list:
             x = layer.engine_call(x, training)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from convolve.visualize._figures import finish
+from convolve.visualize._figures import finish, new_figure
 
 
 def _history_dict(history: Any) -> dict[str, list[float]]:
@@ -19,19 +19,23 @@ def _history_dict(history: Any) -> dict[str, list[float]]:
 
 
 def best_epoch(values: list[float], mode: str = "min") -> int:
+    """The 0-based index of the best value (lowest for `mode="min"`)."""
     pick = min if mode == "min" else max
     return values.index(pick(values))
 
 
 def overfitting_epoch(train_loss: list[float], val_loss: list[float]) -> int | None:
-    """The epoch after which validation loss rises while training loss keeps falling."""
+    """Where overfitting starts: the 0-based index of the first epoch after the best
+    validation loss, when the training loss kept falling after it; None otherwise."""
     best = best_epoch(val_loss)
     if best >= len(val_loss) - 1 or train_loss[-1] >= train_loss[best]:
         return None
     return best + 1
 
 
-def plot_history(history: Any, path: str | os.PathLike | None = None, title: str | None = None):
+def plot_history(
+    history: Any, path: str | os.PathLike | None = None, title: str | None = None
+) -> Any:
     """Plots loss and each metric per epoch, training against validation.
 
     The best validation epoch is marked, and so is the epoch where overfitting starts (the
@@ -43,28 +47,29 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, title: str
         title: an optional title over the panels.
 
     Returns:
-        The matplotlib Figure.
+        The matplotlib Figure: one panel per quantity (loss, then each metric).
+
+    Example:
+        >>> from convolve.visualize import plot_history
+        >>> fig = plot_history({"loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.7, 0.8]})
+        >>> len(fig.axes)
+        1
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     values = _history_dict(history)
     names = [k for k in values if not k.startswith("val_") and k != "learning_rate"]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    names += [k[4:] for k in values if k.startswith("val_") and k[4:] not in values]
+    fig, axes = new_figure(path, 1, len(names), figsize=(5 * len(names), 3.8))
     for ax, name in zip(axes[0], names, strict=True):
-        train = values[name]
-        epochs = range(1, len(train) + 1)
-        ax.plot(epochs, train, "o-", label=f"training {name}")
+        train = values.get(name, [])
+        if train:
+            ax.plot(range(1, len(train) + 1), train, "o-", label=f"training {name}")
         val = values.get(f"val_{name}")
         if val:
             ax.plot(range(1, len(val) + 1), val, "s-", label=f"validation {name}")
             mode = "min" if "loss" in name or "error" in name else "max"
             best = best_epoch(val, mode)
             ax.axvline(best + 1, color="green", linestyle=":", label=f"best epoch ({best + 1})")
-        if name == "loss" and val:
+        if name == "loss" and val and len(train) == len(val):
             start = overfitting_epoch(train, val)
             if start is not None:
                 ax.axvspan(start + 0.5, len(val) + 0.5, color="red", alpha=0.08,

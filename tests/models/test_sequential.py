@@ -111,3 +111,15 @@ def test_wrong_input_shape_is_reported_before_running():
     model = models.Sequential([layers.Input((12,)), *_mlp()])
     with pytest.raises(ValueError, match=r"expected shape=\(None, 12\), found shape=\(None, 5\)"):
         model.predict(np.zeros((2, 5), "float32"), verbose=0)
+
+
+def test_call_without_training_uses_each_layers_default():
+    # As in Keras: augmentation layers augment on a bare call, Dropout does not drop.
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype("float32")
+    augment = models.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)])
+    assert not np.allclose(augment(x).numpy(), x)
+    np.testing.assert_array_equal(augment(x, training=False).numpy(), x)
+    drop = models.Sequential([layers.Input((8,)), layers.Dropout(0.5)])
+    np.testing.assert_array_equal(drop(np.ones((4, 8), "float32")).numpy(), 1.0)
+    assert not np.all(drop(np.ones((4, 8), "float32"), training=True).numpy() == 1.0)

@@ -1,0 +1,389 @@
+"""The base of image layers and the batched image operations they share.
+
+Every image layer takes a batch of channels-last images, a single image (rank 3, as Keras
+allows), or a dict `{"images": ..., "labels": ...}` (Keras's convention for layers that
+change labels, such as `MixUp` and `CutMix`; other layers pass labels through). Inside, the
+images are engine-layout tensors `(batch, channels, height, width)`.
+
+Random layers draw all of a batch's parameters at once, on the images' device: from their own
+`torch.Generator` when given a `seed`, otherwise from torch's global generator (so
+`convolve.utils.set_random_seed` makes a run repeatable).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from convolve.layers import _conv_utils as cu
+from convolve.layers import layout
+from convolve.layers.base import Layer, is_shape, torch_dtype
+from convolve.layers.symbolic import is_symbolic
+
+FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+INTERPOLATIONS = ("nearest", "bilinear")
+_DICT_KEYS = ("images", "labels")
+
+
+# --------------------------------------------------------------------- argument checks
+def choice(check: cu.ArgumentErrors, name: str, value: Any, options: Sequence[str]) -> str:
+    if isinstance(value, str) and value in options:
+        return value
+    listing = ", ".join(repr(o) for o in options)
+    check.add(f"{name} must be one of {listing}, received {name}={value!r}")
+    return options[0]
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def number(check: cu.ArgumentErrors, name: str, value: Any) -> float:
+    if is_number(value):
+        return float(value)
+    check.add(f"{name} must be a number, received {name}={value!r}")
+    return 0.0
+
+
+def seed_value(check: cu.ArgumentErrors, value: Any) -> int | None:
+    if value is None or cu.is_int(value):
+        return None if value is None else int(value)
+    check.add(f"seed must be None or an integer, received seed={value!r}")
+    return None
+
+
+def number_pair(check: cu.ArgumentErrors, name: str, value: Any) -> tuple[float, float] | None:
+    """A sequence of exactly two numbers."""
+    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
+    if ok and all(is_number(v) for v in value):
+        return float(value[0]), float(value[1])
+    check.add(f"{name} must be a list or tuple of two numbers, received {name}={value!r}")
+    return None
+
+
+def factor_range(
+    check: cu.ArgumentErrors,
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+) -> tuple[float, float]:
+    """Keras's `factor` rule: a pair means `sorted(pair)`, a number `f` means
+    `(max(-|f|, low), |f|)`: `(-f, f)` for symmetric bounds, `(0, f)` for bounds from 0.
+
+    Every number given must lie in `[low, high]` (`(low, high]` with `low_open`).
+    """
+
+    def inside(v: Any) -> bool:
+        if not is_number(v):
+            return False
+        return (v > low if low_open else v >= low) and v <= high
+
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) == 2 and all(inside(v) for v in value):
+            lower, upper = sorted(float(v) for v in value)
+            return lower, upper
+    elif inside(value):
+        f = abs(float(value))
+        return max(-f, low), f
+    interval = f"{'(' if low_open else '['}{low}, {high}]"
+    check.add(
+        f"{name} must be a number or a pair of numbers, each in {interval}, "
+        f"received {name}={value!r}"
+    )
+    return 0.0, 0.0
+
+
+# --------------------------------------------------------------------- image operations
+def resize(
+    images: torch.Tensor,
+    size: tuple[int, int],
+    interpolation: str = "bilinear",
+    antialias: bool = False,
+) -> torch.Tensor:
+    """Resizes `(batch, channels, height, width)` float images as Keras's torch backend does.
+
+    "bilinear" and "bicubic" use half-pixel centres (`align_corners=False`); "nearest" is
+    torch's "nearest-exact". `antialias` applies to "bilinear" and "bicubic" only.
+    """
+    if tuple(images.shape[-2:]) == tuple(size) and not antialias:
+        # Half-pixel resampling to the same size reads every pixel at its centre.
+        if interpolation in ("bilinear", "nearest"):
+            return images
+    mode = {"bilinear": "bilinear", "nearest": "nearest-exact", "bicubic": "bicubic"}
+    smooth = interpolation in ("bilinear", "bicubic")
+    return F.interpolate(
+        images,
+        size=tuple(size),
+        mode=mode[interpolation],
+        align_corners=False if smooth else None,
+        antialias=bool(antialias) and smooth,
+    )
+
+
+def aspect_crop_box(height: int, width: int, target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Keras's largest centred window of the target aspect ratio: (top, left, rows, cols)."""
+    target_h, target_w = target
+    rows = max(min(height, int(float(width * target_h) / target_w)), 1)
+    cols = max(min(width, int(float(height * target_w) / target_h)), 1)
+    return int(float(height - rows) / 2), int(float(width - cols) / 2), rows, cols
+
+
+def crop_to_aspect(images: torch.Tensor, target: tuple[int, int]) -> torch.Tensor:
+    top, left, rows, cols = aspect_crop_box(images.shape[-2], images.shape[-1], target)
+    return images[..., top : top + rows, left : left + cols]
+
+
+def pad_to_aspect(images: torch.Tensor, target: tuple[int, int], value: float) -> torch.Tensor:
+    """Pads evenly on the short side to the target aspect ratio, as Keras does."""
+    height, width = images.shape[-2:]
+    target_h, target_w = target
+    rows = max(height, int(float(width * target_h) / target_w))
+    cols = max(width, int(float(height * target_w) / target_h))
+    top, left = int(float(rows - height) / 2), int(float(cols - width) / 2)
+    if top == 0 and left == 0:
+        return images
+    return F.pad(images, (left, left, top, top), value=float(value))
+
+
+def smart_resize(images: torch.Tensor, size: tuple[int, int], interpolation: str = "bilinear"):
+    """Crops the largest centred window of the target aspect ratio, then resizes it."""
+    return resize(crop_to_aspect(images, size), size, interpolation)
+
+
+@functools.lru_cache(maxsize=32)
+def _pixel_centres(size: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(size, dtype=torch.float32, device=device)
+
+
+def _sampling_grid(rows: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """`(batch, height, width, 2)` points `rows @ [x, y, 1]` for every output pixel.
+
+    Built as an outer sum of a per-column and a per-row term, which is a single pass over
+    the grid (a batched matmul with an inner size of 3 is many times slower on CPU).
+    """
+    xs = _pixel_centres(width, rows.device)[None, :, None]
+    ys = _pixel_centres(height, rows.device)[None, :, None]
+    along_x = xs * rows[:, None, :, 0]  # (batch, width, 2)
+    along_y = ys * rows[:, None, :, 1] + rows[:, None, :, 2]  # (batch, height, 2)
+    return along_y[:, :, None, :] + along_x[:, None, :, :]
+
+
+_PADDING = {"constant": "zeros", "nearest": "border", "reflect": "reflection", "wrap": "border"}
+
+
+def affine_transform(
+    images: torch.Tensor,
+    transform: torch.Tensor,
+    interpolation: str = "bilinear",
+    fill_mode: str = "constant",
+    fill_value: float = 0.0,
+    output_size: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Resamples each image of a batch through its own affine map, with Keras's fill modes.
+
+    `transform` holds one row `[a0, a1, a2, b0, b1, b2, c0, c1]` per image (Keras's layout;
+    `c0, c1` must be 0): output pixel `(x, y)` (column, row) reads the input at
+    `(a0*x + a1*y + a2, b0*x + b1*y + b2)`, in pixel units with pixel centres at integers.
+    Points outside the input are filled as Keras's `fill_mode` says: "reflect" (about the
+    edge, `d c b a | a b c d | d c b a`), "wrap", "nearest" (edge pixel) or "constant"
+    (`fill_value`, weighted into the interpolation as Keras does). One `grid_sample` call
+    does the whole batch.
+    """
+    batch, _, height, width = images.shape
+    out_h, out_w = output_size or (height, width)
+    rows = transform.to(device=images.device, dtype=torch.float32)[:, :6].reshape(batch, 2, 3)
+    size = torch.tensor([width, height], dtype=torch.float32, device=images.device)
+    if fill_mode == "wrap":
+        # Wrap pixel coordinates into [0, size), then sample an image extended by its first
+        # row and column, so that the neighbour of the last pixel is the first one.
+        pixels = torch.remainder(_sampling_grid(rows, out_h, out_w), size)
+        grid = (2.0 * pixels + 1.0) / (size + 1.0) - 1.0
+        images = F.pad(images, (0, 1, 0, 1), mode="circular")
+    else:
+        # Fold the pixel -> [-1, 1] normalisation (align_corners=False) into the map.
+        theta = rows * (2.0 / size)[None, :, None]
+        theta[:, :, 2] += 1.0 / size - 1.0
+        grid = _sampling_grid(theta, out_h, out_w)
+    grid = grid.to(images.dtype if images.is_floating_point() else torch.float32)
+    fill = float(fill_value) if fill_mode == "constant" else 0.0
+    source = images - fill if fill else images
+    out = F.grid_sample(
+        source,
+        grid,
+        mode=interpolation,
+        padding_mode=_PADDING[fill_mode],
+        align_corners=False,
+    )
+    if fill:
+        out = out + fill
+    return layout.engine_memory_format(out)
+
+
+# --------------------------------------------------------------------- layers
+class ImageLayer(Layer):
+    """Base of layers that take images, optionally in a dict with labels.
+
+    Subclasses implement `transform_images` (and `transform_labels` when they change
+    labels), and `get_random_transformation` when they draw random parameters. A call with
+    `training` left unset uses `_default_training`: True for random layers, as in Keras,
+    where calling an augmentation layer directly augments; models pass `training` explicitly
+    (True in `fit`, False in `predict` and `evaluate`).
+    """
+
+    _engine_layout = True
+    _default_training = False
+    _float_images = True  # outputs are floats of the layer's dtype, as Keras's are
+
+    def _image_shape(self, input_shape: Any) -> Any:
+        if isinstance(input_shape, dict):
+            if "images" not in input_shape:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): a dict input needs an "
+                    f"'images' entry; received keys {sorted(input_shape)}"
+                )
+            unknown = sorted(set(input_shape) - set(_DICT_KEYS))
+            if unknown:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): dict inputs may hold "
+                    f"'images' and 'labels' only; received keys {sorted(input_shape)}"
+                )
+            return input_shape["images"]
+        return input_shape
+
+    def build_for(self, input_shape: Any) -> None:
+        shape = self._image_shape(input_shape)
+        if not is_shape(shape) or len(shape) != 4:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) expects images of shape "
+                "(batch, height, width, channels) or one image (height, width, channels); "
+                f"received shape {shape}"
+            )
+        super().build_for(input_shape)
+
+    def forward(self, inputs: Any, *args: Any, training: Any = None, **kwargs: Any) -> Any:
+        training = self._default_training if training is None else bool(training)
+        if is_symbolic(inputs):
+            return super().forward(inputs, *args, training=training, **kwargs)
+        if isinstance(inputs, dict):
+            self._image_shape(inputs)  # checks the keys
+            inputs = dict(inputs)  # Keras mutates the caller's dict; this does not
+        images = inputs["images"] if isinstance(inputs, dict) else inputs
+        if np.ndim(images) != 3:
+            return super().forward(inputs, *args, training=training, **kwargs)
+        # One image: add a batch axis around the call, as Keras does.
+        batched = _map_batch_axis(inputs, lambda t: t[None])
+        out = super().forward(batched, *args, training=training, **kwargs)
+        return _map_batch_axis(out, lambda t: t[0])
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        images = inputs["images"] if isinstance(inputs, dict) else inputs
+        if self._float_images:
+            images = self._to_float(images)
+        transformation = self.get_random_transformation(images, training=training)
+        out_images = self.transform_images(images, transformation, training=training)
+        if not isinstance(inputs, dict):
+            return out_images
+        out = dict(inputs)
+        out["images"] = out_images
+        if "labels" in inputs:
+            out["labels"] = self.transform_labels(inputs["labels"], transformation, training)
+        return out
+
+    def _to_float(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = torch_dtype(self._dtype)
+        return x if x.dtype == dtype else x.to(dtype)
+
+    def get_random_transformation(self, images: torch.Tensor, training: bool = True) -> Any:
+        """The random parameters for one batch of engine-layout images (None: nothing)."""
+        return None
+
+    def transform_images(
+        self, images: torch.Tensor, transformation: Any, training: bool = True
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def transform_labels(
+        self, labels: torch.Tensor, transformation: Any, training: bool = True
+    ) -> torch.Tensor:
+        return labels
+
+    def _output_image_shape(self, shape: tuple) -> tuple:
+        return shape
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if isinstance(input_shape, dict):
+            out = dict(input_shape)
+            out["images"] = self._output_image_shape(tuple(input_shape["images"]))
+            return out
+        return self._output_image_shape(tuple(input_shape))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "data_format": "channels_last"}
+
+
+def _map_batch_axis(structure: Any, fn) -> Any:
+    if isinstance(structure, dict):
+        return {key: _map_batch_axis(value, fn) for key, value in structure.items()}
+    if isinstance(structure, torch.Tensor):
+        return fn(structure)
+    return fn(torch.as_tensor(np.asarray(structure)))
+
+
+class RandomImageLayer(ImageLayer):
+    """An image layer that draws random parameters in training.
+
+    Args:
+        seed: makes the layer's draws repeatable: the layer then owns a `torch.Generator`
+            per device, seeded with it. Without a seed, draws come from torch's global
+            generator.
+    """
+
+    _default_training = True
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self._generators: dict[str, torch.Generator] = {}
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        """This layer's generator on `device`, or None to use torch's global one."""
+        if self.seed is None:
+            return None
+        key = str(device)
+        found = self._generators.get(key)
+        if found is None:
+            found = torch.Generator(device=device)
+            found.manual_seed(self.seed % 2**63)
+            self._generators[key] = found
+        return found
+
+    def _rand(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
+        return torch.rand(
+            tuple(shape), generator=self.generator(device), device=device, dtype=torch.float32
+        )
+
+    def _uniform(
+        self, shape: Sequence[int], low: float, high: float, device: torch.device
+    ) -> torch.Tensor:
+        """Uniform in [low, high), computed as Keras does: `(high - low) * u + low`."""
+        return (high - low) * self._rand(shape, device) + low
+
+    def _permutation(self, n: int, device: torch.device) -> torch.Tensor:
+        return torch.argsort(self._rand((n,), device))
+
+    def _beta(self, alpha: torch.Tensor | float, n: int, device: torch.device) -> torch.Tensor:
+        """`n` draws of Beta(alpha, alpha)."""
+        alpha = torch.as_tensor(alpha, dtype=torch.float32, device=device).expand(n, 2)
+        pairs = torch._sample_dirichlet(alpha.contiguous(), generator=self.generator(device))
+        return pairs[:, 0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
