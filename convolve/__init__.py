@@ -16,7 +16,9 @@ from convolve import (
     models,
     optimizers,
     regularizers,
+    saving,
     utils,
+    visualize,
 )
 from convolve.layers import Input, KerasTensor, Layer
 from convolve.models import Model, Sequential

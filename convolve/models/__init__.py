@@ -3,5 +3,6 @@
 from convolve.models.functional import Functional
 from convolve.models.model import Model
 from convolve.models.sequential import Sequential
+from convolve.saving import load_model, model_from_json, save_model
 
-__all__ = ["Functional", "Model", "Sequential"]
+__all__ = ["Functional", "Model", "Sequential", "load_model", "model_from_json", "save_model"]

@@ -150,3 +150,8 @@ class Functional(Model):
     @property
     def outputs(self) -> list[KerasTensor]:
         return list(self._output_tensors)
+
+    def get_config(self) -> dict[str, Any]:
+        from convolve.saving import functional_config
+
+        return functional_config(self)

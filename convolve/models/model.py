@@ -83,6 +83,59 @@ class Model(Trainer, Layer):
             show_cost=show_cost,
         )
 
+    # ------------------------------------------------------------ files
+    def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
+        """Saves architecture, weights and compile settings as a Keras `.keras` file."""
+        from convolve.saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite, **kwargs)
+
+    def save_weights(
+        self, filepath: Any, overwrite: bool = True, max_shard_size: Any = None
+    ) -> None:
+        """Saves weights as `.weights.h5` (Keras's layout) or `.safetensors`."""
+        from convolve.saving import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False, **kwargs: Any) -> None:
+        """Loads weights saved by `save_weights` (or by Keras, or a legacy `.h5`)."""
+        from convolve.saving import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def to_json(self, **kwargs: Any) -> str:
+        from convolve.saving import model_to_json
+
+        return model_to_json(self, **kwargs)
+
+    def export(
+        self,
+        filepath: Any,
+        format: str = "torch_export",
+        verbose: Any = None,
+        input_signature: Any = None,
+        dynamic_batch: bool = True,
+    ) -> None:
+        """Exports to ONNX, TorchScript or a `torch.export` program."""
+        from convolve.saving import export_model
+
+        export_model(self, filepath, format, verbose, input_signature, dynamic_batch)
+
+    def to_torch(self, input_signature: Any = None, dynamic_batch: bool = True) -> Any:
+        """The model as a plain `torch.nn.Module` (NHWC in, NHWC out)."""
+        from convolve.saving import to_torch
+
+        return to_torch(self, input_signature, dynamic_batch)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Model:
+        if "layers" in config and "input_layers" in config:
+            from convolve.saving import functional_from_config
+
+            return functional_from_config(config, custom_objects)
+        return cls(**config)
+
     # ------------------------------------------------------------ graph views
     @property
     def inputs(self) -> list:

@@ -149,9 +149,12 @@ class Sequential(Model):
         return [self._outputs_tensor]
 
     def get_config(self) -> dict[str, Any]:
-        from convolve.saving.serialization import serialize_layer
+        from convolve.saving import sequential_config
 
-        layers = [serialize_layer(layer) for layer in self._layer_list]
-        if self._input_layer is not None:
-            layers.insert(0, serialize_layer(self._input_layer))
-        return {"name": self.name, "trainable": self.trainable, "layers": layers}
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Sequential:
+        from convolve.saving import sequential_from_config
+
+        return sequential_from_config(config, custom_objects)
