@@ -13,10 +13,6 @@ import convolve
 from convolve import layers, optimizers
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: needs a headless Chromium on PATH")
-
-
 @pytest.fixture(autouse=True)
 def close_figures():
     """Figures returned to a test are pyplot's; close them so that none pile up."""
