@@ -8,6 +8,7 @@ plain torch modules::
 
 from convolve import (
     activations,
+    applications,
     callbacks,
     initializers,
     layers,

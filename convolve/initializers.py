@@ -105,12 +105,19 @@ class RandomUniform(_Seeded):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
+_PHI_MINUS_2 = 0.5 * (1.0 + math.erf(-2.0 / math.sqrt(2.0)))  # normal CDF at -2
+
+
 def _truncated_normal(shape, mean, stddev, generator) -> torch.Tensor:
-    # Keras truncates at two standard deviations.
+    """Normal values truncated at two standard deviations, as Keras draws them.
+
+    Inverse-CDF sampling: uniform in [CDF(-2), CDF(2)], mapped back through erfinv. One
+    pass, fast on large kernels.
+    """
     t = torch.empty(shape, dtype=torch.float32)
-    return torch.nn.init.trunc_normal_(
-        t, mean, stddev, mean - 2 * stddev, mean + 2 * stddev, generator=generator
-    )
+    t.uniform_(2 * _PHI_MINUS_2 - 1, 1 - 2 * _PHI_MINUS_2, generator=generator)
+    t.erfinv_().mul_(math.sqrt(2.0) * stddev).add_(mean)
+    return t.clamp_(mean - 2 * stddev, mean + 2 * stddev)
 
 
 class TruncatedNormal(RandomNormal):

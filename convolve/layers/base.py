@@ -434,6 +434,8 @@ class Layer(nn.Module):
                 f"Layer '{self.name}': extra positional arguments are not supported in a "
                 f"functional model call, got {len(args)}."
             )
+        if training is not None:  # an explicit flag at graph-building time wins later
+            kwargs["training"] = training
         node = Node(self, inputs, dict(kwargs), outputs)
         self._inbound_nodes.append(node)
         return outputs

@@ -135,7 +135,8 @@ class Functional(Model):
                     for t in _tree.flatten(node.args)
                 ],
             )
-            out = node.layer.engine_call(args, training, **node.kwargs)
+            kwargs = dict(node.kwargs)
+            out = node.layer.engine_call(args, kwargs.pop("training", training), **kwargs)
             for tensor, value in zip(node.output_tensors, _tree.flatten(out), strict=True):
                 values[id(tensor)] = value
         return _tree.pack_like(self._outputs_struct, [values[id(t)] for t in self._output_tensors])

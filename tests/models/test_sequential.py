@@ -123,3 +123,17 @@ def test_call_without_training_uses_each_layers_default():
     drop = models.Sequential([layers.Input((8,)), layers.Dropout(0.5)])
     np.testing.assert_array_equal(drop(np.ones((4, 8), "float32")).numpy(), 1.0)
     assert not np.all(drop(np.ones((4, 8), "float32"), training=True).numpy() == 1.0)
+
+
+def test_explicit_training_flag_in_a_graph_overrides_fit():
+    # `base(x, training=False)` keeps a nested model's BatchNormalization in inference mode
+    # during fit, as Keras does for fine-tuning.
+    inputs = convolve.Input((4, 4, 3))
+    base = models.Sequential([layers.Input((4, 4, 3)), layers.BatchNormalization()])
+    model = convolve.Model(inputs, base(inputs, training=False))
+    model.compile(optimizer="sgd", loss="mse")
+    stats = [w.copy() for w in model.get_weights()[2:]]
+    x = np.random.default_rng(0).random((8, 4, 4, 3)).astype("float32") * 5
+    model.fit(x, np.zeros_like(x), verbose=0)
+    for before, after in zip(stats, model.get_weights()[2:], strict=True):
+        np.testing.assert_array_equal(before, after)

@@ -1,0 +1,51 @@
+"""Pretrained image networks with Keras's architectures, layer names and weights.
+
+Each builder takes Keras's arguments (`include_top`, `weights`, `input_tensor`,
+`input_shape`, `pooling`, `classes`, `classifier_activation`, `name`) and returns a
+functional `Model`. `weights="imagenet"` downloads Keras's published weight files into
+`$CONVOLVE_HOME/models` (see `convolve.applications.weights`). Each family's module holds its
+`preprocess_input` and `decode_predictions`: `convolve.applications.vgg16.preprocess_input`.
+
+Example:
+    >>> from convolve import applications
+    >>> base = applications.MobileNetV2(weights=None, include_top=False, input_shape=(96, 96, 3))
+    >>> base.output_shape
+    (None, 3, 3, 1280)
+"""
+
+from convolve.applications import (
+    densenet,
+    efficientnet,
+    imagenet_utils,
+    mobilenet_v2,
+    resnet,
+    resnet50,
+    vgg16,
+    vgg19,
+    weights,
+)
+from convolve.applications.densenet import DenseNet121
+from convolve.applications.efficientnet import EfficientNetB0
+from convolve.applications.mobilenet_v2 import MobileNetV2
+from convolve.applications.resnet import ResNet50, ResNet101, ResNet152
+from convolve.applications.vgg import VGG16, VGG19
+
+__all__ = [
+    "VGG16",
+    "VGG19",
+    "DenseNet121",
+    "EfficientNetB0",
+    "MobileNetV2",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "densenet",
+    "efficientnet",
+    "imagenet_utils",
+    "mobilenet_v2",
+    "resnet",
+    "resnet50",
+    "vgg16",
+    "vgg19",
+    "weights",
+]

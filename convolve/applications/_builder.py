@@ -1,0 +1,116 @@
+"""The steps every application shares: argument checks, the input, the head, the weights."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from convolve.applications import imagenet_utils
+from convolve.applications.weights import WeightFile, get_file, load_weights
+from convolve.layers.core import Dense, InputLayer
+from convolve.layers.core import Input as _Input
+from convolve.layers.pooling import GlobalAveragePooling2D, GlobalMaxPooling2D
+from convolve.layers.symbolic import KerasTensor
+from convolve.models.model import Model
+
+POOLING_MODES = (None, "avg", "max")
+
+
+def check_arguments(
+    weights: Any, include_top: bool, classes: int, pooling: Any, classifier_activation: Any
+) -> None:
+    """Keras's checks of the arguments every application takes, before anything is built."""
+    if not (weights in ("imagenet", None) or _is_file(weights)):
+        raise ValueError(
+            "The `weights` argument should be either `None` (random initialization), "
+            "'imagenet' (pre-training on ImageNet), or the path to the weights file to be "
+            f"loaded.  Received: weights={weights}"
+        )
+    if weights == "imagenet" and include_top and classes != 1000:
+        raise ValueError(
+            "If using `weights='imagenet'` with `include_top=True`, `classes` should be 1000.  "
+            f"Received classes={classes}"
+        )
+    if pooling not in POOLING_MODES:
+        raise ValueError(f"`pooling` must be None, 'avg' or 'max'. Received: pooling={pooling!r}")
+    if include_top:
+        imagenet_utils.validate_activation(classifier_activation, weights)
+
+
+def _is_file(weights: Any) -> bool:
+    return isinstance(weights, str | os.PathLike) and os.path.isfile(weights)
+
+
+def check_input_tensor(input_tensor: Any) -> None:
+    """Raises unless `input_tensor` is None or a symbolic tensor made by layers."""
+    if input_tensor is not None and (
+        not isinstance(input_tensor, KerasTensor) or input_tensor._keras_history is None
+    ):
+        raise ValueError(
+            "`input_tensor` must be a symbolic tensor (the output of `convolve.Input(...)` or "
+            f"of layers called on it). Received: input_tensor={input_tensor!r}"
+        )
+
+
+def image_input(input_tensor: Any, input_shape: tuple) -> KerasTensor:
+    """The model's image input: `input_tensor` if given, else a new `Input(input_shape)`."""
+    if input_tensor is None:
+        return _Input(shape=input_shape)
+    check_input_tensor(input_tensor)
+    return input_tensor
+
+
+def source_inputs(tensor: KerasTensor) -> list[KerasTensor]:
+    """The `Input` tensors that `tensor` is computed from (Keras's `get_source_inputs`)."""
+    found: list[KerasTensor] = []
+
+    def visit(t: KerasTensor) -> None:
+        history = t._keras_history
+        node = history.layer._inbound_nodes[history.node_index]
+        if isinstance(history.layer, InputLayer):
+            if all(t is not s for s in found):
+                found.append(t)
+            return
+        for parent in node.input_tensors:
+            visit(parent)
+
+    visit(tensor)
+    return found
+
+
+def pool(x: KerasTensor, pooling: str | None, avg_name: str | None, max_name: str | None):
+    """The optional global pooling of a headless model (layer names as the family has them)."""
+    if pooling == "avg":
+        return GlobalAveragePooling2D(name=avg_name)(x)
+    if pooling == "max":
+        return GlobalMaxPooling2D(name=max_name)(x)
+    return x
+
+
+def classifier(x: KerasTensor, classes: int, activation: Any, **kwargs: Any) -> KerasTensor:
+    """The final `predictions` layer."""
+    return Dense(classes, activation=activation, name="predictions", **kwargs)(x)
+
+
+def finish(
+    img_input: KerasTensor,
+    input_tensor: Any,
+    outputs: KerasTensor,
+    name: str,
+    weights: Any,
+    weight_file: WeightFile | None,
+) -> Model:
+    """Creates the functional model and loads its weights (`"imagenet"` or a file path)."""
+    inputs: Any = img_input
+    if input_tensor is not None:
+        sources = source_inputs(input_tensor)
+        inputs = sources[0] if len(sources) == 1 else sources
+    model = Model(inputs, outputs, name=name)
+    if weights == "imagenet":
+        if weight_file is None:  # pragma: no cover - every family publishes its files
+            raise ValueError(f"No ImageNet weights are published for model '{name}'.")
+        path = get_file(weight_file.fname, weight_file.origin, file_hash=weight_file.file_hash)
+        load_weights(model, path)
+    elif weights is not None:
+        load_weights(model, weights)
+    return model
