@@ -1,0 +1,531 @@
+"""`Dataset`: an iterable input pipeline with the `tf.data` methods that Keras code uses.
+
+Each `iter(dataset)` is one pass (one epoch). Transformations return new datasets and run
+lazily, in the process that iterates, on whatever the source yields: for
+`image_dataset_from_directory` that is batches of torch tensors, so `map` functions receive
+and return torch tensors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+AUTOTUNE = -1
+"""Pass to `prefetch` (or `num_parallel_calls`) to let the dataset choose; as `tf.data`."""
+
+INFINITE_CARDINALITY = -1
+UNKNOWN_CARDINALITY = -2
+
+
+# ----------------------------------------------------------------------------- structures
+def _map_leaves(fn: Callable[[Any], Any], element: Any) -> Any:
+    if isinstance(element, tuple):
+        return tuple(_map_leaves(fn, e) for e in element)
+    if isinstance(element, list):
+        return [_map_leaves(fn, e) for e in element]
+    if isinstance(element, dict):
+        return {k: _map_leaves(fn, v) for k, v in element.items()}
+    return fn(element)
+
+
+def _leaves(element: Any) -> list[Any]:
+    if isinstance(element, tuple | list):
+        return [leaf for e in element for leaf in _leaves(e)]
+    if isinstance(element, dict):
+        return [leaf for k in element for leaf in _leaves(element[k])]
+    return [element]
+
+
+def _pack(structure: Any, leaves: Iterator[Any]) -> Any:
+    return _map_leaves(lambda _: next(leaves), structure)
+
+
+def _stack(elements: list[Any]) -> Any:
+    """Stacks a list of same-structured elements along a new first axis."""
+    columns = list(zip(*(_leaves(e) for e in elements), strict=True))
+
+    def stack(column: tuple) -> Any:
+        if isinstance(column[0], torch.Tensor):
+            return torch.stack(column)
+        if isinstance(column[0], np.ndarray | np.generic | int | float | bool):
+            return torch.as_tensor(np.stack(column))
+        return list(column)
+
+    return _pack(elements[0], iter([stack(c) for c in columns]))
+
+
+def _split(element: Any) -> list[Any]:
+    """Splits a batched element into its samples."""
+    leaves = _leaves(element)
+    sizes = {len(leaf) for leaf in leaves}
+    if len(sizes) != 1:
+        raise ValueError(f"Cannot unbatch an element whose parts have different sizes {sizes}.")
+    n = sizes.pop()
+    return [_pack(element, iter([leaf[i] for leaf in leaves])) for i in range(n)]
+
+
+def _call(fn: Callable, element: Any) -> Any:
+    # tf.data passes the parts of a tuple element as separate arguments.
+    return fn(*element) if isinstance(element, tuple) else fn(element)
+
+
+def _check_count(name: str, value: Any, allow_minus_one: bool = True) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"`{name}` must be an integer; received {name}={value!r}")
+    if value < (-1 if allow_minus_one else 0):
+        raise ValueError(f"`{name}` must be >= {-1 if allow_minus_one else 0}; received {value}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- the base
+class Dataset:
+    """An input pipeline: iterate it for one pass, transform it with `tf.data`'s methods.
+
+    Datasets made by `image_dataset_from_directory` yield `(images, labels)` batches of
+    torch tensors and carry `class_names`, `file_paths` and `skipped_files`; every dataset
+    derived from them (by `map`, `cache`, ...) carries the same attributes.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = Dataset.from_tensor_slices((np.arange(10.0), np.arange(10) % 2))
+        >>> ds = ds.shuffle(10, seed=1).batch(4).map(lambda x, y: (x * 2, y))
+        >>> len(ds)
+        3
+        >>> [tuple(x.shape) for x, y in ds]
+        [(4,), (4,), (2,)]
+    """
+
+    def __init__(self, parent: Dataset | None = None) -> None:
+        self._parent = parent
+        self._meta: dict[str, Any] = dict(parent._meta) if parent is not None else {}
+
+    # Attributes that Keras users reach for on a directory dataset.
+    @property
+    def class_names(self) -> list[str] | None:
+        """Class names in label order, or None when the dataset has no labels."""
+        return self._meta.get("class_names")
+
+    @property
+    def file_paths(self) -> list[str] | None:
+        """The image files, in the (seeded) order the split was taken from."""
+        return self._meta.get("file_paths")
+
+    @property
+    def skipped_files(self) -> dict[str, str]:
+        """Files that could not be loaded so far, mapped to the reason; grows while iterating."""
+        return self._meta.setdefault("skipped_files", {})
+
+    # Subclasses implement these two.
+    def _iterate(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def cardinality(self) -> int:
+        """Number of elements per pass; -1 if infinite, -2 if unknown (as `tf.data`)."""
+        return UNKNOWN_CARDINALITY
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._iterate()
+
+    def __len__(self) -> int:
+        n = self.cardinality()
+        if n == INFINITE_CARDINALITY:
+            raise TypeError("The dataset is infinite.")
+        if n == UNKNOWN_CARDINALITY:
+            raise TypeError("The dataset length is unknown.")
+        return n
+
+    def __repr__(self) -> str:
+        n = self.cardinality()
+        size = {INFINITE_CARDINALITY: "infinite", UNKNOWN_CARDINALITY: "unknown"}.get(n, n)
+        return f"<{type(self).__name__} cardinality={size}>"
+
+    # ------------------------------------------------------------------ transformations
+    def map(
+        self,
+        map_func: Callable[..., Any],
+        num_parallel_calls: int | None = None,
+        deterministic: bool | None = None,
+    ) -> Dataset:
+        """Applies `map_func` to each element (tuple elements are passed as arguments).
+
+        `num_parallel_calls` and `deterministic` are accepted for compatibility; the function
+        runs in the iterating process, in order (image decoding is already parallel).
+        """
+        if not callable(map_func):
+            raise ValueError(f"`map_func` must be callable; received {map_func!r}")
+        return _Map(self, map_func)
+
+    def filter(self, predicate: Callable[..., Any]) -> Dataset:
+        """Keeps the elements for which `predicate` returns true."""
+        if not callable(predicate):
+            raise ValueError(f"`predicate` must be callable; received {predicate!r}")
+        return _Filter(self, predicate)
+
+    def cache(self, filename: str = "") -> Dataset:
+        """Keeps the elements of the first complete pass in memory and replays them.
+
+        Only in-memory caching is supported; a `filename` raises ValueError. A pass that
+        stops early caches nothing.
+        """
+        if filename:
+            raise ValueError(
+                "Only in-memory caching is supported; received "
+                f"filename={filename!r}. Call cache() without a filename."
+            )
+        return _Cache(self)
+
+    def prefetch(self, buffer_size: int = AUTOTUNE) -> Dataset:
+        """Prepares up to `buffer_size` elements ahead in a background thread.
+
+        `AUTOTUNE` (-1) means 2. The thread overlaps the pipeline's work in this process
+        (receiving batches, `map` functions) with the training step.
+        """
+        buffer_size = _check_count("buffer_size", buffer_size)
+        return _Prefetch(self, 2 if buffer_size in (AUTOTUNE, 0) else buffer_size)
+
+    def take(self, count: int) -> Dataset:
+        """The first `count` elements (all of them if `count` is -1)."""
+        return _Take(self, _check_count("count", count))
+
+    def skip(self, count: int) -> Dataset:
+        """All but the first `count` elements (none if `count` is -1)."""
+        return _Skip(self, _check_count("count", count))
+
+    def repeat(self, count: int | None = None) -> Dataset:
+        """Repeats the dataset `count` times (forever if None or -1)."""
+        return _Repeat(self, -1 if count is None else _check_count("count", count))
+
+    def shuffle(
+        self,
+        buffer_size: int,
+        seed: int | None = None,
+        reshuffle_each_iteration: bool = True,
+    ) -> Dataset:
+        """Shuffles elements through a buffer of `buffer_size`, like `tf.data`."""
+        buffer_size = _check_count("buffer_size", buffer_size, allow_minus_one=False)
+        if buffer_size == 0:
+            raise ValueError("`buffer_size` must be greater than zero; received 0")
+        if seed is not None:
+            seed = _check_count("seed", seed, allow_minus_one=False)
+        return _Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
+
+    def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
+        """Stacks consecutive elements into batches of `batch_size` (torch tensors)."""
+        batch_size = _check_count("batch_size", batch_size, allow_minus_one=False)
+        if batch_size == 0:
+            raise ValueError("`batch_size` must be a positive integer; received 0")
+        return _Batch(self, batch_size, drop_remainder)
+
+    def unbatch(self) -> Dataset:
+        """Splits each batch into its samples."""
+        return _Unbatch(self)
+
+    def as_numpy_iterator(self) -> Iterator[Any]:
+        """Iterates with every tensor converted to a NumPy array."""
+
+        def to_numpy(leaf: Any) -> Any:
+            return leaf.numpy() if isinstance(leaf, torch.Tensor) else leaf
+
+        for element in self:
+            yield _map_leaves(to_numpy, element)
+
+    @staticmethod
+    def from_tensor_slices(tensors: Any) -> Dataset:
+        """A dataset of the slices of `tensors` along their first axis.
+
+        Args:
+            tensors: An array or tensor, or a tuple/list/dict of them with equal first axes.
+        """
+        return _TensorSlices(tensors)
+
+
+# ----------------------------------------------------------------------------- stages
+class _TensorSlices(Dataset):
+    def __init__(self, tensors: Any) -> None:
+        super().__init__()
+
+        def to_tensor(leaf: Any) -> Any:
+            if isinstance(leaf, torch.Tensor):
+                return leaf
+            array = np.asarray(leaf)
+            if array.dtype.kind in "biuf":
+                return torch.from_numpy(np.ascontiguousarray(array))
+            return list(array)
+
+        self._tensors = _map_leaves(to_tensor, tensors)
+        sizes = {len(leaf) for leaf in _leaves(self._tensors)}
+        if len(sizes) != 1:
+            raise ValueError(
+                f"All parts of `tensors` must have the same length; received lengths {sizes}"
+            )
+        self._n = sizes.pop()
+
+    def __getitem__(self, index: int) -> Any:
+        return _pack(self._tensors, iter([leaf[index] for leaf in _leaves(self._tensors)]))
+
+    def cardinality(self) -> int:
+        return self._n
+
+    def _iterate(self) -> Iterator[Any]:
+        for i in range(self._n):
+            yield self[i]
+
+
+class _Map(Dataset):
+    def __init__(self, parent: Dataset, fn: Callable) -> None:
+        super().__init__(parent)
+        self._fn = fn
+
+    def cardinality(self) -> int:
+        return self._parent.cardinality()
+
+    def _iterate(self) -> Iterator[Any]:
+        for element in self._parent:
+            yield _call(self._fn, element)
+
+
+class _Filter(Dataset):
+    def __init__(self, parent: Dataset, predicate: Callable) -> None:
+        super().__init__(parent)
+        self._predicate = predicate
+
+    def cardinality(self) -> int:
+        n = self._parent.cardinality()
+        return INFINITE_CARDINALITY if n == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
+
+    def _iterate(self) -> Iterator[Any]:
+        for element in self._parent:
+            if bool(_call(self._predicate, element)):
+                yield element
+
+
+class _Cache(Dataset):
+    def __init__(self, parent: Dataset) -> None:
+        super().__init__(parent)
+        self._elements: list[Any] | None = None
+
+    def cardinality(self) -> int:
+        if self._elements is not None:
+            return len(self._elements)
+        return self._parent.cardinality()
+
+    def _iterate(self) -> Iterator[Any]:
+        if self._elements is not None:
+            yield from self._elements
+            return
+        filling = []
+        for element in self._parent:
+            filling.append(element)
+            yield element
+        self._elements = filling  # only a complete pass is kept
+
+
+class _Take(Dataset):
+    def __init__(self, parent: Dataset, count: int) -> None:
+        super().__init__(parent)
+        self._count = count
+
+    def cardinality(self) -> int:
+        n = self._parent.cardinality()
+        if self._count == -1:
+            return n
+        if n == INFINITE_CARDINALITY:
+            return self._count
+        if n == UNKNOWN_CARDINALITY:
+            return UNKNOWN_CARDINALITY
+        return min(n, self._count)
+
+    def _iterate(self) -> Iterator[Any]:
+        if self._count == -1:
+            yield from self._parent
+            return
+        if self._count == 0:
+            return
+        it = iter(self._parent)
+        try:
+            for i, element in enumerate(it):
+                yield element
+                if i + 1 >= self._count:
+                    break  # stop before asking the source for more
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+
+class _Skip(Dataset):
+    def __init__(self, parent: Dataset, count: int) -> None:
+        super().__init__(parent)
+        self._count = count
+
+    def cardinality(self) -> int:
+        n = self._parent.cardinality()
+        if n < 0:
+            return n
+        return 0 if self._count == -1 else max(0, n - self._count)
+
+    def _iterate(self) -> Iterator[Any]:
+        if self._count == -1:
+            return
+        yield from itertools.islice(self._parent, self._count, None)
+
+
+class _Repeat(Dataset):
+    def __init__(self, parent: Dataset, count: int) -> None:
+        super().__init__(parent)
+        self._count = count
+
+    def cardinality(self) -> int:
+        n = self._parent.cardinality()
+        if self._count == -1:
+            return 0 if n == 0 else INFINITE_CARDINALITY
+        return n * self._count if n >= 0 else n
+
+    def _iterate(self) -> Iterator[Any]:
+        passes: Iterable[int] = itertools.count() if self._count == -1 else range(self._count)
+        for _ in passes:
+            empty = True
+            for element in self._parent:
+                empty = False
+                yield element
+            if empty:
+                return
+
+
+class _Shuffle(Dataset):
+    def __init__(self, parent: Dataset, buffer_size: int, seed: int | None, reshuffle: bool):
+        super().__init__(parent)
+        self._buffer_size = buffer_size
+        self._seed = seed
+        self._reshuffle = reshuffle
+        self._epoch = 0
+        self._fixed_entropy = np.random.SeedSequence().entropy  # used when seed is None
+
+    def cardinality(self) -> int:
+        return self._parent.cardinality()
+
+    def _iterate(self) -> Iterator[Any]:
+        base = self._fixed_entropy if self._seed is None else self._seed
+        epoch = self._epoch if self._reshuffle else 0
+        self._epoch += 1
+        rng = np.random.default_rng([base, epoch])
+        buffer: list[Any] = []
+        for element in self._parent:
+            if len(buffer) < self._buffer_size:
+                buffer.append(element)
+                continue
+            i = int(rng.integers(len(buffer)))
+            yield buffer[i]
+            buffer[i] = element
+        while buffer:
+            i = int(rng.integers(len(buffer)))
+            buffer[i], buffer[-1] = buffer[-1], buffer[i]
+            yield buffer.pop()
+
+
+class _Batch(Dataset):
+    def __init__(self, parent: Dataset, batch_size: int, drop_remainder: bool) -> None:
+        super().__init__(parent)
+        self._batch_size = batch_size
+        self._drop_remainder = drop_remainder
+
+    def cardinality(self) -> int:
+        n = self._parent.cardinality()
+        if n < 0:
+            return n
+        if self._drop_remainder:
+            return n // self._batch_size
+        return -(-n // self._batch_size)
+
+    def _iterate(self) -> Iterator[Any]:
+        pending: list[Any] = []
+        for element in self._parent:
+            pending.append(element)
+            if len(pending) == self._batch_size:
+                yield _stack(pending)
+                pending = []
+        if pending and not self._drop_remainder:
+            yield _stack(pending)
+
+
+class _Unbatch(Dataset):
+    def cardinality(self) -> int:
+        n = self._parent.cardinality()
+        return n if n == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
+
+    def _iterate(self) -> Iterator[Any]:
+        for element in self._parent:
+            yield from _split(element)
+
+
+_END = object()
+
+
+class _Raised:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Prefetch(Dataset):
+    def __init__(self, parent: Dataset, buffer_size: int) -> None:
+        super().__init__(parent)
+        self._buffer_size = buffer_size
+        self._active: threading.Thread | None = None
+
+    def cardinality(self) -> int:
+        return self._parent.cardinality()
+
+    def _iterate(self) -> Iterator[Any]:
+        if self._active is not None:
+            # A previous pass was abandoned: let its thread finish with the source first,
+            # since a source (e.g. a worker pool) serves one pass at a time.
+            self._active.join()
+        q: queue.Queue = queue.Queue(maxsize=self._buffer_size)
+        stop = threading.Event()
+
+        def produce() -> None:
+            it = iter(self._parent)
+            try:
+                for element in it:
+                    if not _put(q, element, stop):
+                        return
+                _put(q, _END, stop)
+            except BaseException as e:  # re-raised in the iterating thread
+                _put(q, _Raised(e), stop)
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+
+        thread = threading.Thread(target=produce, name="convolve-prefetch", daemon=True)
+        self._active = thread
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Raised):
+                    raise item.error
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+            self._active = None
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False

@@ -1,0 +1,23 @@
+"""Built-in datasets, as in `keras.datasets`: `mnist.load_data()` and friends.
+
+Files are cached in `$CONVOLVE_HOME/datasets` (default `~/.convolve/datasets`) and checked
+against pinned SHA-256 hashes. `mnist_digits()` returns 5,000 real MNIST digits that need no
+download.
+"""
+
+from convolve.data.builtin import REMOTE_FILES, mnist_digits
+from convolve.data.download import ChecksumError, DownloadError, cache_dir
+from convolve.datasets import boston_housing, cifar10, cifar100, fashion_mnist, mnist
+
+__all__ = [
+    "REMOTE_FILES",
+    "ChecksumError",
+    "DownloadError",
+    "boston_housing",
+    "cache_dir",
+    "cifar10",
+    "cifar100",
+    "fashion_mnist",
+    "mnist",
+    "mnist_digits",
+]

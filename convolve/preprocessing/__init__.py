@@ -1,0 +1,21 @@
+"""`keras.preprocessing` names: `image_dataset_from_directory` and the image utilities."""
+
+from convolve.data.directory import image_dataset_from_directory
+from convolve.preprocessing import image
+from convolve.preprocessing.image import (
+    array_to_img,
+    img_to_array,
+    load_img,
+    save_img,
+    smart_resize,
+)
+
+__all__ = [
+    "array_to_img",
+    "image",
+    "image_dataset_from_directory",
+    "img_to_array",
+    "load_img",
+    "save_img",
+    "smart_resize",
+]

@@ -1,0 +1,12 @@
+"""Utilities: seeding, image files and datasets."""
+
+from convolve.utils.data_utils import image_dataset_from_directory as image_dataset_from_directory
+from convolve.utils.data_utils import normalize as normalize
+from convolve.utils.data_utils import split_dataset as split_dataset
+from convolve.utils.data_utils import to_categorical as to_categorical
+from convolve.utils.image_utils import array_to_img as array_to_img
+from convolve.utils.image_utils import img_to_array as img_to_array
+from convolve.utils.image_utils import load_img as load_img
+from convolve.utils.image_utils import save_img as save_img
+from convolve.utils.image_utils import smart_resize as smart_resize
+from convolve.utils.random import set_random_seed
