@@ -198,7 +198,13 @@ def _export_onnx(model: Any, path: str, input_signature: Any, dynamic_batch: boo
     use_dynamo = importlib.util.find_spec("onnxscript") is not None
     with atomic_path(path) as tmp:
         if use_dynamo:
-            program = torch.onnx.export(module, examples, dynamo=True, input_names=names)
+            shapes = None
+            if dynamic_batch:
+                batch = torch.export.Dim("batch")
+                shapes = tuple({0: batch} for _ in examples)
+            program = torch.onnx.export(
+                module, tuple(examples), dynamo=True, input_names=names, dynamic_shapes=shapes
+            )
             program.save(tmp)
         else:
             axes = {name: {0: "batch"} for name in names} if dynamic_batch else None
