@@ -175,7 +175,8 @@ def test_labels_out_of_range_for_the_loss():
 
 
 def test_wrong_input_shape():
-    with pytest.raises(ValueError, match=r"expected shape=\(None, 6, 6, 1\), found shape=\(None, 6, 6\)"):
+    expected = r"expected shape=\(None, 6, 6, 1\), found shape=\(None, 6, 6\)"
+    with pytest.raises(ValueError, match=expected):
         _model().fit(X[..., 0], Y, verbose=0)
 
 

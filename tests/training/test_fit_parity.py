@@ -194,8 +194,8 @@ def test_regularizers_and_batchnorm_train_like_keras():
 def test_evaluate_and_predict_match_keras():
     ours, theirs = _pair()
     for model, lib in ((theirs, keras), (ours, convolve)):
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy", lib.metrics.SparseTopKCategoricalAccuracy(k=2)])  # fmt: skip
+        metrics = ["accuracy", lib.metrics.SparseTopKCategoricalAccuracy(k=2)]
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=metrics)
     r_theirs = theirs.evaluate(X, Y_INT, batch_size=10, verbose=0, return_dict=True)
     r_ours = ours.evaluate(X, Y_INT, batch_size=10, verbose=0, return_dict=True)
     assert sorted(r_ours) == sorted(r_theirs)
