@@ -79,6 +79,10 @@ class CallbackList(Callback):
     dict, so a callback may add entries (as `ReduceLROnPlateau` adds `"learning_rate"`)
     that the ones after it see. `History` and `ProgbarLogger`, when added, come last.
 
+    In a multi-process job, callbacks that print or write files run on process 0 only:
+    `ProgbarLogger`, `ModelCheckpoint`, `CSVLogger`, `TensorBoard`, and any callback
+    whose `rank_zero_only` attribute is True (set it to False to run one everywhere).
+
     Args:
         callbacks: Callback instances (nested lists are flattened).
         add_history: Add a `History` if the list has none.
@@ -122,6 +126,7 @@ class CallbackList(Callback):
                     f"{type(cb).__name__}: {cb!r}"
                 )
         self._add_default_callbacks(add_history, add_progbar)
+        self._drop_rank_zero_only()
         self.set_model(model)
         self.set_params(params)
 
@@ -134,6 +139,15 @@ class CallbackList(Callback):
         if self._progbar is None and add_progbar:
             self._progbar = ProgbarLogger()
             self.callbacks.append(self._progbar)
+
+    def _drop_rank_zero_only(self) -> None:
+        from convolve.distribute import is_chief
+
+        if is_chief():
+            return
+        self.callbacks = [cb for cb in self.callbacks if not _rank_zero_only(cb)]
+        if self._progbar not in self.callbacks:
+            self._progbar = None
 
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -234,6 +248,13 @@ class CallbackList(Callback):
         logs = pythonify_logs(logs)
         for cb in self.callbacks:
             cb.on_predict_end(logs)
+
+
+def _rank_zero_only(callback: Any) -> bool:
+    flag = getattr(callback, "rank_zero_only", None)
+    if flag is not None:
+        return bool(flag)
+    return isinstance(callback, CSVLogger | ModelCheckpoint | ProgbarLogger | TensorBoard)
 
 
 class LearningRateScheduler(Callback):

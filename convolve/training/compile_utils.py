@@ -184,3 +184,43 @@ def _metric_specs(metrics: Any, output_names: list[str]) -> list[list[Any]]:
             return [list(m) for m in metrics]
         return [list(metrics) for _ in range(n)]
     return [[metrics] for _ in range(n)]
+
+
+class CompiledStep:
+    """A train/test/predict step run through `torch.compile`, without recompiling per step.
+
+    The step is compiled for static shapes, for batches as large as the first one; a batch
+    of another size (the final partial batch of an epoch) runs the step eagerly instead
+    of triggering a second compilation. Graph breaks where the step cannot be traced
+    (`loss.backward()`, the optimizer's update, which stays eager by design) split it
+    into compiled pieces around them.
+
+    With CUDA graphs (`mode="reduce-overhead"` or `"max-autotune"`), each call starts a
+    new graph step and its outputs are copied out of the graph's memory, which the next
+    replay overwrites while callbacks may still hold the previous step's logs.
+
+    Args:
+        step: The bound step method.
+        options: Keyword arguments for `torch.compile` (`dynamic=False` unless given).
+    """
+
+    def __init__(self, step: Any, options: dict[str, Any]) -> None:
+        self.eager = step
+        self.compiled = torch.compile(step, **{"dynamic": False, **options})
+        self.cuda_graphs = options.get("mode") in ("reduce-overhead", "max-autotune")
+        self.batch_size: int | None = None
+
+    def __call__(self, data: Any) -> Any:
+        leaves = _tree.flatten(data)
+        size = int(leaves[0].shape[0]) if leaves and hasattr(leaves[0], "shape") else None
+        if self.batch_size is None:
+            self.batch_size = size
+        if size != self.batch_size:
+            return self.eager(data)
+        if not self.cuda_graphs:
+            return self.compiled(data)
+        torch.compiler.cudagraph_mark_step_begin()
+        outputs = self.compiled(data)
+        return _tree.map_structure(
+            lambda v: v.clone() if isinstance(v, torch.Tensor) else v, outputs
+        )

@@ -4,6 +4,11 @@ Arrays that fit in memory are converted once: to torch, to the model's device, a
 engine's channels-first layout. A batch is then a slice (or an index) of those tensors,
 handed to the step as a free channels-last view, so that the model's boundary conversion
 finds it already laid out and copies nothing.
+
+In a data-parallel job (`shard` given), `batch_size` is the global batch size: each
+process takes its part of every global batch (see `convolve.distribute.Shard`), and the
+adapter records the global batch's size (`global_size`) and whether the local part is
+padding (`padding`) for the step that consumes it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 import torch
 
 from convolve import _tree
+from convolve.distribute import Shard
 from convolve.layers import layout
 
 Batch = tuple[Any, Any, Any]  # (x, y, sample_weight); y and sample_weight may be None
@@ -70,8 +76,20 @@ def _num_samples(structure: Any, name: str) -> int:
     return sizes.pop()
 
 
-class ArrayBatches:
-    """Batches over in-memory arrays (NumPy or torch), optionally shuffled each epoch."""
+class _ShardState:
+    """What a sharded adapter knows about the batch it yielded last."""
+
+    shard: Shard | None = None
+    global_size: int | None = None  # samples in the global batch; None when unknown
+    padding: bool = False  # the local part repeats a sample only to keep processes in step
+
+
+class ArrayBatches(_ShardState):
+    """Batches over in-memory arrays (NumPy or torch), optionally shuffled each epoch.
+
+    With a `shard`, a shuffled order comes from a generator seeded with `shard.seed`
+    (the same on every process) and each process takes its part of each global batch.
+    """
 
     def __init__(
         self,
@@ -83,8 +101,11 @@ class ArrayBatches:
         device: torch.device | str = "cpu",
         float_dtype: torch.dtype = torch.float32,
         steps: int | None = None,
+        shard: Shard | None = None,
     ) -> None:
         device = torch.device(device)
+        self.shard = shard
+        self._generator: torch.Generator | None = None
         self.x = _tree.map_structure(
             lambda v: _engine_resident(_to_tensor(v, "x", device, float_dtype)), x
         )
@@ -128,25 +149,41 @@ class ArrayBatches:
         order = None
         if self.shuffle == "batch":
             # Keras's "batch" shuffle: shuffle batch order, keep samples within a batch.
-            starts = torch.randperm(math.ceil(n / bs)).tolist()
+            starts = torch.randperm(math.ceil(n / bs), generator=self._shared()).tolist()
         elif self.shuffle:
-            order = torch.randperm(n, device=_device_of(self.x))
+            generator = self._shared()
+            if generator is None:
+                order = torch.randperm(n, device=_device_of(self.x))
+            else:
+                order = torch.randperm(n, generator=generator).to(_device_of(self.x))
             starts = range(math.ceil(n / bs))
         else:
             starts = range(math.ceil(n / bs))
         for step, b in enumerate(starts):
             if step >= len(self):
                 return
+            lo, hi = b * bs, min((b + 1) * bs, n)
+            self.global_size = hi - lo
+            if self.shard is not None:
+                lo, hi, self.padding = self.shard.part(lo, hi)
             if order is None:
-                pick = slice(b * bs, min((b + 1) * bs, n))
+                pick = slice(lo, hi)
                 take = lambda t, pick=pick: t[pick]  # noqa: E731 - a view, no copy
             else:
-                idx = order[b * bs : (b + 1) * bs]
+                idx = order[lo:hi]
                 take = lambda t, idx=idx: t.index_select(0, idx)  # noqa: E731
             x = _tree.map_structure(lambda t, take=take: _user_view(take(t)), self.x)
             y = None if self.y is None else _tree.map_structure(take, self.y)
             sw = None if self.sample_weight is None else take(self.sample_weight)
             yield x, y, sw
+
+    def _shared(self) -> torch.Generator | None:
+        """The generator all processes share, created once so epochs draw new orders."""
+        if self.shard is None or self.shard.seed is None:
+            return None
+        if self._generator is None:
+            self._generator = torch.Generator().manual_seed(self.shard.seed)
+        return self._generator
 
     def split(self, validation_split: float) -> tuple[ArrayBatches, ArrayBatches]:
         """Keras's `validation_split`: the last fraction of samples, taken before shuffling."""
@@ -176,8 +213,14 @@ def _device_of(structure: Any) -> torch.device:
     return _tree.flatten(structure)[0].device
 
 
-class IterableBatches:
-    """Batches from an iterable of `(x, y)` / `(x, y, sample_weight)` / `x` items."""
+class IterableBatches(_ShardState):
+    """Batches from an iterable of `(x, y)` / `(x, y, sample_weight)` / `x` items.
+
+    With a `shard`, every process must iterate the same global batches (seed any
+    shuffling identically), and each takes its part of each one. A `DataLoader` whose
+    sampler is a `DistributedSampler` already yields this process's part: its batches are
+    used as they come.
+    """
 
     def __init__(
         self,
@@ -185,11 +228,13 @@ class IterableBatches:
         device: torch.device | str = "cpu",
         float_dtype: torch.dtype = torch.float32,
         steps: int | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self.data = data
         self.device = torch.device(device)
         self.float_dtype = float_dtype
         self.steps = steps
+        self.shard = None if shard is None or _is_presharded(data) else shard
 
     def __len__(self) -> int:
         if self.steps is not None:
@@ -210,13 +255,46 @@ class IterableBatches:
             if self.steps is not None and step >= self.steps:
                 return
             x, y, sw = unpack(item)
+            if self.shard is not None:
+                x, y, sw = self._local_part(x, y, sw)
             x = _tree.map_structure(lambda v: self._convert(v, "x"), x)
             y = None if y is None else _tree.map_structure(lambda v: self._convert(v, "y"), y)
             sw = None if sw is None else self._convert(sw, "sample_weight")
             yield x, y, sw
 
+    def set_epoch(self, epoch: int) -> None:
+        """Tells a `DistributedSampler` the epoch, so that each epoch has its own order."""
+        for sampler in _samplers(self.data):
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+
+    def _local_part(self, x: Any, y: Any, sw: Any) -> Batch:
+        size = int(np.shape(_tree.flatten(x)[0])[0])
+        lo, hi, self.padding = self.shard.part(0, size)  # type: ignore[union-attr]
+        self.global_size = size
+
+        def take(structure: Any) -> Any:
+            return None if structure is None else _tree.map_structure(lambda v: v[lo:hi], structure)
+
+        return take(x), take(y), take(sw)
+
     def _convert(self, value: Any, name: str) -> torch.Tensor:
         return _to_tensor(value, name, self.device, self.float_dtype)
+
+
+def _samplers(data: Any) -> list[Any]:
+    from torch.utils.data import DataLoader
+
+    if not isinstance(data, DataLoader):
+        return []
+    return [s for s in (data.sampler, getattr(data.batch_sampler, "sampler", None)) if s]
+
+
+def _is_presharded(data: Any) -> bool:
+    """A DataLoader drawing from a `DistributedSampler` yields only this process's part."""
+    from torch.utils.data import DistributedSampler
+
+    return any(isinstance(s, DistributedSampler) for s in _samplers(data))
 
 
 def unpack(item: Any) -> Batch:
@@ -241,19 +319,25 @@ def make_batches(
     shuffle: bool | str = False,
     device: torch.device | str = "cpu",
     steps: int | None = None,
+    shard: Shard | None = None,
 ) -> ArrayBatches | IterableBatches:
-    """Chooses the adapter for `x`: arrays in memory, or an iterable of batches."""
+    """Chooses the adapter for `x`: arrays in memory, or an iterable of batches.
+
+    `shard` (in a data-parallel job) makes every batch this process's part of a global one.
+    """
     if x is None:
         raise ValueError("`x` is required; received x=None.")
     if is_array_structure(x):
-        return ArrayBatches(x, y, sample_weight, batch_size, shuffle, device, steps=steps)
+        return ArrayBatches(
+            x, y, sample_weight, batch_size, shuffle, device, steps=steps, shard=shard
+        )
     if y is not None or sample_weight is not None:
         raise ValueError(
             "When `x` is a dataset, generator or DataLoader it must yield the targets itself; "
             f"do not pass `y` or `sample_weight` (received y of type {type(y).__name__})."
         )
     if isinstance(x, Iterable):
-        return IterableBatches(x, device, steps=steps)
+        return IterableBatches(x, device, steps=steps, shard=shard)
     raise ValueError(
         "`x` must be a NumPy array, a torch tensor, a list/dict of them, or an iterable of "
         f"batches; received {type(x).__name__}."

@@ -3,19 +3,41 @@
 `fit` only orchestrates epochs, batches, callbacks and validation. The work of one batch
 is `train_step`, which users may override as in Keras. Nothing here synchronises host and
 device per step: logs are tensors until a callback (the progress bar at its refresh rate,
-or the end of the epoch) asks for numbers.
+or the end of the epoch) asks for numbers. (A float16 step is the exception: its loss
+scaling reads one flag to decide whether to skip the update.)
+
+Placement: at the start of `fit`, `evaluate` and `predict` the model moves to
+`convolve.config.device()` (CUDA when available), with convolution kernels in channels_last
+memory format on CUDA, and the data follows. A direct call `model(x)` runs wherever the
+model's weights are.
+
+Precision: the model's dtype policy (the global policy when the model was created) runs
+the forward pass under `torch.autocast`; outputs, the loss and metrics are float32.
+
+Compilation: `compile(jit_compile=True)` runs the train, test and predict steps through
+`torch.compile` (options from `convolve.config.set_jit_compile_options`), compiled once
+for the batch size of the first batch; a batch of another size (an epoch's final partial
+batch) runs eagerly rather than compiling again. The optimizer's update stays eager.
+
+Scale: in a `torchrun` job, or inside a `convolve.distribute.DataParallel` scope, `fit`
+and `evaluate` are data-parallel (see `convolve.distribute`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-from convolve import _tree
+from convolve import _tree, config, distribute, mixed_precision
+from convolve.layers.symbolic import is_symbolic
 from convolve.training import data_adapter
-from convolve.training.compile_utils import CompiledLoss, CompiledMetrics
+from convolve.training.compile_utils import CompiledLoss, CompiledMetrics, CompiledStep
 
 
 class Trainer:
@@ -33,6 +55,29 @@ class Trainer:
         self._compiled_metrics: CompiledMetrics | None = None
         self._loss_tracker: Any = None
         self._compile_config: dict[str, Any] | None = None
+        self._dtype_policy = mixed_precision.global_policy()
+        self._step_functions: dict[str, Any] = {}
+        self._gradient_sync: distribute.GradientSync | None = None
+
+    # ------------------------------------------------------------------ precision
+    @property
+    def dtype_policy(self) -> mixed_precision.DTypePolicy:
+        """The model's dtype policy: the global policy when the model was created."""
+        return self._dtype_policy
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._dtype_policy.compute_dtype
+
+    def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """Calls the model; under a mixed policy, in half precision with float32 outputs."""
+        call = super().forward  # type: ignore[misc]
+        policy = getattr(self, "_dtype_policy", None)
+        if policy is None or not policy.is_mixed or is_symbolic(inputs):
+            return call(inputs, *args, **kwargs)
+        return mixed_precision.call_mixed(
+            policy, self._device(), functools.partial(call, inputs, *args, **kwargs)
+        )
 
     # ------------------------------------------------------------------ compile
     def compile(
@@ -59,7 +104,23 @@ class Trainer:
             raise ValueError(
                 f"compile: jit_compile must be True, False or 'auto', received {jit_compile!r}"
             )
+        if jit_compile is True and run_eagerly:
+            warnings.warn(
+                "If `run_eagerly` is True, then `jit_compile` cannot also be True. "
+                "Disabling `jit_compile`.",
+                stacklevel=2,
+            )
+            jit_compile = False
         self.optimizer = optimizers.get(optimizer)
+        if (
+            auto_scale_loss
+            and self._dtype_policy.name == "mixed_float16"
+            and self.optimizer is not None
+            and not isinstance(self.optimizer, mixed_precision.LossScaleOptimizer)
+        ):
+            self.optimizer = mixed_precision.LossScaleOptimizer(
+                self.optimizer, name="loss_scale_optimizer"
+            )
         self.loss = loss
         output_names = self._output_names()
         self._compiled_loss = CompiledLoss(loss, loss_weights, output_names)
@@ -70,7 +131,7 @@ class Trainer:
         self.jit_compile = jit_compile is True
         self.run_eagerly = bool(run_eagerly)
         self.compiled = True
-        self._compiled_step = None
+        self._step_functions = {}
         self._compile_config = {
             "loss": loss,
             "loss_weights": loss_weights,
@@ -135,6 +196,9 @@ class Trainer:
             total = extra if total is None else total + extra
         if total is None:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        if training and self._gradient_sync is not None:
+            # Data-parallel: this process's share of the global batch scales its gradient.
+            total = self._gradient_sync.weight_loss(total)
         return total
 
     def compute_metrics(
@@ -151,7 +215,7 @@ class Trainer:
         self.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
-        loss.backward()
+        self.optimizer.scale_loss(loss).backward()
         self.optimizer.step()
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
@@ -186,23 +250,29 @@ class Trainer:
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
     ) -> Any:
-        """Trains for `epochs` epochs and returns the History (Keras's `fit`)."""
+        """Trains for `epochs` epochs and returns the History (Keras's `fit`).
+
+        In a data-parallel job `batch_size` is the global batch size.
+        """
         from convolve.training.callbacks import CallbackList
 
         self._assert_compiled("fit")
         _check_fit_args(epochs, initial_epoch, validation_split, validation_freq)
         if class_weight is not None:
             sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
-        device = self._device()
+        strategy = _start_distribution()
+        device = self._place_model()
+        shard = None if strategy is None else strategy.shard(shuffle_seed=bool(shuffle))
         train = data_adapter.make_batches(
-            x, y, sample_weight, batch_size, shuffle, device, steps_per_epoch
+            x, y, sample_weight, batch_size, shuffle, device, steps_per_epoch, shard
         )
         val = None
         if validation_data is not None:
             vx, vy, vsw = data_adapter.unpack(validation_data)
             val = data_adapter.make_batches(
-                vx, vy, vsw, validation_batch_size or batch_size, False, device, validation_steps
-            )
+                vx, vy, vsw, validation_batch_size or batch_size, False, device,
+                validation_steps, None if strategy is None else strategy.shard(),
+            )  # fmt: skip
         elif validation_split:
             if not isinstance(train, data_adapter.ArrayBatches):
                 raise ValueError(
@@ -211,7 +281,7 @@ class Trainer:
                 )
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, validation_steps
-        self._prepare_for(train)
+        self._prepare_for(train, strategy=strategy)
         callback_list = CallbackList(
             callbacks,
             add_history=True,
@@ -222,48 +292,123 @@ class Trainer:
             steps=_known_length(train),
         )
         self.stop_training = False
-        step_fn = self._make_step(self.train_step)
-        callback_list.on_train_begin()
-        epoch_logs: dict[str, Any] = {}
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            callback_list.on_epoch_begin(epoch)
-            self.train()  # type: ignore[attr-defined]
-            for step, batch in enumerate(train):
-                callback_list.on_train_batch_begin(step)
-                logs = step_fn(batch)
-                callback_list.on_train_batch_end(step, logs)
+        step_fn = self._make_step("train_step")
+        with self._summing_gradients(strategy):
+            callback_list.on_train_begin()
+            epoch_logs: dict[str, Any] = {}
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                if isinstance(train, data_adapter.IterableBatches):
+                    train.set_epoch(epoch)
+                callback_list.on_epoch_begin(epoch)
+                self.train()  # type: ignore[attr-defined]
+                for step, batch in enumerate(train):
+                    callback_list.on_train_batch_begin(step)
+                    logs = self._run_step(step_fn, batch, train, strategy)
+                    callback_list.on_train_batch_end(step, logs)
+                    # Processes stop together, at the end of the epoch (see below).
+                    if self.stop_training and strategy is None:
+                        break
+                if strategy is not None:
+                    strategy.end_epoch(self)
+                epoch_logs = _pythonify(self.get_metrics_result())
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self._evaluate_batches(val, callback_list, strategy)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                callback_list.on_epoch_end(epoch, epoch_logs)
+                if strategy is not None:
+                    self.stop_training = strategy.any(self.stop_training)
                 if self.stop_training:
                     break
-            epoch_logs = _pythonify(self.get_metrics_result())
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_batches(val, callback_list)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            callback_list.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        callback_list.on_train_end(epoch_logs)
+            callback_list.on_train_end(epoch_logs)
         return self.history
 
-    def _make_step(self, step: Any) -> Any:
-        if not self.jit_compile:
-            return step
-        if self._compiled_step is None:
-            self._compiled_step = torch.compile(step)
-        return self._compiled_step
+    @contextlib.contextmanager
+    def _summing_gradients(self, strategy: Any) -> Iterator[None]:
+        """In a data-parallel job, sums gradients over processes after each backward."""
+        if strategy is not None:
+            self._gradient_sync = strategy.attach(self)
+        try:
+            yield
+        finally:
+            if self._gradient_sync is not None:
+                self._gradient_sync.close()
+                self._gradient_sync = None
 
-    def _prepare_for(self, batches: Any, check_targets: bool = True) -> None:
+    def _make_step(self, name: str) -> Any:
+        """The step method `name`, through `torch.compile` when `jit_compile` is set.
+
+        Compiled steps are kept until the next `compile()`; eager ones are looked up each
+        time, so a step replaced on the instance takes effect at once.
+        """
+        if not self.jit_compile:
+            return getattr(self, name)
+        step_fn = self._step_functions.get(name)
+        if step_fn is None:
+            step_fn = CompiledStep(getattr(self, name), config.jit_compile_options())
+            self._step_functions[name] = step_fn
+        return step_fn
+
+    def _run_step(self, step_fn: Any, batch: Any, batches: Any, strategy: Any) -> Any:
+        """One step; in a data-parallel job, weighted by this process's share of the batch."""
+        if strategy is None:
+            return step_fn(batch)
+        padding = batches.padding
+        saved = None
+        if padding:  # a stand-in sample: its metric updates are undone below
+            saved = [v.clone() for m in self.metrics for v in m.variables]
+        sync = self._gradient_sync
+        if sync is not None:
+            local = _batch_size(batch[0])
+            sync.weight = strategy.local_weight(local, batches.global_size, padding)
+            sync.active = True
+        try:
+            logs = step_fn(batch)
+        finally:
+            if sync is not None:
+                sync.active = False
+        if saved is not None:
+            with torch.no_grad():
+                current = [v for m in self.metrics for v in m.variables]
+                torch._foreach_copy_(current, saved)
+        return logs
+
+    def _place_model(self) -> torch.device:
+        """Moves the model to the configured device (channels_last kernels on CUDA)."""
+        device = config.device()
+        tensors = [*self.parameters(), *self.buffers()]  # type: ignore[attr-defined]
+        if not any(_misplaced(t, device) for t in tensors):
+            return device
+        if self.optimizer is not None and self.optimizer.built:
+            raise ValueError(
+                f"Model '{self.name}' must move to {device}, but its optimizer was already "  # type: ignore[attr-defined]
+                "built on the weights where they are now. Call compile() again after "
+                "changing the device."
+            )
+        self.to(device)  # type: ignore[attr-defined]
+        if device.type == "cuda":
+            with torch.no_grad():
+                for t in tensors:
+                    fmt = _CHANNELS_LAST.get(t.ndim)
+                    if fmt is not None:
+                        t.data = t.data.contiguous(memory_format=fmt)
+        return device
+
+    def _prepare_for(self, batches: Any, check_targets: bool = True, strategy: Any = None) -> None:
         """Builds the model and optimizer and checks data against the model, before step 1."""
         first = next(iter(batches), None)
         if first is None:
             raise ValueError("The data passed to fit() contains no batches.")
         x, y, _ = first
         self._ensure_built_for(x)
+        self._place_model()  # weights built just now are on the CPU
         self._check_input_shapes(x)
         if check_targets and y is not None and self._compiled_loss is not None:
             with torch.no_grad():
                 y_pred = self(x, training=False)
             self._compiled_loss.check_targets(y, y_pred)
+        if strategy is not None:
+            strategy.prepare(self)
         self.optimizer.build(self.trainable_weights)  # type: ignore[attr-defined]
 
     def _ensure_built_for(self, x: Any) -> None:
@@ -305,14 +450,16 @@ class Trainer:
         callbacks: Any = None,
         return_dict: bool = False,
     ) -> Any:
-        """Loss and metrics on data (Keras's `evaluate`)."""
+        """Loss and metrics on data (Keras's `evaluate`); over all processes in a job."""
         from convolve.training.callbacks import CallbackList
 
         self._assert_compiled("evaluate")
+        strategy = _start_distribution()
         batches = data_adapter.make_batches(
-            x, y, sample_weight, batch_size, False, self._device(), steps
-        )
-        self._prepare_for(batches)
+            x, y, sample_weight, batch_size, False, self._place_model(), steps,
+            None if strategy is None else strategy.shard(),
+        )  # fmt: skip
+        self._prepare_for(batches, strategy=strategy)
         callback_list = CallbackList(
             callbacks,
             add_progbar=verbose != 0,
@@ -321,19 +468,23 @@ class Trainer:
             epochs=1,
             steps=_known_length(batches),
         )
-        logs = self._evaluate_batches(batches, callback_list)
+        logs = self._evaluate_batches(batches, callback_list, strategy)
         return self._format_results(logs, return_dict)
 
-    def _evaluate_batches(self, batches: Any, callback_list: Any) -> dict[str, float]:
+    def _evaluate_batches(
+        self, batches: Any, callback_list: Any, strategy: Any = None
+    ) -> dict[str, float]:
         self.reset_metrics()
         callback_list.on_test_begin()
         self.eval()  # type: ignore[attr-defined]
-        step_fn = self._make_step(self.test_step)
+        step_fn = self._make_step("test_step")
         with torch.no_grad():
             for step, batch in enumerate(batches):
                 callback_list.on_test_batch_begin(step)
-                logs = step_fn(batch)
+                logs = self._run_step(step_fn, batch, batches, strategy)
                 callback_list.on_test_batch_end(step, logs)
+        if strategy is not None:
+            strategy.reduce_metrics(self.metrics)
         logs = _pythonify(self.get_metrics_result())
         callback_list.on_test_end(logs)
         return logs
@@ -353,10 +504,15 @@ class Trainer:
         steps: int | None = None,
         callbacks: Any = None,
     ) -> Any:
-        """Model outputs for `x` as NumPy arrays, batch by batch (Keras's `predict`)."""
+        """Model outputs for `x` as NumPy arrays, batch by batch (Keras's `predict`).
+
+        In a data-parallel job every process predicts all of `x`.
+        """
         from convolve.training.callbacks import CallbackList
 
-        batches = data_adapter.make_batches(x, None, None, batch_size, False, self._device(), steps)
+        batches = data_adapter.make_batches(
+            x, None, None, batch_size, False, self._place_model(), steps
+        )
         callback_list = CallbackList(
             callbacks,
             add_progbar=verbose != 0,
@@ -368,13 +524,16 @@ class Trainer:
         outputs: list[Any] = []
         callback_list.on_predict_begin()
         self.eval()  # type: ignore[attr-defined]
+        step_fn = None
         with torch.no_grad():
             for step, batch in enumerate(batches):
-                if step == 0:
+                if step_fn is None:
                     self._ensure_built_for(batch[0])
+                    self._place_model()
                     self._check_input_shapes(batch[0])
+                    step_fn = self._make_step("predict_step")
                 callback_list.on_predict_batch_begin(step)
-                out = self.predict_step(batch)
+                out = step_fn(batch)
                 outputs.append(_tree.map_structure(lambda t: t.detach().cpu(), out))
                 callback_list.on_predict_batch_end(step, {"outputs": out})
         callback_list.on_predict_end()
@@ -387,27 +546,45 @@ class Trainer:
         self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
         return_dict: bool = False,
     ) -> Any:  # fmt: skip
+        """One training step on one (global) batch; returns the loss and metrics."""
         self._assert_compiled("train_on_batch")
         if class_weight is not None:
             sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
-        batches = data_adapter.make_batches(x, y, sample_weight, _len(x), False, self._device())
-        self._prepare_for(batches, check_targets=False)
+        strategy = _start_distribution()
+        batches = data_adapter.make_batches(
+            x, y, sample_weight, _len(x), False, self._place_model(), None,
+            None if strategy is None else strategy.shard(),
+        )  # fmt: skip
+        self._prepare_for(batches, check_targets=False, strategy=strategy)
         self.reset_metrics()
         self.train()  # type: ignore[attr-defined]
-        for batch in batches:
-            self.train_step(batch)
+        step_fn = self._make_step("train_step")
+        with self._summing_gradients(strategy):
+            for batch in batches:
+                self._run_step(step_fn, batch, batches, strategy)
+        if strategy is not None:
+            strategy.reduce_metrics(self.metrics)
         return self._format_results(_pythonify(self.get_metrics_result()), return_dict)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
     ) -> Any:
+        """Loss and metrics on one (global) batch."""
         self._assert_compiled("test_on_batch")
-        batches = data_adapter.make_batches(x, y, sample_weight, _len(x), False, self._device())
-        self._prepare_for(batches, check_targets=False)
+        strategy = _start_distribution()
+        batches = data_adapter.make_batches(
+            x, y, sample_weight, _len(x), False, self._place_model(), None,
+            None if strategy is None else strategy.shard(),
+        )  # fmt: skip
+        self._prepare_for(batches, check_targets=False, strategy=strategy)
         self.reset_metrics()
+        self.eval()  # type: ignore[attr-defined]
+        step_fn = self._make_step("test_step")
         with torch.no_grad():
             for batch in batches:
-                self.test_step(batch)
+                self._run_step(step_fn, batch, batches, strategy)
+        if strategy is not None:
+            strategy.reduce_metrics(self.metrics)
         return self._format_results(_pythonify(self.get_metrics_result()), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -424,6 +601,24 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------- helpers
+_CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
+def _misplaced(t: torch.Tensor, device: torch.device) -> bool:
+    if t.device != device:
+        return True
+    fmt = _CHANNELS_LAST.get(t.ndim) if device.type == "cuda" else None
+    return fmt is not None and not t.is_contiguous(memory_format=fmt)
+
+
+def _start_distribution() -> distribute.DataParallel | None:
+    """The data-parallel strategy in effect, with its process group ready."""
+    strategy = distribute.active()
+    if strategy is not None:
+        strategy.setup()
+    return strategy
+
+
 def _batch_size(x: Any) -> int:
     return int(_tree.flatten(x)[0].shape[0])
 
