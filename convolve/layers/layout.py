@@ -2,8 +2,10 @@
 
 Users see Keras shapes: `(batch, *spatial, channels)`. Inside a model every tensor of rank
 3 or more is held channels-first, `(batch, channels, *spatial)`, which is what torch's
-convolution and pooling kernels take. Layout is converted at the model boundary and where a
-layer's meaning depends on it (Flatten, Reshape, Dense on a feature map), never per layer.
+convolution and pooling kernels take; images and kernels (rank 4 and 5) are stored in
+channels_last memory format, which is the user's NHWC memory and what oneDNN (CPU) and
+cuDNN (CUDA) run fastest. Layout is converted at the model boundary and where a layer's
+meaning depends on it (Flatten, Reshape, Dense on a feature map), never per layer.
 """
 
 from __future__ import annotations
@@ -22,15 +24,41 @@ def to_user(x: torch.Tensor) -> torch.Tensor:
 
 
 def engine_memory_format(x: torch.Tensor) -> torch.Tensor:
-    """Lays out a boundary tensor the way the device's kernels run fastest.
+    """Lays out a boundary tensor the way convolution kernels run fastest.
 
-    CPU convolutions are fastest on contiguous NCHW; CUDA's on channels_last, which is the
-    layout a NHWC user tensor already has, so there it costs nothing.
+    On CPU (oneDNN) and CUDA (cuDNN) alike that is channels_last memory format, the layout
+    a NHWC user tensor already has, so the boundary usually costs nothing. Strides are
+    checked exactly: with one channel torch counts either layout as contiguous, but
+    convolutions pick their output layout from the strides.
     """
-    if x.device.type == "cuda" and x.ndim in (4, 5):
-        fmt = torch.channels_last if x.ndim == 4 else torch.channels_last_3d
+    if x.ndim not in (4, 5):
+        return x.contiguous()
+    fmt = CHANNELS_LAST[x.ndim]
+    if torch.compiler.is_compiling():  # traced graphs must not branch on the batch size
         return x.contiguous(memory_format=fmt)
-    return x.contiguous()
+    if x.stride() != channels_last_strides(x.shape):
+        return x.clone(memory_format=fmt)
+    return x
+
+
+CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
+def weight_memory_format(w: torch.Tensor) -> torch.Tensor:
+    """A weight laid out like the feature maps it meets: channels_last for kernels."""
+    fmt = CHANNELS_LAST.get(w.ndim, torch.contiguous_format)
+    return w if w.is_contiguous(memory_format=fmt) else w.contiguous(memory_format=fmt)
+
+
+def channels_last_strides(shape: torch.Size) -> tuple[int, ...]:
+    """Strides of an engine tensor `(N, C, *spatial)` stored as `(N, *spatial, C)`."""
+    order = [0, *range(2, len(shape)), 1]  # dims from outermost to innermost in memory
+    strides = [0] * len(shape)
+    step = 1
+    for dim in reversed(order):
+        strides[dim] = step
+        step *= max(int(shape[dim]), 1)
+    return tuple(strides)
 
 
 def engine_axis(axis: int, rank: int) -> int:

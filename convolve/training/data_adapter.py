@@ -171,7 +171,8 @@ class ArrayBatches(_ShardState):
                 take = lambda t, pick=pick: t[pick]  # noqa: E731 - a view, no copy
             else:
                 idx = order[lo:hi]
-                take = lambda t, idx=idx: t.index_select(0, idx)  # noqa: E731
+                # Indexing keeps channels_last strides; index_select would not.
+                take = lambda t, idx=idx: t[idx]  # noqa: E731
             x = _tree.map_structure(lambda t, take=take: _user_view(take(t)), self.x)
             y = None if self.y is None else _tree.map_structure(take, self.y)
             sw = None if self.sample_weight is None else take(self.sample_weight)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from convolve import _tree, config, distribute, mixed_precision
+from convolve.layers import layout
 from convolve.layers.symbolic import is_symbolic
 from convolve.training import data_adapter
 from convolve.training.compile_utils import CompiledLoss, CompiledMetrics, CompiledStep
@@ -374,11 +375,19 @@ class Trainer:
         return logs
 
     def _place_model(self) -> torch.device:
-        """Moves the model to the configured device (channels_last kernels on CUDA)."""
+        """Moves the model to the configured device, with kernels in channels_last format."""
         device = config.device()
-        tensors = [*self.parameters(), *self.buffers()]  # type: ignore[attr-defined]
-        if not any(_misplaced(t, device) for t in tensors):
-            return device
+        if any(t.device != device for t in self._tensors()):
+            self._move_to(device)
+        with torch.no_grad():  # in place: the optimizer keeps its hold on each weight
+            for t in self._tensors():
+                t.data = layout.weight_memory_format(t.data)
+        return device
+
+    def _tensors(self) -> list[torch.Tensor]:
+        return [*self.parameters(), *self.buffers()]  # type: ignore[attr-defined]
+
+    def _move_to(self, device: torch.device) -> None:
         if self.optimizer is not None and self.optimizer.built:
             raise ValueError(
                 f"Model '{self.name}' must move to {device}, but its optimizer was already "  # type: ignore[attr-defined]
@@ -386,13 +395,6 @@ class Trainer:
                 "changing the device."
             )
         self.to(device)  # type: ignore[attr-defined]
-        if device.type == "cuda":
-            with torch.no_grad():
-                for t in tensors:
-                    fmt = _CHANNELS_LAST.get(t.ndim)
-                    if fmt is not None:
-                        t.data = t.data.contiguous(memory_format=fmt)
-        return device
 
     def _prepare_for(self, batches: Any, check_targets: bool = True, strategy: Any = None) -> None:
         """Builds the model and optimizer and checks data against the model, before step 1."""
@@ -404,12 +406,26 @@ class Trainer:
         self._place_model()  # weights built just now are on the CPU
         self._check_input_shapes(x)
         if check_targets and y is not None and self._compiled_loss is not None:
-            with torch.no_grad():
-                y_pred = self(x, training=False)
+            y_pred = self._output_stand_in(x)
+            if y_pred is None:
+                with torch.no_grad():
+                    y_pred = self(x, training=False)
             self._compiled_loss.check_targets(y, y_pred)
         if strategy is not None:
             strategy.prepare(self)
         self.optimizer.build(self.trainable_weights)  # type: ignore[attr-defined]
+
+    def _output_stand_in(self, x: Any) -> torch.Tensor | None:
+        """Zeros shaped like the model's single output for batch `x`, when the graph knows
+        that shape: target checks need only the shape, and a forward pass would cost as
+        much as a training step's."""
+        try:
+            outputs = self.outputs  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if len(outputs) != 1 or any(d is None for d in outputs[0].shape[1:]):
+            return None
+        return torch.zeros((_batch_size(x), *outputs[0].shape[1:]))
 
     def _ensure_built_for(self, x: Any) -> None:
         if not self.built:  # type: ignore[attr-defined]
@@ -601,16 +617,6 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------- helpers
-_CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
-
-
-def _misplaced(t: torch.Tensor, device: torch.device) -> bool:
-    if t.device != device:
-        return True
-    fmt = _CHANNELS_LAST.get(t.ndim) if device.type == "cuda" else None
-    return fmt is not None and not t.is_contiguous(memory_format=fmt)
-
-
 def _start_distribution() -> distribute.DataParallel | None:
     """The data-parallel strategy in effect, with its process group ready."""
     strategy = distribute.active()

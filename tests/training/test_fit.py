@@ -37,6 +37,19 @@ def test_history_has_loss_metrics_and_validation():
     assert history.params == {"verbose": 0, "epochs": 3, "steps": 4}
 
 
+def test_fit_runs_one_forward_pass_per_batch_and_still_checks_labels():
+    # The label check before step 1 takes the output shape from the graph, not a forward pass.
+    model = _model()
+    calls = []
+    conv = model.layers[0]
+    call = conv.call
+    conv.call = lambda *a, **k: calls.append(1) or call(*a, **k)
+    model.fit(X, Y, epochs=1, batch_size=8, verbose=0)
+    assert len(calls) == 5  # 40 samples in batches of 8
+    with pytest.raises(ValueError, match=r"labels in \[0, 3\].*received label 4"):
+        model.fit(X, Y + 4, epochs=1, batch_size=8, verbose=0)
+
+
 def test_same_seed_same_run_and_different_seed_differs():
     a = _model(1).fit(X, Y, epochs=2, batch_size=8, verbose=0).history["loss"]
     b = _model(1).fit(X, Y, epochs=2, batch_size=8, verbose=0).history["loss"]
