@@ -7,6 +7,7 @@ Example:
 """
 
 from convolve.training.callbacks import (
+    BackupAndRestore,
     Callback,
     CallbackList,
     CSVLogger,
@@ -22,6 +23,7 @@ from convolve.training.callbacks import (
 )
 
 __all__ = [
+    "BackupAndRestore",
     "Callback",
     "CallbackList",
     "CSVLogger",

@@ -147,3 +147,45 @@ def set_jit_compile_options(**options: Any) -> None:
         )
     _jit_options.clear()
     _jit_options.update(options)
+
+
+_deterministic = False
+
+
+def enable_deterministic(enabled: bool = True) -> None:
+    """Makes training repeat bit for bit on the same machine, together with a seed.
+
+    With `convolve.utils.set_random_seed(s)` called first, two runs of the same script
+    give identical weights, with or without loader workers: torch runs only deterministic
+    kernels (an operation without one raises instead of varying), cuDNN stops choosing
+    kernels by timing, and a dataset's `prefetch` prepares elements in the training
+    thread rather than a background one, so that random draws in `map` functions keep
+    their order relative to dropout and augmentation. Costs some speed.
+
+    Args:
+        enabled: False restores the default (fast, not guaranteed repeatable).
+
+    Example:
+        >>> import convolve
+        >>> convolve.utils.set_random_seed(1)
+        >>> convolve.config.enable_deterministic()
+        >>> convolve.config.is_deterministic()
+        True
+        >>> convolve.config.enable_deterministic(False)
+    """
+    global _deterministic
+    if not isinstance(enabled, bool):
+        raise ValueError(f"enable_deterministic: `enabled` must be a bool, received {enabled!r}")
+    if enabled:
+        # cuBLAS needs a fixed workspace for repeatable results; read when CUDA starts.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.deterministic = enabled
+    if enabled:
+        torch.backends.cudnn.benchmark = False
+    _deterministic = enabled
+
+
+def is_deterministic() -> bool:
+    """Whether `enable_deterministic()` is in effect."""
+    return _deterministic

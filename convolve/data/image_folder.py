@@ -283,6 +283,10 @@ class ImageFolderDataset(Dataset):
                 collate_fn=_identity,
                 persistent_workers=True,
                 prefetch_factor=_PREFETCH_FACTOR,
+                # Its own generator: decoding draws nothing, and with one the loader leaves
+                # torch's global generator (dropout, augmentation) as it would be without
+                # workers.
+                generator=torch.Generator().manual_seed(0),
             )
         yield from self._loader
 

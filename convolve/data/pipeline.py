@@ -406,7 +406,8 @@ class _Shuffle(Dataset):
         self._seed = seed
         self._reshuffle = reshuffle
         self._epoch = 0
-        self._fixed_entropy = np.random.SeedSequence().entropy  # used when seed is None
+        # Without a seed, one drawn from NumPy's global generator: `set_random_seed` fixes it.
+        self._fixed_entropy = int(np.random.randint(2**31 - 1))
 
     def cardinality(self) -> int:
         return self._parent.cardinality()
@@ -483,6 +484,11 @@ class _Prefetch(Dataset):
         return self._parent.cardinality()
 
     def _iterate(self) -> Iterator[Any]:
+        from convolve import config
+
+        if config.is_deterministic():  # in order with the training thread's random draws
+            yield from self._parent
+            return
         if self._active is not None:
             # A previous pass was abandoned: let its thread finish with the source first,
             # since a source (e.g. a worker pool) serves one pass at a time.

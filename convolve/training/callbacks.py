@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from convolve.training.backup import BackupAndRestore
 from convolve.training.callback import Callback
 from convolve.training.checkpoint import ModelCheckpoint
 from convolve.training.console import print_msg
@@ -26,6 +27,7 @@ from convolve.training.progbar import Progbar, ProgbarLogger
 from convolve.training.tensorboard import TensorBoard
 
 __all__ = [
+    "BackupAndRestore",
     "Callback",
     "CallbackList",
     "CSVLogger",
@@ -139,6 +141,9 @@ class CallbackList(Callback):
         if self._progbar is None and add_progbar:
             self._progbar = ProgbarLogger()
             self.callbacks.append(self._progbar)
+        # Backups come last, so that they hold every other callback's state for the step.
+        backups = [cb for cb in self.callbacks if isinstance(cb, BackupAndRestore)]
+        self.callbacks = [cb for cb in self.callbacks if cb not in backups] + backups
 
     def _drop_rank_zero_only(self) -> None:
         from convolve.distribute import is_chief
@@ -346,8 +351,11 @@ class CSVLogger(Callback):
         self.append_header = True
         self.csv_file: Any = None
 
+    _backup_attributes = ("keys",)
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if self.append:
+        # A run resuming from a backup continues the file (see `_restore_extra`).
+        if self.append or getattr(self.model, "resuming", False):
             if os.path.exists(self.filename):
                 with open(self.filename) as f:
                     self.append_header = not bool(len(f.readline()))
@@ -385,6 +393,18 @@ class CSVLogger(Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
+        self.writer = None
+
+    def _backup_extra(self) -> int:
+        """The file's length when a backup is taken."""
+        return os.path.getsize(self.filename) if os.path.exists(self.filename) else 0
+
+    def _restore_extra(self, size: int) -> None:
+        """Drops rows written after the backup: those epochs run again."""
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.flush()
+            self.csv_file.truncate(min(size, os.path.getsize(self.filename)))
+        self.append_header = size == 0
         self.writer = None
 
 

@@ -46,6 +46,8 @@ class ModelCheckpoint(MonitorCallback):
         >>> # model.fit(x, y, validation_split=0.1, callbacks=[checkpoint])
     """
 
+    _backup_attributes = ("best", "_batches_seen_since_last_saving", "_last_batch_seen")
+
     def __init__(
         self,
         filepath: str | os.PathLike,
@@ -158,6 +160,13 @@ class ModelCheckpoint(MonitorCallback):
                 "Please specify a non-directory filepath for ModelCheckpoint. "
                 f"Filepath used is an existing directory: {filepath}"
             )
+        if has_nonfinite_weights(self.model):
+            warnings.warn(
+                f"ModelCheckpoint: not saving {filepath}: the model's weights contain NaN "
+                "or infinity.",
+                stacklevel=3,
+            )
+            return
         dirname = os.path.dirname(filepath)
         if dirname:
             os.makedirs(dirname, exist_ok=True)
@@ -178,3 +187,11 @@ class ModelCheckpoint(MonitorCallback):
             raise KeyError(
                 f'Failed to format this callback filepath: "{self.filepath}". Reason: {e}'
             ) from e
+
+
+def has_nonfinite_weights(model: Any) -> bool:
+    """Whether a weight or buffer of `model` holds NaN or infinity (never checkpointed)."""
+    if not isinstance(model, torch.nn.Module):
+        return False
+    tensors = [*model.parameters(), *model.buffers()]
+    return not all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,19 +39,38 @@ def is_array_structure(x: Any) -> bool:
     return bool(leaves) and all(_is_array(leaf) for leaf in leaves)
 
 
+# NumPy dtype kinds that hold no numbers: objects, strings, bytes, dates, records.
+_NON_NUMERIC = {"O": "Python objects", "U": "strings", "S": "bytes", "M": "datetimes",
+                "m": "timedeltas", "V": "records"}  # fmt: skip
+
+
 def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.dtype):
     if isinstance(value, torch.Tensor):
         t = value
     else:
-        array = np.asarray(value)
-        if array.dtype == object:
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as error:  # ragged nested lists
             raise ValueError(
-                f"`{name}` must be a numeric array; received an array of Python objects "
-                f"with shape {array.shape}."
+                f"`{name}` must be a numeric array; received a {type(value).__name__} that "
+                f"does not convert to one ({error})"
+            ) from None
+        if array.dtype.kind in _NON_NUMERIC:
+            raise ValueError(
+                f"`{name}` must be a numeric array; received an array of "
+                f"{_NON_NUMERIC[array.dtype.kind]} (dtype {array.dtype}) with shape "
+                f"{array.shape}."
             )
         if array.dtype.kind == "f" and array.dtype != np.float32:
             array = array.astype(np.float32)
         t = torch.from_numpy(np.ascontiguousarray(array))
+    if t.is_complex():
+        raise ValueError(
+            f"`{name}` must hold real numbers; received dtype {t.dtype} with shape "
+            f"{tuple(t.shape)}. Pass the real part (or the magnitude) instead."
+        )
+    if t.dtype == torch.bool:  # 0/1 values, as Keras casts them for its float inputs
+        t = t.to(float_dtype)
     if t.is_floating_point() and t.dtype != float_dtype:
         t = t.to(float_dtype)
     return t.to(device)
@@ -68,7 +88,13 @@ def _user_view(t: torch.Tensor) -> torch.Tensor:
 
 
 def _num_samples(structure: Any, name: str) -> int:
-    sizes = {int(leaf.shape[0]) if leaf.ndim else 0 for leaf in _tree.flatten(structure)}
+    for leaf in _tree.flatten(structure):
+        if leaf.ndim == 0:
+            raise ValueError(
+                f"`{name}` must be an array whose first axis is the samples; received a "
+                f"scalar ({leaf.dtype}, shape ())."
+            )
+    sizes = {int(leaf.shape[0]) for leaf in _tree.flatten(structure)}
     if len(sizes) != 1:
         raise ValueError(
             f"All arrays in `{name}` must have the same number of samples; got {sizes}."
@@ -82,6 +108,15 @@ class _ShardState:
     shard: Shard | None = None
     global_size: int | None = None  # samples in the global batch; None when unknown
     padding: bool = False  # the local part repeats a sample only to keep processes in step
+
+
+@dataclass
+class EpochPlan:
+    """One epoch over arrays: sample order (None: as stored), batch order, first step."""
+
+    order: torch.Tensor | None
+    starts: list[int]
+    first_step: int = 0
 
 
 class ArrayBatches(_ShardState):
@@ -120,6 +155,12 @@ class ArrayBatches(_ShardState):
             else _to_tensor(sample_weight, "sample_weight", device, float_dtype)
         )
         self.num_samples = _num_samples(self.x, "x")
+        if self.num_samples == 0:
+            shapes = [tuple(t.shape) for t in _tree.flatten(self.x)]
+            raise ValueError(
+                f"`x` holds no samples: received {shapes[0] if len(shapes) == 1 else shapes}; "
+                "pass at least one sample."
+            )
         if self.y is not None:
             n_y = _num_samples(self.y, "y")
             if n_y != self.num_samples:
@@ -127,7 +168,9 @@ class ArrayBatches(_ShardState):
                     f"x and y must have the same number of samples; received x with "
                     f"{self.num_samples} samples and y with {n_y}."
                 )
-        if self.sample_weight is not None and self.sample_weight.shape[0] != self.num_samples:
+        if self.sample_weight is not None and (
+            self.sample_weight.ndim == 0 or self.sample_weight.shape[0] != self.num_samples
+        ):
             raise ValueError(
                 f"sample_weight must have one weight per sample ({self.num_samples}); "
                 f"received shape {tuple(self.sample_weight.shape)}."
@@ -136,47 +179,72 @@ class ArrayBatches(_ShardState):
             batch_size = 32
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"`batch_size` must be a positive integer, received {batch_size!r}")
+        if steps is not None and (
+            isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1
+        ):
+            raise ValueError(
+                "The number of steps (`steps_per_epoch`, `validation_steps` or `steps`) must "
+                f"be a positive integer or None; received {steps!r}"
+            )
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.steps = steps
+        self.epoch_plan: EpochPlan | None = None  # the current (or last) epoch's
+        self._resume_plan: EpochPlan | None = None
 
     def __len__(self) -> int:
         full = math.ceil(self.num_samples / self.batch_size)
         return full if self.steps is None else min(self.steps, full)
 
     def __iter__(self) -> Iterator[Batch]:
+        plan = self._resume_plan or self._draw_plan()
+        self._resume_plan = None
+        self.epoch_plan = plan
         n, bs = self.num_samples, self.batch_size
-        order = None
-        if self.shuffle == "batch":
-            # Keras's "batch" shuffle: shuffle batch order, keep samples within a batch.
-            starts = torch.randperm(math.ceil(n / bs), generator=self._shared()).tolist()
-        elif self.shuffle:
-            generator = self._shared()
-            if generator is None:
-                order = torch.randperm(n, device=_device_of(self.x))
-            else:
-                order = torch.randperm(n, generator=generator).to(_device_of(self.x))
-            starts = range(math.ceil(n / bs))
-        else:
-            starts = range(math.ceil(n / bs))
-        for step, b in enumerate(starts):
-            if step >= len(self):
-                return
+        for step in range(plan.first_step, len(self)):
+            b = plan.starts[step]
             lo, hi = b * bs, min((b + 1) * bs, n)
             self.global_size = hi - lo
             if self.shard is not None:
                 lo, hi, self.padding = self.shard.part(lo, hi)
-            if order is None:
+            if plan.order is None:
                 pick = slice(lo, hi)
                 take = lambda t, pick=pick: t[pick]  # noqa: E731 - a view, no copy
             else:
-                idx = order[lo:hi]
+                idx = plan.order[lo:hi]
                 # Indexing keeps channels_last strides; index_select would not.
                 take = lambda t, idx=idx: t[idx]  # noqa: E731
             x = _tree.map_structure(lambda t, take=take: _user_view(take(t)), self.x)
             y = None if self.y is None else _tree.map_structure(take, self.y)
             sw = None if self.sample_weight is None else take(self.sample_weight)
             yield x, y, sw
+
+    def _draw_plan(self) -> EpochPlan:
+        """This epoch's sample order and batch order (drawn from torch's generator)."""
+        n, bs = self.num_samples, self.batch_size
+        batches = math.ceil(n / bs)
+        if self.shuffle == "batch":
+            # Keras's "batch" shuffle: shuffle batch order, keep samples within a batch.
+            starts = torch.randperm(batches, generator=self._shared()).tolist()
+            return EpochPlan(None, starts)
+        if self.shuffle:
+            generator = self._shared()
+            if generator is None:
+                order = torch.randperm(n, device=_device_of(self.x))
+            else:
+                order = torch.randperm(n, generator=generator).to(_device_of(self.x))
+            return EpochPlan(order, list(range(batches)))
+        return EpochPlan(None, list(range(batches)))
+
+    def resume(self, plan: EpochPlan) -> None:
+        """Makes the next pass follow `plan` (an interrupted epoch's), from its first step."""
+        if plan.order is not None and plan.order.numel() != self.num_samples:
+            raise ValueError(
+                f"Cannot resume: the interrupted epoch ordered {plan.order.numel()} samples, "
+                f"but the data now has {self.num_samples}."
+            )
+        order = None if plan.order is None else plan.order.to(_device_of(self.x))
+        self._resume_plan = EpochPlan(order, list(plan.starts), plan.first_step)
 
     def _shared(self) -> torch.Generator | None:
         """The generator all processes share, created once so epochs draw new orders."""
@@ -236,6 +304,7 @@ class IterableBatches(_ShardState):
         self.float_dtype = float_dtype
         self.steps = steps
         self.shard = None if shard is None or _is_presharded(data) else shard
+        self._skip = 0
 
     def __len__(self) -> int:
         if self.steps is not None:
@@ -252,9 +321,12 @@ class IterableBatches(_ShardState):
             return None
 
     def __iter__(self) -> Iterator[Batch]:
+        skip, self._skip = self._skip, 0
         for step, item in enumerate(self.data):
             if self.steps is not None and step >= self.steps:
                 return
+            if step < skip:  # consumed before an interruption (see `resume`)
+                continue
             x, y, sw = unpack(item)
             if self.shard is not None:
                 x, y, sw = self._local_part(x, y, sw)
@@ -262,6 +334,14 @@ class IterableBatches(_ShardState):
             y = None if y is None else _tree.map_structure(lambda v: self._convert(v, "y"), y)
             sw = None if sw is None else self._convert(sw, "sample_weight")
             yield x, y, sw
+
+    def resume(self, first_step: int) -> None:
+        """Makes the next pass start at `first_step`, drawing and dropping earlier batches.
+
+        Exact when the iterable yields the same batches for the same epoch (a seeded
+        order per epoch), since the batches before `first_step` are read again.
+        """
+        self._skip = first_step
 
     def set_epoch(self, epoch: int) -> None:
         """Tells a `DistributedSampler` the epoch, so that each epoch has its own order."""

@@ -33,6 +33,8 @@ class History(Callback):
         [0, 1]
     """
 
+    _backup_attributes = ("history", "epoch")
+
     def __init__(self) -> None:
         super().__init__()
         self.history: dict[str, list[Any]] = {}

@@ -184,6 +184,8 @@ class EarlyStopping(MonitorCallback):
         >>> # model.fit(x, y, epochs=100, callbacks=[callback])
     """
 
+    _backup_attributes = ("wait", "stopped_epoch", "best", "best_weights", "best_epoch")
+
     def __init__(
         self,
         monitor: str = "val_loss",
@@ -291,6 +293,8 @@ class ReduceLROnPlateau(MonitorCallback):
         ...                               min_lr=0.001)
         >>> # model.fit(x, y, callbacks=[reduce_lr])
     """
+
+    _backup_attributes = ("wait", "cooldown_counter", "best")
 
     def __init__(
         self,

@@ -37,8 +37,8 @@ import torch
 from convolve import _tree, config, distribute, mixed_precision
 from convolve.layers import layout
 from convolve.layers.symbolic import is_symbolic
-from convolve.training import data_adapter
-from convolve.training.compile_utils import CompiledLoss, CompiledMetrics, CompiledStep
+from convolve.training import backup, data_adapter
+from convolve.training.compile_utils import CompiledLoss, CompiledMetrics, CompiledStep, _as_list
 
 
 class Trainer:
@@ -59,6 +59,10 @@ class Trainer:
         self._dtype_policy = mixed_precision.global_policy()
         self._step_functions: dict[str, Any] = {}
         self._gradient_sync: distribute.GradientSync | None = None
+        self._fit_context: backup.FitContext | None = None
+        self._nonfinite_raise = False
+        self._position = (0, 0)
+        self.resuming = False  # True during a fit that continues from a backup
 
     # ------------------------------------------------------------------ precision
     @property
@@ -197,6 +201,11 @@ class Trainer:
             total = extra if total is None else total + extra
         if total is None:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        if training and self._nonfinite_raise and not bool(torch.isfinite(total.detach())):
+            raise FloatingPointError(
+                f"The loss became {float(total.detach()):g} {self._where()}; the weights were not "
+                "updated (fit(on_nonfinite='raise'))."
+            )
         if training and self._gradient_sync is not None:
             # Data-parallel: this process's share of the global batch scales its gradient.
             total = self._gradient_sync.weight_loss(total)
@@ -217,8 +226,28 @@ class Trainer:
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
         self.optimizer.scale_loss(loss).backward()
+        if self._nonfinite_raise:
+            self._check_finite_gradients()
         self.optimizer.step()
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _check_finite_gradients(self) -> None:
+        """Raises before the update when a gradient holds NaN or infinity (one host read)."""
+        named = [(n, p.grad) for n, p in self.named_parameters() if p.grad is not None]  # type: ignore[attr-defined]
+        if not named:
+            return
+        finite = torch.stack([torch.isfinite(g).all() for _, g in named])
+        if bool(finite.all()):
+            return
+        bad = [name for (name, _), ok in zip(named, finite.tolist(), strict=True) if not ok]
+        raise FloatingPointError(
+            f"Gradients became NaN or infinite {self._where()} (for {', '.join(bad[:5])}); "
+            "the weights were not updated (fit(on_nonfinite='raise'))."
+        )
+
+    def _where(self) -> str:
+        epoch, step = self._position
+        return f"at epoch {epoch + 1}, batch {step + 1}"
 
     def test_step(self, data: Any) -> dict[str, torch.Tensor]:
         x, y, sample_weight = data_adapter.unpack(data)
@@ -250,15 +279,25 @@ class Trainer:
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
+        on_nonfinite: str = "ignore",
     ) -> Any:
         """Trains for `epochs` epochs and returns the History (Keras's `fit`).
 
         In a data-parallel job `batch_size` is the global batch size.
+
+        `on_nonfinite="raise"` (not in Keras) stops at the first step whose loss or
+        gradients hold NaN or infinity, before the weights are updated, with a
+        `FloatingPointError` naming the epoch and batch. It reads the loss on the host at
+        every step, so it costs a little speed; the default, `"ignore"`, does not check.
         """
         from convolve.training.callbacks import CallbackList
 
         self._assert_compiled("fit")
         _check_fit_args(epochs, initial_epoch, validation_split, validation_freq)
+        if on_nonfinite not in ("ignore", "raise"):
+            raise ValueError(
+                f"`on_nonfinite` must be 'ignore' or 'raise', received {on_nonfinite!r}"
+            )
         if class_weight is not None:
             sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
         strategy = _start_distribution()
@@ -292,36 +331,55 @@ class Trainer:
             epochs=epochs,
             steps=_known_length(train),
         )
+        context = backup.FitContext(
+            train, callback_list.callbacks, _fit_arguments(self, train, epochs, shuffle)
+        )
+        resume = backup.find_resume_point(callback_list.callbacks)
+        if resume is not None:
+            resume.check_arguments(context.arguments)
         self.stop_training = False
+        self._nonfinite_raise = on_nonfinite == "raise"
         step_fn = self._make_step("train_step")
-        with self._summing_gradients(strategy):
-            callback_list.on_train_begin()
-            epoch_logs: dict[str, Any] = {}
-            for epoch in range(initial_epoch, epochs):
-                self.reset_metrics()
-                if isinstance(train, data_adapter.IterableBatches):
-                    train.set_epoch(epoch)
-                callback_list.on_epoch_begin(epoch)
-                self.train()  # type: ignore[attr-defined]
-                for step, batch in enumerate(train):
-                    callback_list.on_train_batch_begin(step)
-                    logs = self._run_step(step_fn, batch, train, strategy)
-                    callback_list.on_train_batch_end(step, logs)
-                    # Processes stop together, at the end of the epoch (see below).
-                    if self.stop_training and strategy is None:
+        self._fit_context, self.resuming = context, resume is not None
+        try:
+            with self._summing_gradients(strategy):
+                callback_list.on_train_begin()
+                epoch_logs: dict[str, Any] = {}
+                first_epoch = initial_epoch if resume is None else resume.epoch
+                if resume is not None and first_epoch >= epochs:
+                    resume.restore(self, context)  # it had finished: just the state
+                for epoch in range(first_epoch, epochs):
+                    self.reset_metrics()
+                    if isinstance(train, data_adapter.IterableBatches):
+                        train.set_epoch(epoch)
+                    callback_list.on_epoch_begin(epoch)
+                    first_step = 0
+                    if resume is not None:  # after the hooks, so that it has the last word
+                        resume.restore(self, context)
+                        first_step, resume = resume.step, None
+                    self.train()  # type: ignore[attr-defined]
+                    for step, batch in enumerate(train, start=first_step):
+                        self._position = (epoch, step)
+                        callback_list.on_train_batch_begin(step)
+                        logs = self._run_step(step_fn, batch, train, strategy)
+                        callback_list.on_train_batch_end(step, logs)
+                        # Processes stop together, at the end of the epoch (see below).
+                        if self.stop_training and strategy is None:
+                            break
+                    if strategy is not None:
+                        strategy.end_epoch(self)
+                    epoch_logs = _pythonify(self.get_metrics_result())
+                    if val is not None and (epoch + 1) % validation_freq == 0:
+                        val_logs = self._evaluate_batches(val, callback_list, strategy)
+                        epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    callback_list.on_epoch_end(epoch, epoch_logs)
+                    if strategy is not None:
+                        self.stop_training = strategy.any(self.stop_training)
+                    if self.stop_training:
                         break
-                if strategy is not None:
-                    strategy.end_epoch(self)
-                epoch_logs = _pythonify(self.get_metrics_result())
-                if val is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._evaluate_batches(val, callback_list, strategy)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                callback_list.on_epoch_end(epoch, epoch_logs)
-                if strategy is not None:
-                    self.stop_training = strategy.any(self.stop_training)
-                if self.stop_training:
-                    break
-            callback_list.on_train_end(epoch_logs)
+                callback_list.on_train_end(epoch_logs)
+        finally:
+            self._fit_context, self.resuming, self._nonfinite_raise = None, False, False
         return self.history
 
     @contextlib.contextmanager
@@ -426,6 +484,13 @@ class Trainer:
         if len(outputs) != 1 or any(d is None for d in outputs[0].shape[1:]):
             return None
         return torch.zeros((_batch_size(x), *outputs[0].shape[1:]))
+
+    def _build_metrics_for(self, x: Any, y: Any) -> None:
+        """Resolves the compiled metrics from a batch, as the first step would."""
+        with torch.no_grad():
+            y_pred = self(x, training=False)
+        cm = self._compiled_metrics
+        cm._build(_as_list(y, cm.output_names), _as_list(y_pred, cm.output_names))
 
     def _ensure_built_for(self, x: Any) -> None:
         if not self.built:  # type: ignore[attr-defined]
@@ -665,6 +730,19 @@ def _concatenate(outputs: list[Any]) -> Any:
     if isinstance(first, dict):
         return {k: torch.cat([o[k] for o in outputs]).numpy() for k in first}
     return type(first)(torch.cat([o[i] for o in outputs]).numpy() for i in range(len(first)))
+
+
+def _fit_arguments(model: Any, train: Any, epochs: int, shuffle: Any) -> dict[str, Any]:
+    """What a backup records of a `fit` call, to detect changes on resume."""
+    return {
+        "epochs": epochs,
+        "batch_size": getattr(train, "batch_size", None),
+        "samples": getattr(train, "num_samples", None),
+        "steps_per_epoch": _known_length(train),
+        "shuffle": shuffle,
+        "weights": [list(w.shape) for w in model.state_dict().values()],
+        "optimizer": type(model.optimizer).__name__,
+    }
 
 
 def _check_fit_args(epochs: Any, initial_epoch: Any, validation_split: Any, freq: Any) -> None:

@@ -78,9 +78,7 @@ OPTIMIZERS = {
         lib.optimizers.schedules.ExponentialDecay(0.01, decay_steps=2, decay_rate=0.5)
     ),
     "sgd-cosine-warmup": lambda lib: lib.optimizers.SGD(
-        lib.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=6, warmup_target=0.05, warmup_steps=3
-        )
+        lib.optimizers.schedules.CosineDecay(0.0, decay_steps=6, warmup_target=0.05, warmup_steps=3)
     ),
     "sgd-piecewise": lambda lib: lib.optimizers.SGD(
         lib.optimizers.schedules.PiecewiseConstantDecay([3, 6], [0.1, 0.05, 0.01])
@@ -126,8 +124,11 @@ def test_every_loss_trains_like_keras(loss, y, head):
     "loss_factory,y,head",
     [
         (lambda lib: lib.losses.SparseCategoricalCrossentropy(from_logits=True), Y_INT, (3, None)),
-        (lambda lib: lib.losses.CategoricalCrossentropy(label_smoothing=0.1), Y_ONEHOT,
-         (3, "softmax")),
+        (
+            lambda lib: lib.losses.CategoricalCrossentropy(label_smoothing=0.1),
+            Y_ONEHOT,
+            (3, "softmax"),
+        ),
         (lambda lib: lib.losses.BinaryCrossentropy(from_logits=True), Y_BIN, (1, None)),
     ],  # fmt: skip
     ids=["scce-from-logits", "cce-label-smoothing", "bce-from-logits"],
