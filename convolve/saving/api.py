@@ -13,6 +13,7 @@ memory is allocated for it. All files are written atomically (see `atomic`).
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import warnings
@@ -22,9 +23,9 @@ from typing import IO, Any
 import torch
 
 from convolve.saving import archive, objects, serialization, weights
-from convolve.saving.atomic import check_overwrite, write_bytes_atomic
+from convolve.saving.atomic import check_overwrite, previous_generation, write_bytes_atomic
 from convolve.saving.errors import ModelFileError, UnsafeModelError
-from convolve.saving.h5safe import HDF5_SIGNATURE, H5Reader, write_h5
+from convolve.saving.h5safe import HDF5_SIGNATURE, H5Reader, ShapeMismatch, write_h5
 from convolve.saving.objects import Context
 from convolve.saving.safetensors_format import FORMAT, FORMAT_VERSION, SafetensorsFile, dumps
 
@@ -89,7 +90,22 @@ def save_model(
             stacklevel=2,
         )
     check_overwrite(path, overwrite)
-    write_bytes_atomic(path, _model_bytes(model, include_optimizer))
+    _write_file(path, _model_bytes(model, include_optimizer), "model file")
+
+
+def _write_file(path: str, data: bytes, what: str) -> None:
+    """Writes atomically; a failure names the file (not the temporary one) and the cause.
+
+    Nothing is left behind: the temporary file is removed and an earlier file at `path`
+    keeps its contents.
+    """
+    try:
+        write_bytes_atomic(path, data, keep_previous=True)
+    except OSError as err:
+        cause = err.strerror or str(err)
+        raise type(err)(
+            err.errno, f"Cannot write the {what} ({len(data)} bytes): {cause}", path
+        ) from err
 
 
 def _model_bytes(model: Any, include_optimizer: bool) -> bytes:
@@ -134,6 +150,51 @@ def _guarded(path: str, action: str, fn: Any) -> Any:
         raise ModelFileError(path, None, f"cannot {action}: {type(err).__name__}: {err}") from err
 
 
+def _or_previous_generation(path_arg: int) -> Any:
+    """Wraps a loader so that a damaged file falls back to its previous generation.
+
+    Saving keeps the file it replaces as `<file>.previous` (see `atomic_path`). When the
+    file itself cannot be read (truncated, corrupt) but that one can, it is loaded instead,
+    with a warning. Unsafe content and a model that does not match are never retried.
+    """
+
+    def decorate(load: Any) -> Any:
+        @functools.wraps(load)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return load(*args, **kwargs)
+            except (UnsafeModelError, ShapeMismatch):
+                raise
+            except ModelFileError as error:
+                positional = len(args) > path_arg
+                path = args[path_arg] if positional else kwargs.get("filepath")
+                if not isinstance(path, str | os.PathLike):
+                    raise
+                previous = previous_generation(path)
+                if not os.path.isfile(previous):
+                    raise
+                retry, retry_kwargs = list(args), dict(kwargs)
+                if positional:
+                    retry[path_arg] = previous
+                else:
+                    retry_kwargs["filepath"] = previous
+                try:
+                    result = load(*retry, **retry_kwargs)
+                except ModelFileError:
+                    raise error from None
+                warnings.warn(
+                    f"{os.fspath(path)} cannot be read ({error}); loaded the previous "
+                    f"generation {previous} instead.",
+                    stacklevel=2,
+                )
+                return result
+
+        return wrapper
+
+    return decorate
+
+
+@_or_previous_generation(path_arg=0)
 def load_model(
     filepath: str | os.PathLike | IO[bytes],
     custom_objects: Mapping[str, Any] | None = None,
@@ -279,7 +340,7 @@ def save_weights(
             f"`.safetensors`. Received filepath={path}"
         )
     check_overwrite(path, overwrite)
-    write_bytes_atomic(path, data)
+    _write_file(path, data, "weights file")
 
 
 def _safetensors_bytes(model: Any) -> bytes:
@@ -298,6 +359,7 @@ def _safetensors_bytes(model: Any) -> bytes:
     return dumps(tensors, metadata)
 
 
+@_or_previous_generation(path_arg=1)
 def load_weights(
     model: Any, filepath: str | os.PathLike, skip_mismatch: bool = False, **kwargs: Any
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -49,11 +50,23 @@ def check_overwrite(path: Any, overwrite: bool) -> str:
     return path
 
 
+def previous_generation(path: Any) -> str:
+    """Where a write with `keep_previous=True` keeps the file it replaced.
+
+    A hidden file beside it with the same extension (so the same loader reads it):
+    `run/model.keras` keeps `run/.previous-model.keras`.
+    """
+    directory, name = os.path.split(os.fspath(path))
+    return os.path.join(directory, f".previous-{name}")
+
+
 @contextlib.contextmanager
-def atomic_path(path: Any) -> Iterator[str]:
+def atomic_path(path: Any, keep_previous: bool = False) -> Iterator[str]:
     """A temporary path next to `path`; on success the file there atomically becomes `path`.
 
-    For writers that want a file name rather than a file object.
+    For writers that want a file name rather than a file object. With `keep_previous`,
+    the file being replaced stays available as `previous_generation(path)`: at every
+    moment, even if the process is killed, both names hold complete files.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -69,12 +82,31 @@ def atomic_path(path: Any) -> Iterator[str]:
                 os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         else:
             os.chmod(tmp, 0o666 & ~_UMASK)
+        if keep_previous and os.path.isfile(path):
+            _link_atomically(path, previous_generation(path), directory)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _link_atomically(source: str, target: str, directory: str) -> None:
+    """Makes `target` name the file `source` names, replacing any `target` in one step."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links on this filesystem: copy instead
+            shutil.copy2(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 @contextlib.contextmanager
@@ -103,7 +135,8 @@ def _copy_into(f: IO[bytes], data: bytes) -> None:
         f.write(view[start : start + _CHUNK])
 
 
-def write_bytes_atomic(path: Any, data: bytes) -> None:
-    """Writes `data` to `path` atomically."""
-    with atomic_write(path) as f:
+def write_bytes_atomic(path: Any, data: bytes, keep_previous: bool = False) -> None:
+    """Writes `data` to `path` atomically (see `atomic_path` for `keep_previous`)."""
+    with atomic_path(path, keep_previous) as tmp, open(tmp, "wb") as f:
         _copy_into(f, data)
+        f.flush()

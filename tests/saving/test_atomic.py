@@ -78,7 +78,45 @@ def test_successful_save_replaces_and_keeps_permissions(tmp_path):
     loaded = saving.load_model(path)
     for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert os.listdir(tmp_path) == ["m.keras"]
+    assert sorted(os.listdir(tmp_path)) == [".previous-m.keras", "m.keras"]
+
+
+# A flipped byte is caught by the zip's CRC-32 (.keras) and the SHA-256 (.safetensors);
+# Keras's .weights.h5 format carries no checksum, so there only truncation is detectable.
+@pytest.mark.parametrize(
+    "filename, damage",
+    [("m.keras", "truncate"), ("m.keras", "flip"), ("m.safetensors", "truncate"),
+     ("m.safetensors", "flip"), ("m.weights.h5", "truncate")],
+)  # fmt: skip
+def test_a_damaged_file_falls_back_to_its_previous_generation(filename, damage, tmp_path):
+    path = tmp_path / filename
+    first, second = build("conv2d", seed=0), build("conv2d", seed=1)
+    _save(first, path)
+    _save(second, path)
+    previous = tmp_path / f".previous-{filename}"
+    assert previous.read_bytes() != path.read_bytes()
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) * 2 // 3]
+    else:
+        data[len(data) * 2 // 3] ^= 0x55
+    path.write_bytes(bytes(data))
+    target = build("conv2d", seed=2)
+    with pytest.warns(UserWarning, match=r"cannot be read .*loaded the previous generation"):
+        if filename.endswith(".keras"):
+            target = saving.load_model(path)
+        else:
+            target.load_weights(path)
+    for a, b in zip(first.get_weights(), target.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_without_a_previous_generation_the_damage_is_reported(tmp_path):
+    path = tmp_path / "m.keras"
+    _save(build("conv2d"), path)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(saving.ModelFileError, match=r"m\.keras"):
+        saving.load_model(path)
 
 
 def test_new_files_get_ordinary_permissions(tmp_path):
