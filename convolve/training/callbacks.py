@@ -355,7 +355,7 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         # A run resuming from a backup continues the file (see `_restore_extra`).
-        if self.append or getattr(self.model, "resuming", False):
+        if self.append or getattr(self.model, "_resuming", False):
             if os.path.exists(self.filename):
                 with open(self.filename) as f:
                     self.append_header = not bool(len(f.readline()))

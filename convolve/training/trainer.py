@@ -62,7 +62,7 @@ class Trainer:
         self._fit_context: backup.FitContext | None = None
         self._nonfinite_raise = False
         self._position = (0, 0)
-        self.resuming = False  # True during a fit that continues from a backup
+        self._resuming = False  # True during a fit that continues from a backup
 
     # ------------------------------------------------------------------ precision
     @property
@@ -340,7 +340,7 @@ class Trainer:
         self.stop_training = False
         self._nonfinite_raise = on_nonfinite == "raise"
         step_fn = self._make_step("train_step")
-        self._fit_context, self.resuming = context, resume is not None
+        self._fit_context, self._resuming = context, resume is not None
         try:
             with self._summing_gradients(strategy):
                 callback_list.on_train_begin()
@@ -379,7 +379,7 @@ class Trainer:
                         break
                 callback_list.on_train_end(epoch_logs)
         finally:
-            self._fit_context, self.resuming, self._nonfinite_raise = None, False, False
+            self._fit_context, self._resuming, self._nonfinite_raise = None, False, False
         return self.history
 
     @contextlib.contextmanager
