@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import (
     BmpImagePlugin,
     GifImagePlugin,
@@ -75,6 +74,16 @@ INTERPOLATIONS = (
 )
 
 _TORCH_MODES = {"bilinear": "bilinear", "nearest": "nearest-exact"}
+# The same kernels as `F.interpolate` in those modes, in the form that writes into a given
+# tensor (see `_resize`).
+_RESIZE_INTO = {
+    "bilinear": lambda x, size, out: torch.ops.aten.upsample_bilinear2d.out(
+        x, size, False, None, None, out=out
+    ),
+    "nearest": lambda x, size, out: torch.ops.aten._upsample_nearest_exact2d.out(
+        x, size, None, None, out=out
+    ),
+}
 
 
 def output_dtype(interpolation: str) -> np.dtype:
@@ -363,6 +372,12 @@ def _resize(
         # Pillow's buffer is read-only; interpolate only reads it.
         warnings.simplefilter("ignore", UserWarning)
         tensor = torch.from_numpy(array)
-    # A channels-last uint8 view takes torch's vectorised path; no copy is made here.
-    resized = F.interpolate(tensor.permute(2, 0, 1)[None], size=(out_h, out_w), mode=mode)
-    return resized[0].permute(1, 2, 0).numpy()
+    # A channels-last uint8 view takes torch's vectorised path; no copy is made here. Left to
+    # itself torch returns planes (channels-first) and spends a third of the resize repacking
+    # its channels-last result into them; given channels-last memory to write into, it skips
+    # that, and the (height, width, channels) array comes back without a copy.
+    resized = torch.empty((1, out_h, out_w, array.shape[2]), dtype=tensor.dtype)
+    _RESIZE_INTO[spec.interpolation](
+        tensor.permute(2, 0, 1)[None], [out_h, out_w], resized.permute(0, 3, 1, 2)
+    )
+    return resized[0].numpy()

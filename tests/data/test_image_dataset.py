@@ -143,6 +143,18 @@ def test_channels_first(image_folder):
     assert torch.equal(first[0], last.permute(0, 3, 1, 2))
 
 
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_batches_are_in_the_memory_format_a_model_keeps_images_in(image_folder, num_workers):
+    # Contiguous (batch, height, width, channels): a model's boundary takes it without a copy.
+    root = image_folder({"a": 3})
+    x, _ = next(iter(_load(root, image_size=(5, 6), num_workers=num_workers)))
+    assert x.is_contiguous()
+    first = _load(root, image_size=(5, 6), num_workers=num_workers, data_format="channels_first")
+    x, _ = next(iter(first))
+    assert x.shape == (3, 3, 5, 6) and x.is_contiguous(memory_format=torch.channels_last)
+    assert not x.is_contiguous()
+
+
 def test_worker_processes_give_the_same_batches(image_folder):
     root = image_folder({"a": 7, "b": 6})
     inline = _load(root, image_size=9, batch_size=4, seed=2, num_workers=0)
