@@ -488,7 +488,13 @@ def _binary_crossentropy_elementwise(
     with _no_autocast(y_pred):
         if from_logits:
             return F.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none")
-        return F.binary_cross_entropy(_clip_probabilities(y_pred), y_true, reduction="none")
+        # torch's CPU kernel, written out: `F.binary_cross_entropy` refuses values outside
+        # [0, 1] (a NaN prediction, a bad target after the first batch) with a RuntimeError,
+        # and on CUDA with a device-side assert; this gives NaN as Keras-TensorFlow does.
+        p = _clip_probabilities(y_pred)
+        return (y_true - 1) * torch.log1p(-p).clamp_min(-100) - y_true * torch.log(p).clamp_min(
+            -100
+        )
 
 
 def binary_crossentropy(
@@ -1393,6 +1399,13 @@ def check_targets(loss: Any, y_true: Any, y_pred: Any) -> None:
     Raises:
         ValueError: Naming the loss, what it expected and what it received.
     """
+    if isinstance(y_true, list | tuple | dict):
+        name = loss if isinstance(loss, str) else getattr(loss, "name", None)
+        raise ValueError(
+            f"{name or getattr(loss, '__name__', 'loss')}: expected one array of targets for "
+            f"this output; received a {type(y_true).__name__} of {len(y_true)} item(s). Pass y "
+            "as a single array (a list or dict of arrays only for a model with several outputs)."
+        )
     y_pred = _float_tensor(y_pred)
     y_true = _tensor(y_true, like=y_pred)
     fn, kwargs, name = _loss_fn_and_kwargs(loss, y_true, y_pred)
@@ -1404,11 +1417,35 @@ def check_targets(loss: Any, y_true: Any, y_pred: Any) -> None:
             _check_sparse_labels(y_true, y_pred, kwargs.get("ignore_class"), kwargs.get("axis", -1))
         elif fn in (binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy):
             _check_same_shape(fn.__name__, y_true, y_pred)
+            if fn is binary_focal_crossentropy or (
+                fn is binary_crossentropy and not kwargs.get("from_logits", False)
+            ):
+                _check_binary_targets(fn.__name__, y_true, kwargs.get("label_smoothing", 0.0))
         else:
             _check_broadcastable(fn.__name__, y_true, y_pred)
     except ValueError as error:
         # Name the loss as the user configured it.
         raise ValueError(f"{name}{str(error)[len(fn.__name__) :]}") from None
+
+
+def _check_binary_targets(name: str, y_true: torch.Tensor, label_smoothing: float) -> None:
+    """Probability targets must lie in [0, 1] (torch's binary crossentropy refuses others)."""
+    if y_true.numel() == 0:
+        return
+    targets = y_true.to(torch.float32)
+    if label_smoothing:
+        targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    bad = ~((targets >= 0) & (targets <= 1))  # NaN counts as bad
+    # One host sync for the three facts.
+    any_bad, low, high = torch.stack([bad.any().float(), targets.min(), targets.max()]).tolist()
+    if any_bad:
+        index = tuple(torch.nonzero(bad)[0].tolist())
+        raise ValueError(
+            f"{name}: expected targets in [0, 1] (probabilities of the positive class); "
+            f"received {_fmt(y_true[index].item())} at y_true{list(index)} (targets range "
+            f"from {_fmt(low)} to {_fmt(high)}). Use sparse_categorical_crossentropy for "
+            "integer class labels."
+        )
 
 
 def _check_sparse_labels(

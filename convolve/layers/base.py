@@ -354,12 +354,37 @@ class Layer(nn.Module):
         """Validates `input_shape` and builds once (what calling the layer does)."""
         for shape in _shape_leaves(input_shape):
             self._check_input_rank(shape)
-        if self._build_input_shape is not None or (self.built and not self._built_at_init):
+        if self._build_input_shape is not None:
+            self._check_built_shape(input_shape)
+            return
+        if self.built and not self._built_at_init:
             return
         # Layers built at construction still run build() once, to validate the first shape.
         self.build(input_shape)
         self._build_input_shape = input_shape
         self.built = True
+
+    def _check_built_shape(self, shape: Any) -> None:
+        """A later call must fit the weights: the feature axis (the whole shape, for a
+        model with a fixed Input) as at build time, as Keras's input specs check."""
+        built = self._build_input_shape
+        if not (self._engine_layout and _is_shape(built) and _is_shape(shape)):
+            return
+        if len(built) != len(shape) or getattr(self, "data_format", None) == "channels_first":
+            return
+        if hasattr(type(self), "inputs"):
+            axes = range(1, len(built))  # a model: every dimension its Input fixes
+        elif self._weight_specs:
+            axes = range(len(built) - 1, len(built))  # weights fix the feature axis
+        else:
+            return
+        for axis in axes:
+            if built[axis] is not None and shape[axis] is not None and built[axis] != shape[axis]:
+                raise ValueError(
+                    f"Input of layer '{self.name}' is incompatible with the layer: expected "
+                    f"axis {axis - len(built)} of input shape to have value {built[axis]}, "
+                    f"but received input with shape {tuple(shape)}."
+                )
 
     # ----------------------------------------------------------------- calling
     def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
@@ -400,9 +425,22 @@ class Layer(nn.Module):
         if isinstance(x, torch.Tensor):
             t = x
         else:
-            t = torch.as_tensor(np.asarray(x))
-        if t.is_floating_point() and t.dtype != torch_dtype(self._dtype):
-            t = t.to(torch_dtype(self._dtype))
+            array = np.asarray(x)
+            if array.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"Layer '{self.name}' takes numeric inputs; received an array of dtype "
+                    f"{array.dtype} with shape {array.shape}."
+                )
+            t = torch.as_tensor(array)
+        dtype = torch_dtype(self._dtype)
+        if t.is_complex():
+            raise ValueError(
+                f"Layer '{self.name}' takes real inputs; received dtype {t.dtype} with shape "
+                f"{tuple(t.shape)}."
+            )
+        # Integer and boolean inputs are cast to a float layer's dtype, as Keras casts them.
+        if t.dtype != dtype and dtype.is_floating_point and self._engine_layout:
+            t = t.to(dtype)
         return t
 
     def _place(self, inputs: Any) -> Any:

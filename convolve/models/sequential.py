@@ -124,6 +124,8 @@ class Sequential(Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         x = inputs
+        if isinstance(x, list | tuple) and len(x) == 1:  # `[x]`, as Keras accepts
+            x = x[0]
         for layer in self._layer_list:
             x = layer.engine_call(x, training)
         return x

@@ -387,8 +387,13 @@ class CSVLogger(Callback):
                 self.writer.writeheader()
         row = {"epoch": epoch}
         row.update((key, _csv_value(logs.get(key, "NA"))) for key in self.keys)
-        self.writer.writerow(row)
-        self.csv_file.flush()
+        try:
+            self.writer.writerow(row)
+            self.csv_file.flush()
+        except OSError as err:
+            raise type(err)(
+                err.errno, f"CSVLogger cannot write epoch {epoch}: {err.strerror}", self.filename
+            ) from err
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.csv_file is not None and not self.csv_file.closed:

@@ -179,13 +179,7 @@ class ArrayBatches(_ShardState):
             batch_size = 32
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"`batch_size` must be a positive integer, received {batch_size!r}")
-        if steps is not None and (
-            isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1
-        ):
-            raise ValueError(
-                "The number of steps (`steps_per_epoch`, `validation_steps` or `steps`) must "
-                f"be a positive integer or None; received {steps!r}"
-            )
+        _check_steps(steps)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.steps = steps
@@ -408,6 +402,7 @@ def make_batches(
     """
     if x is None:
         raise ValueError("`x` is required; received x=None.")
+    _check_steps(steps)
     if is_array_structure(x):
         return ArrayBatches(
             x, y, sample_weight, batch_size, shuffle, device, steps=steps, shard=shard
@@ -423,3 +418,13 @@ def make_batches(
         "`x` must be a NumPy array, a torch tensor, a list/dict of them, or an iterable of "
         f"batches; received {type(x).__name__}."
     )
+
+
+def _check_steps(steps: Any) -> None:
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1
+    ):
+        raise ValueError(
+            "The number of steps (`steps_per_epoch`, `validation_steps` or `steps`) must "
+            f"be a positive integer or None; received {steps!r}"
+        )

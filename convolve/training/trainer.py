@@ -317,7 +317,8 @@ class Trainer:
             if not isinstance(train, data_adapter.ArrayBatches):
                 raise ValueError(
                     "validation_split is only supported for NumPy arrays or tensors; for a "
-                    "dataset or DataLoader pass validation_data instead."
+                    "dataset or DataLoader pass validation_data instead (received "
+                    f"validation_split={validation_split} with {_describe(train)})."
                 )
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, validation_steps
@@ -454,15 +455,26 @@ class Trainer:
             )
         self.to(device)  # type: ignore[attr-defined]
 
-    def _prepare_for(self, batches: Any, check_targets: bool = True, strategy: Any = None) -> None:
+    def _prepare_for(
+        self, batches: Any, check_targets: bool = True, strategy: Any = None, what: str = "fit"
+    ) -> None:
         """Builds the model and optimizer and checks data against the model, before step 1."""
         first = next(iter(batches), None)
         if first is None:
-            raise ValueError("The data passed to fit() contains no batches.")
+            raise ValueError(
+                f"The data passed to {what}() contains no batches: {_describe(batches)}."
+            )
         x, y, _ = first
+        self._check_input_structure(x)
         self._ensure_built_for(x)
         self._place_model()  # weights built just now are on the CPU
         self._check_input_shapes(x)
+        if y is None and check_targets and self._needs_targets(what):
+            raise ValueError(
+                f"{what}(): model '{self.name}' was compiled with loss={self.loss!r}, which "  # type: ignore[attr-defined]
+                "needs targets, but the data holds inputs only (y is None). Pass `y`, or "
+                "batches of (x, y)."
+            )
         if check_targets and y is not None and self._compiled_loss is not None:
             y_pred = self._output_stand_in(x)
             if y_pred is None:
@@ -472,6 +484,26 @@ class Trainer:
         if strategy is not None:
             strategy.prepare(self)
         self.optimizer.build(self.trainable_weights)  # type: ignore[attr-defined]
+
+    def _needs_targets(self, what: str) -> bool:
+        """A compiled loss, computed by the built-in step (an overridden one may not need y)."""
+        step = "test_step" if what in ("evaluate", "test_on_batch") else "train_step"
+        builtin = getattr(type(self), step) is getattr(Trainer, step)
+        return builtin and self._compiled_loss is not None and self._compiled_loss.has_loss
+
+    def _check_input_structure(self, x: Any) -> None:
+        """One input means one array: a dict or list around it is refused by name."""
+        try:
+            count = len(self.inputs)  # type: ignore[attr-defined]
+        except AttributeError:
+            return
+        single = isinstance(x, list | tuple) and len(x) == 1
+        if count == 1 and isinstance(x, dict | list | tuple) and not single:
+            shown = sorted(x) if isinstance(x, dict) else f"{len(x)} items"
+            raise ValueError(
+                f"Model '{self.name}' has one input and expects a single array; received "  # type: ignore[attr-defined]
+                f"a {type(x).__name__} ({shown})."
+            )
 
     def _output_stand_in(self, x: Any) -> torch.Tensor | None:
         """Zeros shaped like the model's single output for batch `x`, when the graph knows
@@ -540,7 +572,7 @@ class Trainer:
             x, y, sample_weight, batch_size, False, self._place_model(), steps,
             None if strategy is None else strategy.shard(),
         )  # fmt: skip
-        self._prepare_for(batches, strategy=strategy)
+        self._prepare_for(batches, strategy=strategy, what="evaluate")
         callback_list = CallbackList(
             callbacks,
             add_progbar=verbose != 0,
@@ -619,7 +651,9 @@ class Trainer:
                 callback_list.on_predict_batch_end(step, {"outputs": out})
         callback_list.on_predict_end()
         if not outputs:
-            raise ValueError("The data passed to predict() contains no batches.")
+            raise ValueError(
+                f"The data passed to predict() contains no batches: {_describe(batches)}."
+            )
         return _concatenate(outputs)
 
     # ------------------------------------------------------------------ one batch
@@ -636,7 +670,7 @@ class Trainer:
             x, y, sample_weight, _len(x), False, self._place_model(), None,
             None if strategy is None else strategy.shard(),
         )  # fmt: skip
-        self._prepare_for(batches, check_targets=False, strategy=strategy)
+        self._prepare_for(batches, check_targets=False, strategy=strategy, what="train_on_batch")
         self.reset_metrics()
         self.train()  # type: ignore[attr-defined]
         step_fn = self._make_step("train_step")
@@ -657,7 +691,7 @@ class Trainer:
             x, y, sample_weight, _len(x), False, self._place_model(), None,
             None if strategy is None else strategy.shard(),
         )  # fmt: skip
-        self._prepare_for(batches, check_targets=False, strategy=strategy)
+        self._prepare_for(batches, check_targets=False, strategy=strategy, what="test_on_batch")
         self.reset_metrics()
         self.eval()  # type: ignore[attr-defined]
         step_fn = self._make_step("test_step")
@@ -688,6 +722,18 @@ def _start_distribution() -> distribute.DataParallel | None:
     if strategy is not None:
         strategy.setup()
     return strategy
+
+
+def _describe(batches: Any) -> str:
+    """What the user passed, for a message: its type and size."""
+    data = getattr(batches, "data", None)
+    if data is None:
+        return f"{getattr(batches, 'num_samples', 0)} samples"
+    try:
+        size = f" of length {len(data)}"
+    except TypeError:
+        size = ""
+    return f"x is a {type(data).__name__}{size}"
 
 
 def _batch_size(x: Any) -> int:
@@ -767,9 +813,27 @@ def _class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: 
     if y is None or not data_adapter.is_array_structure(y) or len(_tree.flatten(y)) != 1:
         raise ValueError(
             "`class_weight` needs `y` as a single array of labels; for datasets, yield "
-            "sample weights as the third element of each batch instead."
+            "sample weights as the third element of each batch instead (received y of type "
+            f"{type(y).__name__})."
         )
+    if not isinstance(class_weight, dict) or not class_weight:
+        raise ValueError(
+            "`class_weight` must be a non-empty dict mapping class indices to weights; "
+            f"received {class_weight!r:.100}"
+        )
+    for cls, weight in class_weight.items():
+        if isinstance(cls, bool) or not isinstance(cls, int | np.integer) or cls < 0:
+            raise ValueError(
+                f"`class_weight` keys must be class indices (integers >= 0); received key {cls!r}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int | float | np.number):
+            raise ValueError(f"`class_weight[{cls}]` must be a number; received {weight!r:.50}")
     labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    if labels.dtype.kind not in "biuf" or labels.size == 0 or not np.isfinite(labels).all():
+        raise ValueError(
+            "`class_weight` needs finite numeric labels in `y`; received y with dtype "
+            f"{labels.dtype} and shape {labels.shape}."
+        )
     if labels.ndim > 1:
         labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels.squeeze(-1)
     labels = np.round(labels).astype(np.int64)

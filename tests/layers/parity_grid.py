@@ -26,6 +26,7 @@ FILTERS = 6
 # Spatial sizes mixing odd and even lengths, so "same" padding is sometimes uneven.
 SPATIAL = {1: (11,), 2: (9, 8), 3: (6, 5, 7)}
 
+
 @dataclass(frozen=True)
 class Case:
     """One layer configuration and the input shape (batch included) it is called on."""
