@@ -1,9 +1,13 @@
 """Throughput of the tutorials' MNIST convnet: convolve against its peers, in one run.
 
-Each contender runs in its own subprocess (Keras picks its backend at import), on the same
-real digits, with the same network, optimizer (Adam) and batch size. Reported: training
-samples per second, inference (forward) samples per second, and ratios to hand-written
-PyTorch and to the best Keras backend.
+Each Keras backend runs in its own subprocess (Keras picks its backend at import); convolve
+and the hand-written PyTorch loop share one, taking turns epoch by epoch, because on a
+shared machine the speed of a whole process varies by as much as 2x from one process to
+the next, and only contenders in the same process see the same conditions. All use the
+same real digits, network, optimizer (Adam) and batch size. Reported: training and
+inference (forward) samples per second (best of the repeats), ratios to hand-written
+PyTorch and to the best Keras backend, and the median of the same-process ratios of
+convolve to PyTorch.
 
     python benchmarks/bench_mnist_training.py [--batch-sizes 64 256] [--epochs 3] [--repeats 3]
 """
@@ -13,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 
-CONTENDERS = ["convolve", "torch", "keras-torch", "keras-tensorflow"]
+CONTENDERS = ["convolve+torch", "keras-torch", "keras-tensorflow"]
 
 
 def _digits():
@@ -27,24 +32,31 @@ def _digits():
     return x.reshape(-1, 28, 28, 1).astype("float32") / 255.0, y.astype("int64")
 
 
-def _timed_epochs(run_epoch, epochs: int) -> float:
-    run_epoch()  # warm-up: allocations, kernel selection, lazy builds
-    start = time.perf_counter()
-    for _ in range(epochs):
-        run_epoch()
-    return time.perf_counter() - start
+def _timed(epoch_functions: dict, epochs: int) -> dict:
+    """Seconds per contender for `epochs` epochs, run in turns (one epoch each, in
+    alternating order), so that contenders in one process see the same machine."""
+    names = list(epoch_functions)
+    for name in names:
+        epoch_functions[name]()  # warm-up: allocations, kernel selection, lazy builds
+    seconds = dict.fromkeys(names, 0.0)
+    for i in range(epochs):
+        for name in names if i % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            epoch_functions[name]()
+            seconds[name] += time.perf_counter() - start
+    return seconds
 
 
-def bench_keras_api(keras, batch: int, epochs: int) -> dict:
+def keras_api_epochs(keras, batch: int, x, y) -> tuple:
     """convolve and Keras share this code path: the same user program for both."""
-    x, y = _digits()
     from convolve.demo import seed_convnet
 
     model = seed_convnet(keras)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    train = _timed_epochs(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0), epochs)
-    infer = _timed_epochs(lambda: _forward_epoch(model, x, batch, channels_last=True), epochs)
-    return {"train": epochs * len(x) / train, "infer": epochs * len(x) / infer}
+    return (
+        lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0),
+        lambda: _forward_epoch(model, x, batch, channels_last=True),
+    )
 
 
 def _forward_epoch(model, x, batch: int, channels_last: bool) -> None:
@@ -61,12 +73,11 @@ def _forward_epoch(model, x, batch: int, channels_last: bool) -> None:
                 model(x[i : i + batch])
 
 
-def bench_torch(batch: int, epochs: int) -> dict:
+def torch_epochs(batch: int, x, y) -> tuple:
     """The same network as a PyTorch user writes it by hand."""
     import torch
     from torch import nn
 
-    x, y = _digits()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     yt = torch.from_numpy(y)
     model = nn.Sequential(
@@ -87,22 +98,31 @@ def bench_torch(batch: int, epochs: int) -> dict:
             loss.backward()
             opt.step()
 
-    train = _timed_epochs(train_epoch, epochs)
-    model.eval()
-    infer = _timed_epochs(lambda: _forward_epoch(model, x, batch, channels_last=False), epochs)
-    return {"train": epochs * n / train, "infer": epochs * n / infer}
+    def infer_epoch():
+        model.eval()
+        _forward_epoch(model, x, batch, channels_last=False)
+
+    return train_epoch, infer_epoch
 
 
 def run_one(name: str, batch: int, epochs: int) -> dict:
-    if name == "convolve":
+    """Samples/s of each contender that `name` runs (`convolve+torch`: both, in turns)."""
+    x, y = _digits()
+    if name == "convolve+torch":
         import convolve as keras
 
-        return bench_keras_api(keras, batch, epochs)
-    if name == "torch":
-        return bench_torch(batch, epochs)
-    import keras
+        pairs = {
+            "convolve": keras_api_epochs(keras, batch, x, y),
+            "torch": torch_epochs(batch, x, y),
+        }
+    else:
+        import keras
 
-    return bench_keras_api(keras, batch, epochs)
+        pairs = {name: keras_api_epochs(keras, batch, x, y)}
+    train = _timed({k: v[0] for k, v in pairs.items()}, epochs)
+    infer = _timed({k: v[1] for k, v in pairs.items()}, epochs)
+    rate = epochs * len(x)
+    return {k: {"train": rate / train[k], "infer": rate / infer[k]} for k in pairs}
 
 
 def _spawn(name: str, batch: int, epochs: int) -> dict | None:
@@ -145,18 +165,21 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     for batch in args.batch_sizes:
         best: dict[str, dict] = {}
+        paired: dict[str, list[float]] = {"train": [], "infer": []}
         for _ in range(args.repeats):  # interleaved repeats; keep each contender's best
             for name in args.contenders:
-                result = _spawn(name, batch, args.epochs)
-                if result is None:
-                    continue
-                for kind, value in result.items():
-                    slot = best.setdefault(name, {})
-                    slot[kind] = max(slot.get(kind, 0.0), value)
-        _report(batch, best)
+                results = _spawn(name, batch, args.epochs)
+                for contender, result in (results or {}).items():
+                    for kind, value in result.items():
+                        slot = best.setdefault(contender, {})
+                        slot[kind] = max(slot.get(kind, 0.0), value)
+                if results and {"convolve", "torch"} <= set(results):
+                    for kind in paired:
+                        paired[kind].append(results["convolve"][kind] / results["torch"][kind])
+        _report(batch, best, paired)
 
 
-def _report(batch: int, best: dict[str, dict]) -> None:
+def _report(batch: int, best: dict[str, dict], paired: dict[str, list[float]]) -> None:
     print(f"\nbatch {batch}: samples/s (best of repeats)")
     print(f"{'':18}{'train':>10}{'forward':>10}{'train vs torch':>16}{'train vs best Keras':>21}")
     torch_train = best.get("torch", {}).get("train")
@@ -168,9 +191,13 @@ def _report(batch: int, best: dict[str, dict]) -> None:
         print(
             f"{name:18}{values['train']:>10.0f}{values['infer']:>10.0f}{vs_torch:>16}{vs_keras:>21}"
         )
-    if "convolve" in best and "torch" in best:
-        ratio = best["convolve"]["infer"] / best["torch"]["infer"]
-        print(f"forward pass, convolve / plain torch.nn: {ratio:.2f}x")
+    for kind, label in (("train", "training"), ("infer", "forward pass")):
+        if paired[kind]:
+            ratios = ", ".join(f"{r:.2f}" for r in paired[kind])
+            print(
+                f"{label}, convolve / hand-written PyTorch in the same process: median "
+                f"{statistics.median(paired[kind]):.2f}x (runs: {ratios})"
+            )
 
 
 if __name__ == "__main__":
