@@ -73,6 +73,7 @@ class Layer(nn.Module):
     """
 
     _engine_layout = False  # built-in layers compute on channels-first tensors
+    _checks_own_input_shape = False  # True: the layer reports a changed input shape itself
     _built_at_init = False  # weightless layers Keras marks as built when constructed
     input_ndim: int | None = None  # exact input rank this layer accepts, if fixed
     min_input_ndim: int | None = None
@@ -364,11 +365,23 @@ class Layer(nn.Module):
         self._build_input_shape = input_shape
         self.built = True
 
+    def _casts_integer_inputs(self) -> bool:
+        """Integer and boolean inputs become floats for models and layers with weights, as
+        Keras casts them; weightless layers such as Resizing keep an integer image so."""
+        floating = torch_dtype(self._dtype).is_floating_point
+        return (
+            floating
+            and self._engine_layout
+            and (bool(self._weight_specs) or hasattr(type(self), "inputs"))
+        )
+
     def _check_built_shape(self, shape: Any) -> None:
         """A later call must fit the weights: the feature axis (the whole shape, for a
         model with a fixed Input) as at build time, as Keras's input specs check."""
         built = self._build_input_shape
         if not (self._engine_layout and _is_shape(built) and _is_shape(shape)):
+            return
+        if self._checks_own_input_shape:
             return
         if len(built) != len(shape) or getattr(self, "data_format", None) == "channels_first":
             return
@@ -438,8 +451,9 @@ class Layer(nn.Module):
                 f"Layer '{self.name}' takes real inputs; received dtype {t.dtype} with shape "
                 f"{tuple(t.shape)}."
             )
-        # Integer and boolean inputs are cast to a float layer's dtype, as Keras casts them.
-        if t.dtype != dtype and dtype.is_floating_point and self._engine_layout:
+        if t.is_floating_point() and t.dtype != dtype:
+            t = t.to(dtype)
+        elif not t.is_floating_point() and self._casts_integer_inputs():
             t = t.to(dtype)
         return t
 

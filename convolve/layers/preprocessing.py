@@ -228,6 +228,8 @@ class Normalization(Layer):
         [-1.4142, -0.7071, 0.0]
     """
 
+    _checks_own_input_shape = True  # names the shape it was built or adapted for
+
     _engine_layout = True
 
     def __init__(

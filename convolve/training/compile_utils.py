@@ -66,6 +66,13 @@ class CompiledLoss:
         """Per-output targets and predictions; resolves the losses on first use."""
         y_true_list = _as_list(y_true, self.output_names)
         y_pred_list = _as_list(y_pred, self.output_names)
+        for name, spec, t in zip(self.output_names, self._specs, y_true_list, strict=True):
+            if spec is not None and t is None:
+                got = sorted(y_true) if isinstance(y_true, dict) else type(y_true).__name__
+                raise ValueError(
+                    f"No targets for output '{name}', which has a loss: y must hold targets "
+                    f"for the outputs {self.output_names}; received y={got}."
+                )
         if not self._resolved:
             from convolve.losses import resolve_loss
 

@@ -498,7 +498,9 @@ class Trainer:
         except AttributeError:
             return
         single = isinstance(x, list | tuple) and len(x) == 1
-        if count == 1 and isinstance(x, dict | list | tuple) and not single:
+        if single and isinstance(x[0], torch.Tensor | np.ndarray):
+            return
+        if count == 1 and isinstance(x, dict | list | tuple):
             shown = sorted(x) if isinstance(x, dict) else f"{len(x)} items"
             raise ValueError(
                 f"Model '{self.name}' has one input and expects a single array; received "  # type: ignore[attr-defined]
@@ -641,6 +643,7 @@ class Trainer:
         with torch.no_grad():
             for step, batch in enumerate(batches):
                 if step_fn is None:
+                    self._check_input_structure(batch[0])
                     self._ensure_built_for(batch[0])
                     self._place_model()
                     self._check_input_shapes(batch[0])
@@ -836,6 +839,11 @@ def _class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: 
         )
     if labels.ndim > 1:
         labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels.squeeze(-1)
+    if labels.size and (labels.min() < 0 or labels.max() >= 2**31):
+        raise ValueError(
+            "`class_weight` needs class labels >= 0 in `y`; received labels from "
+            f"{labels.min()} to {labels.max()}."
+        )
     labels = np.round(labels).astype(np.int64)
     lookup = np.ones(max(int(labels.max(initial=0)), *class_weight.keys()) + 1, np.float32)
     for cls, weight in class_weight.items():

@@ -12,6 +12,7 @@ import marshal
 import os
 import pickle
 import random
+import re
 import resource
 import struct
 import time
@@ -227,7 +228,9 @@ def test_huge_layer_in_config_fails_before_allocating(tmp_path, valid):
     _with_config(valid[1], tmp_path / "evil.keras", edit)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     error = _check(lambda: saving.load_model(tmp_path / "evil.keras"))
-    assert "layers/conv2d/vars" in str(error)
+    # Caught by the weights-against-file check, or earlier, when the next layer's input
+    # no longer fits what it was built for; either way before anything is allocated.
+    assert re.search(r"layers/conv2d/vars|expected axis -1 .* 1099511627776", str(error))
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
 
 
