@@ -831,7 +831,10 @@ def _class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: 
             )
         if isinstance(weight, bool) or not isinstance(weight, int | float | np.number):
             raise ValueError(f"`class_weight[{cls}]` must be a number; received {weight!r:.50}")
-    labels = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    if isinstance(y, torch.Tensor):  # NumPy has no bfloat16: read floats as float64
+        y = y.detach().cpu()
+        y = y.to(torch.float64) if y.is_floating_point() else y
+    labels = np.asarray(y)
     if labels.dtype.kind not in "biuf" or labels.size == 0 or not np.isfinite(labels).all():
         raise ValueError(
             "`class_weight` needs finite numeric labels in `y`; received y with dtype "
