@@ -133,7 +133,7 @@ class Case:
     error: type[BaseException]
     match: str  # must name what is wrong and show the value received
     mount: str | None = None  # "readonly" for a read-only folder at ctx.tmp / "ro"
-    xfail: str | None = None  # a known gap, outside the files this test may change
+    xfail: str | None = None  # a known gap, not fixed yet
 
 
 def _fit(ctx: Ctx, **kwargs: Any) -> Any:

@@ -7,9 +7,9 @@ whose message names what was wrong (the file, or the argument) and the value rec
 anything else raises `FuzzFailure`: another exception type leaking, an unclear message,
 or a hang (an example running longer than `HANG_SECONDS`).
 
-`KNOWN_ISSUES` lists the failures whose fix lies outside the files this harness may
-change; they are reported as known instead of failing, and `test_fuzz.py` checks that
-each one still reproduces, so that the entry is removed once it is fixed.
+`KNOWN_ISSUES` lists failures that are understood but not fixed yet (none at present);
+they are reported as known instead of failing, and `test_fuzz.py` checks that each one
+still reproduces, so that the entry is removed once it is fixed.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Hang(BaseException):  # noqa: N818 - a BaseException, so `except Exception
 
 @dataclass(frozen=True)
 class KnownIssue:
-    """A failure whose fix is outside the harness's files.
+    """A failure that is understood but not fixed yet.
 
     It matches an error of type `error` whose message matches `message`, or, when `frame`
     is set, any such error raised inside the library function named `frame`.
