@@ -19,7 +19,7 @@ from torch import nn
 
 from convolve import _tree, initializers, regularizers
 from convolve.layers import layout
-from convolve.layers.layout import weight_memory_format as _weight_memory_format
+from convolve.layers.layout import engine_memory_format as _engine_memory_format
 from convolve.layers.naming import to_snake_case, unique_name
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node, is_symbolic
 
@@ -181,7 +181,7 @@ class Layer(nn.Module):
         value = init(shape, dtype=torch_dtype(standardize_dtype(dtype or self._dtype)))
         if layout is not None:
             value = value.permute(*layout)
-        value = _weight_memory_format(value)
+        value = _engine_memory_format(value)  # kernels laid out like the maps they meet
         base = name or f"variable_{len(self._weight_specs)}"
         attr = base
         while hasattr(self, attr):

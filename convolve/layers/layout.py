@@ -44,12 +44,6 @@ def engine_memory_format(x: torch.Tensor) -> torch.Tensor:
 CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 
 
-def weight_memory_format(w: torch.Tensor) -> torch.Tensor:
-    """A weight laid out like the feature maps it meets: channels_last for kernels."""
-    fmt = CHANNELS_LAST.get(w.ndim, torch.contiguous_format)
-    return w if w.is_contiguous(memory_format=fmt) else w.contiguous(memory_format=fmt)
-
-
 def channels_last_strides(shape: torch.Size) -> tuple[int, ...]:
     """Strides of an engine tensor `(N, C, *spatial)` stored as `(N, *spatial, C)`."""
     order = [0, *range(2, len(shape)), 1]  # dims from outermost to innermost in memory

@@ -359,17 +359,12 @@ def _restore_rng(model: Any, context: FitContext, t: dict[str, torch.Tensor], me
     cuda = _numbered(t, "rng/cuda/")
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
-    for name, layer in _seeded_layers(model):
-        for device, generator in layer._generators.items():
-            saved = t.get(f"rng/layer/{name}/{device}")
-            if saved is not None:
-                generator.set_state(saved)
+    modules = dict(model.named_modules())
     for key in [k for k in t if k.startswith("rng/layer/")]:
-        # A seeded layer whose generator was created before the interruption but not yet
-        # in this process: create it, then give it the saved state.
+        # `generator()` also creates one that this process has not needed yet.
         name, device = key.removeprefix("rng/layer/").rsplit("/", 1)
-        layer = dict(model.named_modules()).get(name)
-        if layer is not None and device not in layer._generators:
+        layer = modules.get(name)
+        if layer is not None:
             layer.generator(torch.device(device)).set_state(t[key])
     if "rng/data" in t and getattr(context.batches, "_shared", None) is not None:
         context.batches._shared().set_state(t["rng/data"])

@@ -8,8 +8,8 @@ scaling reads one flag to decide whether to skip the update.)
 
 Placement: at the start of `fit`, `evaluate` and `predict` the model moves to
 `convolve.config.device()` (CUDA when available), with convolution kernels in channels_last
-memory format on CUDA, and the data follows. A direct call `model(x)` runs wherever the
-model's weights are.
+memory format (see `convolve.layers.layout`), and the data follows. A direct call
+`model(x)` runs wherever the model's weights are.
 
 Precision: the model's dtype policy (the global policy when the model was created) runs
 the forward pass under `torch.autocast`; outputs, the loss and metrics are float32.
@@ -440,7 +440,7 @@ class Trainer:
             self._move_to(device)
         with torch.no_grad():  # in place: the optimizer keeps its hold on each weight
             for t in self._tensors():
-                t.data = layout.weight_memory_format(t.data)
+                t.data = layout.engine_memory_format(t.data)
         return device
 
     def _tensors(self) -> list[torch.Tensor]:
@@ -465,10 +465,7 @@ class Trainer:
                 f"The data passed to {what}() contains no batches: {_describe(batches)}."
             )
         x, y, _ = first
-        self._check_input_structure(x)
-        self._ensure_built_for(x)
-        self._place_model()  # weights built just now are on the CPU
-        self._check_input_shapes(x)
+        self._ready_for(x)
         if y is None and check_targets and self._needs_targets(what):
             raise ValueError(
                 f"{what}(): model '{self.name}' was compiled with loss={self.loss!r}, which "  # type: ignore[attr-defined]
@@ -490,6 +487,13 @@ class Trainer:
         step = "test_step" if what in ("evaluate", "test_on_batch") else "train_step"
         builtin = getattr(type(self), step) is getattr(Trainer, step)
         return builtin and self._compiled_loss is not None and self._compiled_loss.has_loss
+
+    def _ready_for(self, x: Any) -> None:
+        """Checks the first batch's inputs against the model, building and placing it."""
+        self._check_input_structure(x)
+        self._ensure_built_for(x)
+        self._place_model()  # weights built just now are on the CPU
+        self._check_input_shapes(x)
 
     def _check_input_structure(self, x: Any) -> None:
         """One input means one array: a dict or list around it is refused by name."""
@@ -643,10 +647,7 @@ class Trainer:
         with torch.no_grad():
             for step, batch in enumerate(batches):
                 if step_fn is None:
-                    self._check_input_structure(batch[0])
-                    self._ensure_built_for(batch[0])
-                    self._place_model()
-                    self._check_input_shapes(batch[0])
+                    self._ready_for(batch[0])
                     step_fn = self._make_step("predict_step")
                 callback_list.on_predict_batch_begin(step)
                 out = step_fn(batch)
