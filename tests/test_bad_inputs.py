@@ -133,7 +133,6 @@ class Case:
     error: type[BaseException]
     match: str  # must name what is wrong and show the value received
     mount: str | None = None  # "readonly" for a read-only folder at ctx.tmp / "ro"
-    xfail: str | None = None  # a known gap, not fixed yet
 
 
 def _fit(ctx: Ctx, **kwargs: Any) -> Any:
@@ -344,9 +343,7 @@ def ctx(tmp_path: Path) -> Ctx:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_bad_input(case: Case, ctx: Ctx, request: pytest.FixtureRequest) -> None:
-    if case.xfail:
-        request.applymarker(pytest.mark.xfail(reason=case.xfail, strict=True))
+def test_bad_input(case: Case, ctx: Ctx) -> None:
     with contextlib.ExitStack() as stack:
         if case.mount == "readonly":
             stack.enter_context(tmpfs(ctx.tmp / "ro", "size=1m,ro"))

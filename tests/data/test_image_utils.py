@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 
+import keras
 import numpy as np
 import pytest
 import torch
@@ -12,8 +13,6 @@ from PIL import Image
 
 from convolve import preprocessing, utils
 from convolve.data import BadImageError, Dataset
-
-keras = pytest.importorskip("keras")
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from PIL import Image
 from convolve.data import image_dataset_from_directory
 
 pytestmark = pytest.mark.parity
-tf = pytest.importorskip("tensorflow", reason="Keras's image loader needs tf.data")
 
 INTERPOLATIONS = ["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5"]
 BOUND = {"bilinear": 1.0 + 1e-3, "nearest": 0.0}

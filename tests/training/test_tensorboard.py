@@ -233,7 +233,6 @@ class KerasSideModel:
 @pytest.mark.parity
 @pytest.mark.parametrize("update_freq", ["epoch", 2])
 def test_same_summaries_as_keras(tmp_path, update_freq):
-    pytest.importorskip("tensorflow")
     import keras
 
     def drive(callback_list):
