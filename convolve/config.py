@@ -27,13 +27,16 @@ __all__ = [
     "dtype_policy",
     "image_data_format",
     "jit_compile_options",
+    "host_memory_reuse",
     "set_device",
     "set_dtype_policy",
+    "set_host_memory_reuse",
     "set_jit_compile_options",
 ]
 
 _device: torch.device | None = None
 _jit_options: dict[str, Any] = {}
+_host_memory_reuse = True
 
 
 def _default_device() -> torch.device:
@@ -189,3 +192,30 @@ def enable_deterministic(enabled: bool = True) -> None:
 def is_deterministic() -> bool:
     """Whether `enable_deterministic()` is in effect."""
     return _deterministic
+
+
+def set_host_memory_reuse(enabled: bool) -> None:
+    """Whether `fit`, `evaluate` and `predict` on the CPU keep freed memory for reuse.
+
+    On by default. On Linux (glibc), the first of those calls to run on the CPU stops the
+    allocator from returning large freed blocks to the system, so that each step reuses the
+    previous step's activation memory instead of faulting it in again page by page; this
+    makes CPU training up to 1.7 times faster. The process then holds on to its peak memory
+    until it exits. Turn it off before the first call to keep the allocator's defaults; once
+    applied, it lasts for the life of the process. See `convolve.training.host_memory`.
+
+    Args:
+        enabled: False to leave the allocator as it is.
+
+    Raises:
+        ValueError: If `enabled` is not a bool.
+    """
+    global _host_memory_reuse
+    if not isinstance(enabled, bool):
+        raise ValueError(f"set_host_memory_reuse: `enabled` must be a bool, received {enabled!r}")
+    _host_memory_reuse = enabled
+
+
+def host_memory_reuse() -> bool:
+    """Whether CPU runs keep freed memory for reuse (see `set_host_memory_reuse`)."""
+    return _host_memory_reuse

@@ -14,8 +14,10 @@ antialiasing):
   kernels re-implemented in `convolve.data.resize`, float32 (within 1e-3 of Keras).
 
 Decoding itself matches TensorFlow's for PNG, BMP and GIF (16-bit images keep their high
-byte, as TensorFlow's uint8 decode does); JPEG pixels differ by a few levels (at most 5 in
-the tests) because TensorFlow uses libjpeg's fast integer IDCT and Pillow the accurate one.
+byte, as TensorFlow's uint8 decode does), and for ordinary colour and greyscale JPEGs, which
+`convolve.data.jpeg` decodes with TensorFlow's libjpeg settings. The JPEGs left to Pillow
+(CMYK, EXIF-rotated, four channels asked for) differ by a few levels (at most 5 in the
+tests): Pillow uses libjpeg's accurate IDCT, TensorFlow the fast integer one.
 
 Unlike Keras, the EXIF orientation of a photo is applied. With `jpeg_draft=True`, JPEGs at
 least twice the target size are decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself
@@ -46,7 +48,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
-from convolve.data import resize
+from convolve.data import jpeg, resize
 
 # Importing the plugins registers them; `Image.open(formats=...)` needs them registered.
 _PLUGINS = (
@@ -191,6 +193,10 @@ def decode_image(path: str, spec: DecodeSpec) -> np.ndarray:
 
 def decode_bytes(data: bytes, spec: DecodeSpec, path: str = "<bytes>") -> np.ndarray:
     """`decode_image` for file contents already in memory; `path` names it in errors."""
+    if not spec.jpeg_draft:
+        array = jpeg.decode(data, spec.num_channels)
+        if array is not None:
+            return _sized(array, spec)
     with warnings.catch_warnings():
         # Pillow only warns between 1x and 2x its pixel limit; both are refused here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -232,9 +238,13 @@ def _decode_opened(img: Image.Image, spec: DecodeSpec) -> np.ndarray:
     img = _to_channels(img, spec.num_channels)
     for method in _ORIENTATION.get(orientation, ()):
         img = img.transpose(method)
+    return _sized(_as_array(img), spec)
+
+
+def _sized(array: np.ndarray, spec: DecodeSpec) -> np.ndarray:
     if spec.image_size is None:
-        return _expand_channels(_as_array(img), spec.num_channels)
-    return resize_image(img, spec)
+        return _expand_channels(array, spec.num_channels)
+    return resize_image(array, spec)
 
 
 def _orientation(img: Image.Image) -> int:
@@ -335,34 +345,34 @@ def _pad_geometry(h: int, w: int, target_h: int, target_w: int) -> tuple[int, in
     return resized_h, resized_w, pad_top, pad_left
 
 
-def resize_image(img: Image.Image, spec: DecodeSpec) -> np.ndarray:
-    """Resizes with Keras's crop or pad rules to a `(height, width, channels)` array.
+def resize_image(image: np.ndarray, spec: DecodeSpec) -> np.ndarray:
+    """Resizes a `(height, width, channels)` array with Keras's crop or pad rules.
 
-    The array is uint8 for "bilinear" and "nearest", float32 for the other methods.
+    The result is uint8 for "bilinear" and "nearest", float32 for the other methods.
     """
     assert spec.image_size is not None
     target_h, target_w = (int(v) for v in spec.image_size)
-    w, h = img.size
+    h, w = image.shape[:2]
     if spec.crop_to_aspect_ratio:
         crop_h, crop_w, top, left = _crop_box(h, w, target_h, target_w)
         box = (top, left, top + crop_h, left + crop_w)
-        return _expand_channels(_resize(img, box, target_h, target_w, spec), spec.num_channels)
+        return _expand_channels(_resize(image, box, target_h, target_w, spec), spec.num_channels)
     if spec.pad_to_aspect_ratio:
         resized_h, resized_w, top, left = _pad_geometry(h, w, target_h, target_w)
-        inner = _resize(img, (0, 0, h, w), resized_h, resized_w, spec)
+        inner = _resize(image, (0, 0, h, w), resized_h, resized_w, spec)
         inner = _expand_channels(inner, spec.num_channels)  # before padding: alpha is 0 there
         out = np.zeros((target_h, target_w, inner.shape[2]), dtype=inner.dtype)
         out[top : top + resized_h, left : left + resized_w] = inner
         return out
-    resized = _resize(img, (0, 0, h, w), target_h, target_w, spec)
+    resized = _resize(image, (0, 0, h, w), target_h, target_w, spec)
     return _expand_channels(resized, spec.num_channels)
 
 
 def _resize(
-    img: Image.Image, box: tuple[int, int, int, int], out_h: int, out_w: int, spec: DecodeSpec
+    image: np.ndarray, box: tuple[int, int, int, int], out_h: int, out_w: int, spec: DecodeSpec
 ) -> np.ndarray:
     top, left, bottom, right = box
-    array = _as_array(img)[top:bottom, left:right]
+    array = image[top:bottom, left:right]
     mode = _TORCH_MODES.get(spec.interpolation)
     if array.shape[:2] == (out_h, out_w):
         return np.ascontiguousarray(array, dtype=output_dtype(spec.interpolation))

@@ -37,7 +37,7 @@ import torch
 from convolve import _tree, config, distribute, mixed_precision
 from convolve.layers import layout
 from convolve.layers.symbolic import is_symbolic
-from convolve.training import backup, data_adapter
+from convolve.training import backup, data_adapter, host_memory
 from convolve.training.compile_utils import CompiledLoss, CompiledMetrics, CompiledStep, _as_list
 
 
@@ -436,6 +436,8 @@ class Trainer:
     def _place_model(self) -> torch.device:
         """Moves the model to the configured device, with kernels in channels_last format."""
         device = config.device()
+        if device.type == "cpu" and config.host_memory_reuse():
+            host_memory.reuse_freed_memory()
         if any(t.device != device for t in self._tensors()):
             self._move_to(device)
         with torch.no_grad():  # in place: the optimizer keeps its hold on each weight
