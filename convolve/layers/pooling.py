@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from convolve.layers import _conv_utils as cu
+from convolve.layers import layout
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -68,7 +69,9 @@ class BasePooling(cu.SpatialLayer):
         self._spatial_output(tuple(input_shape))
 
     def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
-        x = inputs
+        # Pooling runs several times slower on channels-first memory than on channels_last,
+        # which augmentation layers can hand on (see `affine_transform`).
+        x = layout.engine_memory_format(inputs) if inputs.ndim in (4, 5) else inputs
         padding: Any = 0
         pads = None
         if self.padding == "same":

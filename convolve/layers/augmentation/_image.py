@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from convolve.layers import _conv_utils as cu
-from convolve.layers import layout
 from convolve.layers.base import Layer, is_shape, torch_dtype
 from convolve.layers.symbolic import is_symbolic
 
@@ -195,7 +194,7 @@ def affine_transform(
     Points outside the input are filled as Keras's `fill_mode` says: "reflect" (about the
     edge, `d c b a | a b c d | d c b a`), "wrap", "nearest" (edge pixel) or "constant"
     (`fill_value`, weighted into the interpolation as Keras does). One `grid_sample` call
-    does the whole batch.
+    does the whole batch; the result is contiguous `(batch, channels, height, width)`.
     """
     batch, _, height, width = images.shape
     out_h, out_w = output_size or (height, width)
@@ -224,7 +223,10 @@ def affine_transform(
     )
     if fill:
         out = out + fill
-    return layout.engine_memory_format(out)
+    # Left as grid_sample writes it, (N, C, H, W) contiguous, rather than copied into
+    # channels_last: the convolution that usually comes next takes either at the same speed,
+    # as does a following affine layer, and pooling converts what it receives.
+    return out
 
 
 # --------------------------------------------------------------------- layers

@@ -58,11 +58,12 @@ class RandomFlip(im.RandomImageLayer):
         dims = {HORIZONTAL: (-1,), VERTICAL: (-2,), BOTH: (-2, -1)}[self.mode]
         flips = transformation["flips"]
         if images.device.type == "cpu":
-            # Flip only the drawn images: fewer passes over memory, and finding them costs
-            # no device synchronisation on the CPU.
-            chosen = flips.reshape(-1).nonzero().reshape(-1)
-            out = images.clone()
-            out[chosen] = images[chosen].flip(dims)
+            # Image by image, each either copied or flipped into the output: half the passes
+            # over memory of a flip and a select, and reading the draws costs no device
+            # synchronisation on the CPU.
+            out = torch.empty_like(images)
+            for i, flip in enumerate(flips.reshape(-1).tolist()):
+                out[i].copy_(images[i].flip(dims) if flip else images[i])
             return out
         return torch.where(flips, images.flip(dims), images)
 
