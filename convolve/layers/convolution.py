@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from convolve import activations
 from convolve.layers import _conv_utils as cu
-from convolve.layers import activation_util
+from convolve.layers import activation_util, layout
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -111,6 +111,7 @@ class ConvFamily(cu.SpatialLayer):
     # ----------------------------------------------------------------- compute
     def _pad_input(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Applies "same"/"causal" padding; returns the input and torch's `padding`."""
+        x = layout.feature_map_format(x)
         if self.padding == "causal":
             return F.pad(x, ((self.kernel_size[0] - 1) * self.dilation_rate[0], 0)), 0
         if self.padding == "same":

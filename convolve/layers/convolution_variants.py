@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from convolve.layers import _conv_utils as cu
+from convolve.layers import layout
 from convolve.layers.convolution import _CONV_FN, ConvFamily
 
 _CONV_TRANSPOSE_FN = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -523,8 +524,8 @@ class BaseConvTranspose(ConvFamily):
 
     def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
         y = _CONV_TRANSPOSE_FN[self.rank](
-            inputs, self.kernel, self.bias, self.strides, self._torch_padding,
-            self._torch_output_padding, 1, self.dilation_rate,
+            layout.feature_map_format(inputs), self.kernel, self.bias, self.strides,
+            self._torch_padding, self._torch_output_padding, 1, self.dilation_rate,
         )  # fmt: skip
         if self._slices is not None:
             window = [slice(a, n - b) for (a, b), n in zip(self._slices, y.shape[2:], strict=True)]

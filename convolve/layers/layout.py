@@ -44,6 +44,18 @@ def engine_memory_format(x: torch.Tensor) -> torch.Tensor:
 CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
 
 
+def feature_map_format(x: torch.Tensor) -> torch.Tensor:
+    """`engine_memory_format` for images and volumes (rank 4 and 5); others as they are.
+
+    Convolution and pooling apply it to their inputs. It is a stride check when the input
+    is channels_last already, and one copy when a layer before handed on channels-first
+    memory (geometric augmentation does, see `affine_transform`); from there on every
+    feature map is channels_last again. Without it pooling and depthwise convolution return
+    channels-first maps, and pooling runs several times slower on them.
+    """
+    return engine_memory_format(x) if x.ndim in (4, 5) else x
+
+
 def channels_last_strides(shape: torch.Size) -> tuple[int, ...]:
     """Strides of an engine tensor `(N, C, *spatial)` stored as `(N, *spatial, C)`."""
     order = [0, *range(2, len(shape)), 1]  # dims from outermost to innermost in memory

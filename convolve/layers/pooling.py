@@ -69,9 +69,7 @@ class BasePooling(cu.SpatialLayer):
         self._spatial_output(tuple(input_shape))
 
     def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
-        # Pooling runs several times slower on channels-first memory than on channels_last,
-        # which augmentation layers can hand on (see `affine_transform`).
-        x = layout.engine_memory_format(inputs) if inputs.ndim in (4, 5) else inputs
+        x = layout.feature_map_format(inputs)  # pooling is several times slower otherwise
         padding: Any = 0
         pads = None
         if self.padding == "same":

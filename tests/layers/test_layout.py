@@ -62,3 +62,24 @@ def test_feature_maps_stay_channels_last_through_a_convnet(channels) -> None:
             assert t.stride() == layout.channels_last_strides(t.shape), (name, t.stride())
     flat_in, flat_out = flatten
     assert flat_out.data_ptr() == flat_in.data_ptr()  # Flatten in H, W, C order is a view
+
+
+@pytest.mark.parametrize("after", ["conv", "pool", "depthwise", "transpose"])
+def test_convolution_and_pooling_restore_channels_last_after_augmentation(after) -> None:
+    # Geometric augmentation hands on grid_sample's channels-first memory; the next
+    # convolution or pooling layer must return channels_last maps with unchanged values.
+    follower = {
+        "conv": keras.layers.Conv2D(4, 3),
+        "pool": keras.layers.MaxPooling2D(),
+        "depthwise": keras.layers.DepthwiseConv2D(3),
+        "transpose": keras.layers.Conv2DTranspose(4, 3),
+    }[after]
+    rotate = keras.layers.RandomRotation(0.1, seed=1)
+    model = keras.Sequential([keras.Input((10, 10, 3)), rotate, follower])
+    x = np.random.default_rng(0).random((2, 10, 10, 3)).astype("float32")
+    seen = _layer_strides(model, x, training=True)
+    rotated, out = seen[rotate.name][1], seen[follower.name][1]
+    assert rotated.is_contiguous()  # channels-first memory, as grid_sample writes it
+    assert out.stride() == layout.channels_last_strides(out.shape)
+    expected = follower(layout.to_user(rotated).contiguous())
+    np.testing.assert_allclose(layout.to_user(out).detach(), expected.detach(), atol=1e-6)

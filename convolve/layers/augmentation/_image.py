@@ -223,9 +223,9 @@ def affine_transform(
     )
     if fill:
         out = out + fill
-    # Left as grid_sample writes it, (N, C, H, W) contiguous, rather than copied into
-    # channels_last: the convolution that usually comes next takes either at the same speed,
-    # as does a following affine layer, and pooling converts what it receives.
+    # Left as grid_sample writes it, (N, C, H, W) contiguous: a following affine layer reads
+    # either layout at the same speed, and convolution and pooling convert what they
+    # receive (`layout.feature_map_format`), so a stack of these layers costs one copy.
     return out
 
 
