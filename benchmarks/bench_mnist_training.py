@@ -4,7 +4,10 @@ Each Keras backend runs in its own subprocess (Keras picks its backend at import
 and the hand-written PyTorch loop share one, taking turns epoch by epoch, because on a
 shared machine the speed of a whole process varies by as much as 2x from one process to
 the next, and only contenders in the same process see the same conditions. All use the
-same real digits, network, optimizer (Adam) and batch size. Reported: training and
+same real digits, network, optimizer (Adam) and batch size. convolve's `fit` on the CPU
+keeps freed memory for reuse (`convolve.training.host_memory`), which the PyTorch loop in
+its process then enjoys too; `torch-alone` runs the same loop in a process of its own with
+the allocator's defaults, as a plain PyTorch script runs. Reported: training and
 inference (forward) samples per second (best of the repeats), ratios to hand-written
 PyTorch and to the best Keras backend, and the median of the same-process ratios of
 convolve to PyTorch.
@@ -22,7 +25,7 @@ import subprocess
 import sys
 import time
 
-CONTENDERS = ["convolve+torch", "keras-torch", "keras-tensorflow"]
+CONTENDERS = ["convolve+torch", "torch-alone", "keras-torch", "keras-tensorflow"]
 
 
 def _digits():
@@ -115,6 +118,8 @@ def run_one(name: str, batch: int, epochs: int) -> dict:
             "convolve": keras_api_epochs(keras, batch, x, y),
             "torch": torch_epochs(batch, x, y),
         }
+    elif name == "torch-alone":  # glibc's allocator defaults, as a plain script runs
+        pairs = {name: torch_epochs(batch, x, y)}
     else:
         import keras
 
