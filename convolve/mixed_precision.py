@@ -354,15 +354,7 @@ class LossScaleOptimizer(Optimizer):
     @torch.compiler.disable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Unscales the `.grad`s and updates the weights unless one is not finite."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        if not self.built:
-            raise ValueError(
-                f"LossScaleOptimizer '{self.name}' has no parameters yet; call "
-                "`build(model.parameters())` before `step()`."
-            )
+        loss = self._begin_step(closure)
         grads = [p.grad for p in self._params if p.grad is not None]
         if not grads:
             raise ValueError("No gradients provided for any variable.")

@@ -478,6 +478,19 @@ class Optimizer:
 
     # ------------------------------------------------------------------ updates
 
+    def _begin_step(self, closure: Callable[[], Any] | None) -> Any:
+        """Runs `closure` (with gradients on) and checks the optimizer is built; the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if not self.built:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' has no parameters yet; call "
+                "`build(model.parameters())` before `step()`."
+            )
+        return loss
+
     # Kept out of `torch.compile` graphs: the step reads host-side counters that change
     # every call, which would recompile the graph each step; eager foreach ops are fast
     # and keep Keras's exact rounding.
@@ -496,15 +509,7 @@ class Optimizer:
         Returns:
             The closure's loss, or None.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        if not self.built:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' has no parameters yet; call "
-                "`build(model.parameters())` before `step()`."
-            )
+        loss = self._begin_step(closure)
         grads: list[Tensor | None] = [p.grad for p in self._params]
         idx = None
         if any(g is None for g in grads):

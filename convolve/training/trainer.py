@@ -663,6 +663,16 @@ class Trainer:
         return _concatenate(outputs)
 
     # ------------------------------------------------------------------ one batch
+    def _one_batch(self, x: Any, y: Any, sample_weight: Any, what: str) -> tuple[Any, Any]:
+        """The batches of a `*_on_batch` call (one, or this rank's shard), checked."""
+        strategy = _start_distribution()
+        batches = data_adapter.make_batches(
+            x, y, sample_weight, _len(x), False, self._place_model(), None,
+            None if strategy is None else strategy.shard(),
+        )  # fmt: skip
+        self._prepare_for(batches, check_targets=False, strategy=strategy, what=what)
+        return batches, strategy
+
     def train_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
         return_dict: bool = False,
@@ -671,12 +681,7 @@ class Trainer:
         self._assert_compiled("train_on_batch")
         if class_weight is not None:
             sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
-        strategy = _start_distribution()
-        batches = data_adapter.make_batches(
-            x, y, sample_weight, _len(x), False, self._place_model(), None,
-            None if strategy is None else strategy.shard(),
-        )  # fmt: skip
-        self._prepare_for(batches, check_targets=False, strategy=strategy, what="train_on_batch")
+        batches, strategy = self._one_batch(x, y, sample_weight, "train_on_batch")
         self.reset_metrics()
         self.train()  # type: ignore[attr-defined]
         step_fn = self._make_step("train_step")
@@ -692,12 +697,7 @@ class Trainer:
     ) -> Any:
         """Loss and metrics on one (global) batch."""
         self._assert_compiled("test_on_batch")
-        strategy = _start_distribution()
-        batches = data_adapter.make_batches(
-            x, y, sample_weight, _len(x), False, self._place_model(), None,
-            None if strategy is None else strategy.shard(),
-        )  # fmt: skip
-        self._prepare_for(batches, check_targets=False, strategy=strategy, what="test_on_batch")
+        batches, strategy = self._one_batch(x, y, sample_weight, "test_on_batch")
         self.reset_metrics()
         self.eval()  # type: ignore[attr-defined]
         step_fn = self._make_step("test_step")
