@@ -126,6 +126,13 @@ class ConvFamily(cu.SpatialLayer):
     def _activate(self, y: torch.Tensor) -> torch.Tensor:
         return y if self._is_linear else activation_util.apply(self.activation, y)
 
+    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+        return self._activate(self.pre_activation(inputs))
+
+    def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The layer's output before its activation (models may apply that later)."""
+        raise NotImplementedError
+
     # ----------------------------------------------------------------- config
     def _window_config(self) -> dict[str, Any]:
         return {
@@ -259,12 +266,11 @@ class BaseConv(ConvFamily):
         self._add_bias(self.filters)
 
     # ----------------------------------------------------------------- compute
-    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+    def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         x, padding = self._pad_input(inputs)
-        y = self._conv(
+        return self._conv(
             x, self.kernel, self.bias, self.strides, padding, self.dilation_rate, self.groups
         )
-        return self._activate(y)
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:

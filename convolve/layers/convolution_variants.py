@@ -135,8 +135,8 @@ class BaseDepthwiseConv(ConvFamily):
         )  # fmt: skip
         self._add_bias(channels * self.depth_multiplier)
 
-    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
-        return self._activate(_depthwise(self, inputs, self.kernel, self.bias))
+    def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
+        return _depthwise(self, inputs, self.kernel, self.bias)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -290,9 +290,9 @@ class BaseSeparableConv(ConvFamily):
         )
         self._add_bias(self.filters)
 
-    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+    def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         y = _depthwise(self, inputs, self.depthwise_kernel, None)
-        return self._activate(_CONV_FN[self.rank](y, self.pointwise_kernel, self.bias))
+        return _CONV_FN[self.rank](y, self.pointwise_kernel, self.bias)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -522,7 +522,7 @@ class BaseConvTranspose(ConvFamily):
         )
         self._add_bias(self.filters)
 
-    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+    def pre_activation(self, inputs: torch.Tensor) -> torch.Tensor:
         y = _CONV_TRANSPOSE_FN[self.rank](
             layout.feature_map_format(inputs), self.kernel, self.bias, self.strides,
             self._torch_padding, self._torch_output_padding, 1, self.dilation_rate,
@@ -530,7 +530,7 @@ class BaseConvTranspose(ConvFamily):
         if self._slices is not None:
             window = [slice(a, n - b) for (a, b), n in zip(self._slices, y.shape[2:], strict=True)]
             y = y[(slice(None), slice(None), *window)]
-        return self._activate(y)
+        return y
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -10,6 +10,7 @@ from convolve import _tree
 from convolve.layers.base import Layer
 from convolve.layers.core import InputLayer
 from convolve.layers.symbolic import KerasTensor, Node
+from convolve.models import pool_first
 from convolve.models.model import Model
 
 
@@ -83,6 +84,28 @@ def keras_layer_order(nodes: list[Node], first_seen: dict[int, int]) -> list[Lay
     return sorted(layers, key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
 
 
+def sole_consumers(nodes: list[Node], outputs: list[KerasTensor]) -> dict[int, Node]:
+    """`{id(node): consumer}` where a node's one output is the whole input of one other node,
+    used nowhere else and not a model output: pairs whose intermediate nobody else sees."""
+    uses: dict[int, list[Node]] = {}
+    for node in nodes:
+        for tensor in node.input_tensors:
+            uses.setdefault(id(tensor), []).append(node)
+    output_ids = {id(t) for t in outputs}
+    pairs = {}
+    for node in nodes:
+        if len(node.output_tensors) != 1 or set(node.kwargs) - {"training"}:
+            continue
+        tensor = node.output_tensors[0]
+        users = uses.get(id(tensor), [])
+        if id(tensor) in output_ids or len(users) != 1:
+            continue
+        consumer = users[0]
+        if consumer.args is tensor and not set(consumer.kwargs) - {"training"}:
+            pairs[id(node)] = consumer
+    return pairs
+
+
 class Functional(Model):
     """A model defined by its input and output symbolic tensors (Keras's functional API)."""
 
@@ -104,6 +127,7 @@ class Functional(Model):
         self._input_tensors, self._output_tensors = flat_inputs, flat_outputs
         nodes, first_seen = topological_nodes(flat_inputs, flat_outputs)
         self._nodes = [n for n in nodes if not isinstance(n.layer, InputLayer)]
+        self._sole_consumers = sole_consumers(self._nodes, flat_outputs)
         ordered = keras_layer_order(nodes, first_seen)
         names = [layer.name for layer in ordered]
         duplicate = next((n for n in names if names.count(n) > 1), None)
@@ -127,7 +151,10 @@ class Functional(Model):
                 f"received {len(flat)}."
             )
         values = {id(t): v for t, v in zip(self._input_tensors, flat, strict=True)}
+        done: set[int] = set()
         for node in self._nodes:
+            if id(node) in done:
+                continue
             args = _tree.pack_like(
                 node.args,
                 [
@@ -136,7 +163,16 @@ class Functional(Model):
                 ],
             )
             kwargs = dict(node.kwargs)
-            out = node.layer.engine_call(args, kwargs.pop("training", training), **kwargs)
+            node_training = kwargs.pop("training", training)
+            consumer = self._sole_consumers.get(id(node))
+            if consumer is not None and pool_first.pools_first(node.layer, consumer.layer):
+                out = pool_first.run_pool_first(
+                    node.layer, consumer.layer, args, consumer.kwargs.get("training", training)
+                )
+                done.add(id(consumer))
+                node = consumer  # what was computed is the consumer's output
+            else:
+                out = node.layer.engine_call(args, node_training, **kwargs)
             for tensor, value in zip(node.output_tensors, _tree.flatten(out), strict=True):
                 values[id(tensor)] = value
         return _tree.pack_like(self._outputs_struct, [values[id(t)] for t in self._output_tensors])

@@ -10,6 +10,7 @@ from torch import nn
 from convolve.layers.base import Layer
 from convolve.layers.core import InputLayer
 from convolve.layers.symbolic import KerasTensor
+from convolve.models import pool_first
 from convolve.models.model import Model
 
 
@@ -126,8 +127,15 @@ class Sequential(Model):
         x = inputs
         if isinstance(x, list | tuple) and len(x) == 1:  # `[x]`, as Keras accepts
             x = x[0]
-        for layer in self._layer_list:
-            x = layer.engine_call(x, training)
+        layers = list(self._layer_list)
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers) and pool_first.pools_first(layers[i], layers[i + 1]):
+                x = pool_first.run_pool_first(layers[i], layers[i + 1], x, training)
+                i += 2
+            else:
+                x = layers[i].engine_call(x, training)
+                i += 1
         return x
 
     def compute_output_shape(self, input_shape: Any) -> Any:
