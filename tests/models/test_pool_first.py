@@ -62,6 +62,19 @@ BLOCKS = {
         (10, 10, 4),
         lambda: [layers.DepthwiseConv2D(3, activation="relu"), layers.MaxPooling2D()],
     ),
+    "batchnorm-activation-layer": (
+        (10, 10, 2),
+        lambda: [
+            layers.Conv2D(4, 3),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.MaxPooling2D(),
+        ],
+    ),
+    "relu-layer": (
+        (9, 9, 2),
+        lambda: [layers.Conv2D(4, 3), layers.ReLU(), layers.MaxPooling2D(padding="same")],
+    ),
 }
 
 
@@ -160,6 +173,16 @@ class _OwnCall(layers.Conv2D):
             False,
         ),
         (lambda: _OwnCall(2, 3, activation="relu"), layers.MaxPooling2D, False),
+        (lambda: layers.Activation("relu"), layers.MaxPooling2D, True),
+        (lambda: layers.Activation("relu6"), layers.GlobalMaxPooling1D, True),
+        (lambda: layers.Activation("tanh"), layers.MaxPooling2D, False),
+        (layers.ReLU, layers.MaxPooling3D, True),
+        # A cap is a clamp, whose gradient at the cap is 1: a tie there is not safe.
+        (lambda: layers.ReLU(max_value=6.0), layers.MaxPooling2D, False),
+        (lambda: layers.ReLU(threshold=0.5), layers.MaxPooling2D, False),
+        (lambda: layers.ReLU(negative_slope=0.1), layers.MaxPooling2D, False),
+        (layers.LeakyReLU, layers.MaxPooling2D, False),
+        (lambda: layers.Dense(3, activation="relu"), layers.MaxPooling1D, False),
     ],
 )
 def test_which_pairs_pool_first(make_layer, make_consumer, expected):
