@@ -108,3 +108,23 @@ def test_small_rotations_written_by_columns_match_keras(fill_mode):
     np.testing.assert_allclose(
         ours.permute(0, 2, 3, 1).numpy(), keras.ops.convert_to_numpy(theirs), atol=ATOL, rtol=0
     )
+
+
+def test_a_compiled_augmentation_stack_has_no_graph_break():
+    # The write order and RandomFlip's per-image copies read draws on the host; compiled
+    # code must not, or every step would split into several graphs.
+    import torch._dynamo
+
+    from convolve.layers.augmentation import RandomFlip, RandomRotation, RandomZoom
+
+    stack = [RandomFlip("horizontal"), RandomRotation(0.1), RandomZoom(0.1)]
+
+    def augment(x):
+        for layer in stack:
+            x = layer.engine_call(x, training=True)
+        return x
+
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(augment)(_images("channels_last"))
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1

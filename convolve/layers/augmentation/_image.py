@@ -188,8 +188,8 @@ def _writes_columns(rows: torch.Tensor, images: torch.Tensor) -> bool:
     operations (results agree to float32 rounding) and depends on nothing but the map and
     the layout, so seeded runs repeat exactly.
     """
-    if images.device.type != "cpu":
-        return False
+    if images.device.type != "cpu" or torch.compiler.is_compiling():
+        return False  # no host read on a GPU, no graph break in a compiled step
     fast, slow = (0, 1) if images.stride(-1) <= images.stride(-2) else (1, 0)
     steps = rows.detach().abs()  # [:, k, j]: input axis k per output step along axis j
 

@@ -57,10 +57,10 @@ class RandomFlip(im.RandomImageLayer):
             return images
         dims = {HORIZONTAL: (-1,), VERTICAL: (-2,), BOTH: (-2, -1)}[self.mode]
         flips = transformation["flips"]
-        if images.device.type == "cpu":
+        if images.device.type == "cpu" and not torch.compiler.is_compiling():
             # Image by image, each either copied or flipped into the output: half the passes
             # over memory of a flip and a select, and reading the draws costs no device
-            # synchronisation on the CPU.
+            # synchronisation on the CPU (a compiled step keeps the select: no graph break).
             out = torch.empty_like(images)
             for i, flip in enumerate(flips.reshape(-1).tolist()):
                 out[i].copy_(images[i].flip(dims) if flip else images[i])
