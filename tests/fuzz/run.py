@@ -19,7 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("MPLBACKEND", "Agg")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 import fuzz_strategies as fs  # noqa: E402
 import fuzz_targets as ft  # noqa: E402
@@ -68,33 +68,19 @@ def _round(target: str, round_seed: int, workdir: str, counts: Counter) -> None:
         verbosity=Verbosity.quiet,
     )
 
-    def record(outcome: str) -> None:
+    strategy, check = {
+        "images": (fs.image_examples(), lambda example: ft.image_target(*example, workdir)),
+        "models": (fs.model_examples(), lambda example: ft.model_target(*example, workdir)),
+        "fit": (fs.fit_cases(), ft.fit_target),
+    }[target]
+
+    @seed(round_seed)
+    @settings(**options)
+    @given(strategy)
+    def run(example):
+        outcome = check(example)
         counts[target] += 1
         counts[f"{target}:{outcome}"] += 1
-
-    if target == "images":
-
-        @seed(round_seed)
-        @settings(**options)
-        @given(fs.image_examples())
-        def run(example):
-            record(ft.image_target(*example, workdir))
-
-    elif target == "models":
-
-        @seed(round_seed)
-        @settings(**options)
-        @given(fs.model_examples())
-        def run(example):
-            record(ft.model_target(*example, workdir))
-
-    else:
-
-        @seed(round_seed)
-        @settings(**options)
-        @given(fs.fit_cases())
-        def run(case):
-            record(ft.fit_target(case))
 
     run()
 
