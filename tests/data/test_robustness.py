@@ -5,36 +5,19 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from sample_files import png_bytes
 
 from convolve.data import BadImageError, BadImageWarning, image_dataset_from_directory
 
 H, W = 12, 8  # every good image is (or shows upright as) 12 rows x 8 columns
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def png_bytes(width: int, height: int, bit_depth: int, color_type: int, raw: bytes) -> bytes:
-    """A PNG written by hand, for the kinds Pillow does not write (16-bit RGB, bombs)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 def solid(color, mode="RGB", size=(W, H)) -> Image.Image:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sample_files import small_saved_model
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
@@ -309,20 +310,7 @@ _MODEL_CACHE: dict[str, Any] = {}
 
 def reference_model() -> Any:
     """The architecture every model-file seed holds (convolve's and Keras's alike)."""
-    from convolve import layers
-    from convolve.models import Sequential
-
-    model = Sequential(
-        [
-            layers.Input((6, 6, 2)),
-            layers.Conv2D(3, 3, activation="relu"),
-            layers.BatchNormalization(),
-            layers.Flatten(),
-            layers.Dense(4),
-        ]
-    )
-    model.compile(optimizer="adam", loss="mse")
-    return model
+    return small_saved_model()
 
 
 def _members(data: bytes) -> list[tuple[str, bytes]]:

@@ -13,35 +13,19 @@ from __future__ import annotations
 import io
 import json
 import os
-import struct
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import fuzz_targets  # noqa: E402
+from sample_files import png_bytes  # noqa: E402
 
 CORPUS = fuzz_targets.CORPUS
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def _png(width: int, height: int, depth: int, color: int, raw: bytes) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", zlib.compress(raw))
-        + _png_chunk(b"IEND", b"")
-    )
 
 
 def _save(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -68,7 +52,7 @@ def images() -> dict[str, bytes]:
         "rgb.png": _save(rgb, "PNG"),
         "rgba.png": _save(rgba, "PNG"),
         "palette_transparent.png": _save(rgb.convert("P"), "PNG", transparency=0),
-        "gray16.png": _png(4, 3, 16, 0, b"".join(b"\x00" + b"\x12\x34" * 4 for _ in range(3))),
+        "gray16.png": png_bytes(4, 3, 16, 0, b"".join(b"\x00" + b"\x12\x34" * 4 for _ in range(3))),
         "one_bit.png": _save(gray.convert("1"), "PNG"),
         "interlaced.png": _save(rgb, "PNG", optimize=True),
         "animated.gif": gif.getvalue(),
@@ -84,8 +68,8 @@ def images() -> dict[str, bytes]:
         "lzw.tif": _save(rgb, "TIFF", compression="tiff_lzw"),
         # Malformed on purpose.
         "truncated.png": _save(rgb, "PNG")[:60],
-        "bomb_header.png": _png(60000, 60000, 8, 0, b"\x00"),
-        "zero_size.png": _png(0, 0, 8, 2, b""),
+        "bomb_header.png": png_bytes(60000, 60000, 8, 0, b"\x00"),
+        "zero_size.png": png_bytes(0, 0, 8, 2, b""),
         "not_an_image.jpg": b"GIF89a but really text, not an image at all",
         "jpeg_soi_only.jpg": b"\xff\xd8\xff",
     }

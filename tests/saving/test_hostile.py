@@ -22,9 +22,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from sample_files import small_saved_model
 
 from convolve import layers, saving
-from convolve.models import Sequential
 from convolve.saving import ModelFileError, UnsafeModelError
 
 # A load that takes longer than this is treated as a hang.
@@ -52,16 +52,7 @@ def marker(tmp_path):
 def valid(tmp_path_factory):
     """A valid model and its files: .keras, .weights.h5, .safetensors."""
     root = tmp_path_factory.mktemp("valid")
-    model = Sequential(
-        [
-            layers.Input((6, 6, 2)),
-            layers.Conv2D(3, 3, activation="relu"),
-            layers.BatchNormalization(),
-            layers.Flatten(),
-            layers.Dense(4),
-        ]
-    )
-    model.compile(optimizer="adam", loss="mse")
+    model = small_saved_model()
     saving.save_model(model, root / "m.keras")
     saving.save_weights(model, root / "m.weights.h5")
     saving.save_weights(model, root / "m.safetensors")
