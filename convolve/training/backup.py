@@ -249,7 +249,7 @@ class ResumePoint:
         ).items():
             if key in saved:
                 _load_callback_state(cb, saved[key]["state"], t, saved[key]["index"])
-        if self.step > 0:
+        if self.step > 0 or "data/starts" in t:
             _resume_data(context.batches, t, self.step)
 
 
@@ -264,11 +264,13 @@ def capture(model: Any, context: FitContext, epoch: int, step: int) -> tuple[dic
         for i, metric in enumerate(model.metrics):
             for j, value in enumerate(metric.variables):
                 tensors[f"metrics/{i:03d}/{j:03d}"] = value.detach().cpu().clone()
-        plan = getattr(context.batches, "epoch_plan", None)
-        if plan is not None:
-            tensors["data/starts"] = torch.tensor(plan.starts, dtype=torch.int64)
-            if plan.order is not None:
-                tensors["data/order"] = plan.order.detach().cpu().to(torch.int64)
+    # Mid-epoch: the epoch's pass; between epochs: the pass the next epoch goes on with.
+    plan = getattr(context.batches, "epoch_plan" if step > 0 else "carried_plan", None)
+    if plan is not None:
+        tensors["data/starts"] = torch.tensor(plan.starts, dtype=torch.int64)
+        tensors["data/offset"] = torch.tensor(plan.offset, dtype=torch.int64)
+        if plan.order is not None:
+            tensors["data/order"] = plan.order.detach().cpu().to(torch.int64)
     rng = _capture_rng(model, context, tensors)
     callbacks = []
     for index, cb in enumerate(context.callbacks):
@@ -311,7 +313,7 @@ def _numbered(tensors: dict[str, torch.Tensor], prefix: str) -> list[torch.Tenso
 def _restore_metrics(model: Any, context: FitContext, t: dict[str, torch.Tensor]) -> None:
     """Running totals of the interrupted epoch (metrics are built from a first batch)."""
     if model._compiled_metrics is not None and model._compiled_metrics._metrics is None:
-        x, y, _ = next(iter(context.batches))
+        x, y, _ = context.batches.peek()
         model._build_metrics_for(x, y)
     for i, metric in enumerate(model.metrics):
         for j, value in enumerate(metric.variables):
@@ -323,7 +325,8 @@ def _resume_data(batches: Any, t: dict[str, torch.Tensor], step: int) -> None:
 
     if isinstance(batches, ArrayBatches):
         starts = t["data/starts"].tolist()
-        batches.resume(EpochPlan(t.get("data/order"), starts, step))
+        offset = int(t["data/offset"]) if "data/offset" in t else 0
+        batches.resume(EpochPlan(t.get("data/order"), starts, step, offset))
     else:
         batches.resume(step)
 

@@ -14,6 +14,7 @@ padding (`padding`) for the step that consumes it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from convolve.distribute import Shard
 from convolve.layers import layout
 
 Batch = tuple[Any, Any, Any]  # (x, y, sample_weight); y and sample_weight may be None
+_END = object()  # what `next` returns when an iterator is exhausted
 
 
 def _is_array(x: Any) -> bool:
@@ -112,11 +114,14 @@ class _ShardState:
 
 @dataclass
 class EpochPlan:
-    """One epoch over arrays: sample order (None: as stored), batch order, first step."""
+    """One pass over arrays: sample order (None: as stored) and batch order; an epoch
+    runs it from batch `offset` (past the epochs before, when `steps_per_epoch` is
+    shorter than the pass), and starts at its step `first_step` (after an interruption)."""
 
     order: torch.Tensor | None
     starts: list[int]
     first_step: int = 0
+    offset: int = 0
 
 
 class ArrayBatches(_ShardState):
@@ -184,6 +189,7 @@ class ArrayBatches(_ShardState):
         self.shuffle = shuffle
         self.steps = steps
         self.epoch_plan: EpochPlan | None = None  # the current (or last) epoch's
+        self.carried_plan: EpochPlan | None = None  # where the next epoch goes on
         self._resume_plan: EpochPlan | None = None
 
     def __len__(self) -> int:
@@ -191,12 +197,17 @@ class ArrayBatches(_ShardState):
         return full if self.steps is None else min(self.steps, full)
 
     def __iter__(self) -> Iterator[Batch]:
-        plan = self._resume_plan or self._draw_plan()
-        self._resume_plan = None
+        """One epoch. With `steps_per_epoch` shorter than the data, as in Keras, the next
+        epoch goes on where this one stopped, and a new pass (a new shuffle) begins once
+        one has run all its batches."""
+        plan = self._resume_plan or self.carried_plan or self._draw_plan()
+        self._resume_plan = self.carried_plan = None
         self.epoch_plan = plan
         n, bs = self.num_samples, self.batch_size
-        for step in range(plan.first_step, len(self)):
-            b = plan.starts[step]
+        total = len(plan.starts)
+        end = total if self.steps is None else min(total, plan.offset + self.steps)
+        for step in range(plan.first_step, end - plan.offset):
+            b = plan.starts[plan.offset + step]
             lo, hi = b * bs, min((b + 1) * bs, n)
             self.global_size = hi - lo
             if self.shard is not None:
@@ -212,6 +223,28 @@ class ArrayBatches(_ShardState):
             y = None if self.y is None else _tree.map_structure(take, self.y)
             sw = None if self.sample_weight is None else take(self.sample_weight)
             yield x, y, sw
+        if end < total:
+            self.carried_plan = EpochPlan(plan.order, plan.starts, offset=end)
+        elif self.steps is not None and plan.offset + self.steps > total:
+            warnings.warn(
+                f"The input ran out of data after {end - plan.offset} of steps_per_epoch="
+                f"{self.steps} steps in this epoch ({total} batches of {bs} in all); the "
+                "next epoch starts a new pass.",
+                stacklevel=2,
+            )
+
+    def start_over(self) -> None:
+        """Makes the next epoch begin a new pass (evaluation always does, as in Keras)."""
+        self.carried_plan = None
+
+    def peek(self) -> Batch | None:
+        """The first batch of the stored data, drawing no shuffle and moving nothing."""
+        pick = slice(0, self.batch_size)
+        take = lambda t: t[pick]  # noqa: E731
+        x = _tree.map_structure(lambda t: _user_view(take(t)), self.x)
+        y = None if self.y is None else _tree.map_structure(take, self.y)
+        sw = None if self.sample_weight is None else take(self.sample_weight)
+        return x, y, sw
 
     def _draw_plan(self) -> EpochPlan:
         """This epoch's sample order and batch order (drawn from torch's generator)."""
@@ -238,7 +271,7 @@ class ArrayBatches(_ShardState):
                 f"but the data now has {self.num_samples}."
             )
         order = None if plan.order is None else plan.order.to(_device_of(self.x))
-        self._resume_plan = EpochPlan(order, list(plan.starts), plan.first_step)
+        self._resume_plan = EpochPlan(order, list(plan.starts), plan.first_step, plan.offset)
 
     def _shared(self) -> torch.Generator | None:
         """The generator all processes share, created once so epochs draw new orders."""
@@ -299,14 +332,17 @@ class IterableBatches(_ShardState):
         self.steps = steps
         self.shard = None if shard is None or _is_presharded(data) else shard
         self._skip = 0
+        self._iterator: Iterator | None = None  # the pass in progress
+        self._head: list[Any] = []  # items read ahead of the pass (by `peek`)
+        self._drawn = 0  # items the pass has handed out
 
     def __len__(self) -> int:
         if self.steps is not None:
             return self.steps
-        try:
-            return len(self.data)  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError("unknown length") from None
+        length = self._data_length()
+        if length is None:
+            raise TypeError("unknown length")
+        return length
 
     def known_length(self) -> int | None:
         try:
@@ -315,19 +351,74 @@ class IterableBatches(_ShardState):
             return None
 
     def __iter__(self) -> Iterator[Batch]:
+        """One epoch. Without `steps` each epoch is a new pass over the data; with `steps`,
+        as in Keras, an epoch takes the next `steps` items of the pass in progress, and a
+        new pass begins once one has handed out all its items."""
         skip, self._skip = self._skip, 0
-        for step, item in enumerate(self.data):
-            if self.steps is not None and step >= self.steps:
+        if skip or self.steps is None:
+            self._restart()
+        step = 0
+        while self.steps is None or step < self.steps:
+            item = self._next_item()
+            if item is _END:
+                if self.steps is not None:
+                    warnings.warn(
+                        f"The input ran out of data after {step} of steps_per_epoch={self.steps} "
+                        "steps in this epoch; the next epoch starts a new pass. Make sure it "
+                        "yields at least steps_per_epoch * epochs batches.",
+                        stacklevel=2,
+                    )
+                self._iterator = None
                 return
-            if step < skip:  # consumed before an interruption (see `resume`)
-                continue
-            x, y, sw = unpack(item)
-            if self.shard is not None:
-                x, y, sw = self._local_part(x, y, sw)
-            x = _tree.map_structure(lambda v: self._convert(v, "x"), x)
-            y = None if y is None else _tree.map_structure(lambda v: self._convert(v, "y"), y)
-            sw = None if sw is None else self._convert(sw, "sample_weight")
-            yield x, y, sw
+            if step >= skip:  # earlier ones were consumed before an interruption
+                yield self._batch(item)
+            step += 1
+        if self._data_length() == self._drawn:
+            self._iterator = None  # all handed out: the next epoch begins a new pass
+
+    def peek(self) -> Batch | None:
+        """The next epoch's first batch, kept for that epoch (a generator is read once)."""
+        if self._iterator is None or (self.steps is None and self._drawn):
+            self._restart()
+        if not self._head:
+            item = next(self._iterator, _END)  # type: ignore[arg-type]
+            if item is _END:
+                self._iterator = None
+                return None
+            self._head.append(item)
+        return self._batch(self._head[0])
+
+    def start_over(self) -> None:
+        """Makes the next epoch begin a new pass (evaluation always does, as in Keras)."""
+        self._restart()
+
+    def _restart(self) -> None:
+        """Begins a new pass, unless one was begun by `peek` and has handed out nothing."""
+        if self._iterator is not None and not self._drawn:
+            return
+        self._iterator, self._head, self._drawn = iter(self.data), [], 0
+
+    def _next_item(self) -> Any:
+        if self._iterator is None:
+            self._restart()
+        item = self._head.pop(0) if self._head else next(self._iterator, _END)  # type: ignore[arg-type]
+        self._drawn += item is not _END
+        return item
+
+    def _data_length(self) -> int | None:
+        try:
+            return len(self.data)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+
+    def _batch(self, item: Any) -> Batch:
+        x, y, sw = unpack(item)
+        if self.shard is not None:
+            x, y, sw = self._local_part(x, y, sw)
+        x = _tree.map_structure(lambda v: self._convert(v, "x"), x)
+        y = None if y is None else _tree.map_structure(lambda v: self._convert(v, "y"), y)
+        sw = None if sw is None else self._convert(sw, "sample_weight")
+        return x, y, sw
 
     def resume(self, first_step: int) -> None:
         """Makes the next pass start at `first_step`, drawing and dropping earlier batches.
@@ -342,6 +433,8 @@ class IterableBatches(_ShardState):
         for sampler in _samplers(self.data):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
+                if not self._drawn:  # a pass begun by `peek` drew its order too early
+                    self._iterator, self._head = None, []
 
     def _local_part(self, x: Any, y: Any, sw: Any) -> Batch:
         size = int(np.shape(_tree.flatten(x)[0])[0])

@@ -461,7 +461,7 @@ class Trainer:
         self, batches: Any, check_targets: bool = True, strategy: Any = None, what: str = "fit"
     ) -> None:
         """Builds the model and optimizer and checks data against the model, before step 1."""
-        first = next(iter(batches), None)
+        first = batches.peek()
         if first is None:
             raise ValueError(
                 f"The data passed to {what}() contains no batches: {_describe(batches)}."
@@ -595,6 +595,7 @@ class Trainer:
     def _evaluate_batches(
         self, batches: Any, callback_list: Any, strategy: Any = None
     ) -> dict[str, float]:
+        batches.start_over()
         self.reset_metrics()
         callback_list.on_test_begin()
         self.eval()  # type: ignore[attr-defined]

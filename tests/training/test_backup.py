@@ -67,21 +67,32 @@ def _same_weights(a, b):
 
 
 @pytest.mark.parametrize(
-    "shuffle,save_freq,crash_at",
-    [(True, 1, 8), (True, 3, 13), (True, "epoch", 9), (False, 2, 7), ("batch", 1, 4), (True, 1, 6)],
-)
-def test_interrupted_fit_resumes_bit_for_bit(tmp_path, shuffle, save_freq, crash_at):
+    "shuffle,save_freq,crash_at,steps",
+    [
+        (True, 1, 8, None), (True, 3, 13, None), (True, "epoch", 9, None), (False, 2, 7, None),
+        ("batch", 1, 4, None), (True, 1, 6, None),
+        # Epochs of 2 of the 6 batches: each epoch goes on with the pass the last one began.
+        (True, "epoch", 3, 2), (True, 1, 4, 2), (False, "epoch", 5, 2),
+    ],
+)  # fmt: skip
+def test_interrupted_fit_resumes_bit_for_bit(tmp_path, shuffle, save_freq, crash_at, steps):
     reference = _model()
-    ref_history = _fit(reference, shuffle=shuffle)
+    ref_history = _fit(reference, shuffle=shuffle, steps_per_epoch=steps)
     backup_dir = tmp_path / "backup"
     with pytest.raises(KeyboardInterrupt):
         _fit(
             _model(),
             [callbacks.BackupAndRestore(backup_dir, save_freq=save_freq), Interrupt(crash_at)],
             shuffle=shuffle,
+            steps_per_epoch=steps,
         )
     resumed = _model()
-    history = _fit(resumed, [callbacks.BackupAndRestore(backup_dir, save_freq)], shuffle=shuffle)
+    history = _fit(
+        resumed,
+        [callbacks.BackupAndRestore(backup_dir, save_freq)],
+        shuffle=shuffle,
+        steps_per_epoch=steps,
+    )
     assert _same_weights(resumed, reference)
     assert history.history == ref_history.history
     assert not backup_dir.exists()  # delete_checkpoint=True: removed once training ended
