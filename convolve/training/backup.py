@@ -68,6 +68,8 @@ class BackupAndRestore(Callback):
         >>> # model.fit(x, y, epochs=10, callbacks=[backup])   # rerun after a crash
     """
 
+    takes_tensor_logs = True  # reads batch values itself, only when it needs them
+
     _backup_attributes = ("_batches_seen_since_last_saving", "_last_batch_seen")
 
     def __init__(

@@ -25,10 +25,12 @@ class Callback:
     `evaluate` calls `on_test_begin`, `on_test_batch_begin/end` and `on_test_end`;
     `predict` calls the `on_predict_*` hooks.
 
-    Epoch-level logs map names (`"loss"`, metric names, `"val_"` + name) to Python floats.
-    Batch-level logs may hold 0-dim tensors still on the accelerator; use
-    `convolve.training.logs.to_float` when the number itself is needed, and only then, so
-    that training does not wait for the device at every step.
+    Logs map names (`"loss"`, metric names, `"val_"` + name) to Python floats, as in
+    Keras. Reading a number from the device at every step makes training wait for it, so
+    the loop does that for batch-level logs only when a callback with a batch hook needs
+    it: a callback whose `takes_tensor_logs` is True receives batch-level values as 0-dim
+    tensors instead and converts one with `convolve.training.logs.to_float` only when it
+    needs the number (the built-in callbacks do this).
 
     Attributes:
         params: Training parameters set by the loop: `{"verbose", "epochs", "steps"}`.
@@ -47,6 +49,8 @@ class Callback:
         >>> cb.count
         1
     """
+
+    takes_tensor_logs = False  # batch-level log values may stay tensors for this one
 
     def __init__(self) -> None:
         self.params: dict[str, Any] | None = None

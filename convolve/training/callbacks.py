@@ -75,9 +75,10 @@ def _flatten_callbacks(callbacks: Any) -> list[Any]:
 class CallbackList(Callback):
     """Calls a list of callbacks together; the training loop talks only to this.
 
-    Batch-level logs are flattened and sorted but their values are passed on untouched
-    (tensors stay tensors, so there is no host synchronisation per step); all other logs
-    are converted to Python floats once. Every callback of one call receives the same
+    Logs are flattened, sorted and converted to Python floats. Batch-level logs are
+    converted only when a callback that has a batch hook and is not `takes_tensor_logs`
+    is in the list; otherwise their tensors are passed on untouched, so that there is no
+    host synchronisation per step. Every callback of one call receives the same
     dict, so a callback may add entries (as `ReduceLROnPlateau` adds `"learning_rate"`)
     that the ones after it see. `History` and `ProgbarLogger`, when added, come last.
 
@@ -128,6 +129,14 @@ class CallbackList(Callback):
                     f"{type(cb).__name__}: {cb!r}"
                 )
         self._add_default_callbacks(add_history, add_progbar)
+        self._batch_logs = (
+            pythonify_logs
+            if any(
+                _has_batch_hook(cb) and not getattr(cb, "takes_tensor_logs", False)
+                for cb in self.callbacks
+            )
+            else flatten_logs
+        )
         self._drop_rank_zero_only()
         self.set_model(model)
         self.set_params(params)
@@ -174,12 +183,12 @@ class CallbackList(Callback):
     # `logs=` for batch hooks) are Keras's, which `LambdaCallback` functions rely on.
 
     def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = flatten_logs(logs)
+        logs = self._batch_logs(logs)
         for cb in self.callbacks:
             cb.on_batch_begin(batch, logs=logs)
 
     def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = flatten_logs(logs)
+        logs = self._batch_logs(logs)
         for cb in self.callbacks:
             cb.on_batch_end(batch, logs=logs)
 
@@ -194,33 +203,32 @@ class CallbackList(Callback):
             cb.on_epoch_end(epoch, logs)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = flatten_logs(logs)
+        logs = self._batch_logs(logs)
         for cb in self.callbacks:
             cb.on_train_batch_begin(batch, logs=logs)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = flatten_logs(logs)
+        logs = self._batch_logs(logs)
         for cb in self.callbacks:
             cb.on_train_batch_end(batch, logs=logs)
 
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = flatten_logs(logs)
+        logs = self._batch_logs(logs)
         for cb in self.callbacks:
             cb.on_test_batch_begin(batch, logs=logs)
 
     def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = flatten_logs(logs)
+        logs = self._batch_logs(logs)
         for cb in self.callbacks:
             cb.on_test_batch_end(batch, logs=logs)
 
     def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = flatten_logs(logs)
+        logs = self._batch_logs(logs)
         for cb in self.callbacks:
             cb.on_predict_batch_begin(batch, logs=logs)
 
     def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        # Predict logs carry the batch outputs, which must stay tensors.
-        logs = flatten_logs(logs)
+        logs = flatten_logs(logs)  # the batch's outputs, as arrays
         for cb in self.callbacks:
             cb.on_predict_batch_end(batch, logs=logs)
 
@@ -253,6 +261,17 @@ class CallbackList(Callback):
         logs = pythonify_logs(logs)
         for cb in self.callbacks:
             cb.on_predict_end(logs)
+
+
+_BATCH_HOOKS = tuple(h for h in _HOOKS if "batch" in h)
+
+
+def _has_batch_hook(callback: Any) -> bool:
+    """Whether `callback` defines a batch-level hook (in its class or on the instance)."""
+    return any(
+        name in vars(callback) or getattr(type(callback), name, None) is not getattr(Callback, name)
+        for name in _BATCH_HOOKS
+    )
 
 
 def _rank_zero_only(callback: Any) -> bool:
@@ -432,6 +451,8 @@ class TerminateOnNaN(Callback):
         raise_error: If `False`, stop gracefully by setting `model.stop_training` (other
             callbacks still run `on_train_end`). If `True`, raise a `RuntimeError` at once.
     """
+
+    takes_tensor_logs = True  # reads batch values itself, only when it needs them
 
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()

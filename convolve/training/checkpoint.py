@@ -46,6 +46,8 @@ class ModelCheckpoint(MonitorCallback):
         >>> # model.fit(x, y, validation_split=0.1, callbacks=[checkpoint])
     """
 
+    takes_tensor_logs = True  # reads batch values itself, only when it needs them
+
     _backup_attributes = ("best", "_batches_seen_since_last_saving", "_last_batch_seen")
 
     def __init__(

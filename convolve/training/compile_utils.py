@@ -176,7 +176,18 @@ class CompiledMetrics:
                 metric.update_state(t[i], p[i], sample_weight=None if sw is None else sw[i])
 
     def results(self) -> dict[str, torch.Tensor]:
-        return {m.name: m.result() for m in self.metrics}
+        return {m.name: _result_tensor(m.result()) for m in self.metrics}
+
+
+def _result_tensor(value: Any) -> torch.Tensor:
+    """A metric's result as a tensor: a custom `result()` may return its state variable
+    (as Keras's guide does) or a Python number."""
+    if isinstance(value, torch.Tensor):
+        return value
+    value = getattr(value, "value", value)  # a MetricVariable: its state, copied
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    return torch.as_tensor(value, dtype=torch.float32)
 
 
 def _metric_specs(metrics: Any, output_names: list[str]) -> list[list[Any]]:

@@ -276,6 +276,8 @@ class ProgbarLogger(Callback):
     its results appear on the epoch's final line.
     """
 
+    takes_tensor_logs = True  # reads batch values itself, only when it needs them
+
     def __init__(self) -> None:
         super().__init__()
         self.seen = 0

@@ -58,6 +58,8 @@ class TensorBoard(Callback):
         >>> # model.fit(x, y, epochs=2, callbacks=[tensorboard])
     """
 
+    takes_tensor_logs = True  # reads batch values itself, only when it needs them
+
     def __init__(
         self,
         log_dir: str | os.PathLike = "logs",

@@ -48,7 +48,9 @@ class Trainer:
         self.compiled = False
         self.optimizer: Any = None
         self.loss: Any = None
-        self.stop_training = False
+        self.stop_training = False  # set by a callback: fit, evaluate, predict stop
+        self.stop_evaluating = False
+        self.stop_predicting = False
         self.history: Any = None
         self.jit_compile = False
         self.run_eagerly = False
@@ -328,7 +330,7 @@ class Trainer:
             add_history=True,
             add_progbar=verbose != 0,
             model=self,
-            verbose=_verbosity(verbose),
+            verbose=_checked_verbose(verbose),
             epochs=epochs,
             steps=_known_length(train),
         )
@@ -378,6 +380,8 @@ class Trainer:
                         self.stop_training = strategy.any(self.stop_training)
                     if self.stop_training:
                         break
+                if epochs > 0:  # with use_ema: the moving averages become the weights
+                    self.optimizer.finalize_variable_values()  # type: ignore[attr-defined]
                 callback_list.on_train_end(epoch_logs)
         finally:
             self._fit_context, self._resuming, self._nonfinite_raise = None, False, False
@@ -585,7 +589,7 @@ class Trainer:
             callbacks,
             add_progbar=verbose != 0,
             model=self,
-            verbose=_verbosity(verbose),
+            verbose=_checked_verbose(verbose),
             epochs=1,
             steps=_known_length(batches),
         )
@@ -597,6 +601,7 @@ class Trainer:
     ) -> dict[str, float]:
         batches.start_over()
         self.reset_metrics()
+        self.stop_evaluating = False
         callback_list.on_test_begin()
         self.eval()  # type: ignore[attr-defined]
         step_fn = self._make_step("test_step")
@@ -605,6 +610,8 @@ class Trainer:
                 callback_list.on_test_batch_begin(step)
                 logs = self._run_step(step_fn, batch, batches, strategy)
                 callback_list.on_test_batch_end(step, logs)
+                if self.stop_evaluating and strategy is None:
+                    break
         if strategy is not None:
             strategy.reduce_metrics(self.metrics)
         logs = _pythonify(self.get_metrics_result())
@@ -639,11 +646,12 @@ class Trainer:
             callbacks,
             add_progbar=verbose != 0,
             model=self,
-            verbose=_verbosity(verbose),
+            verbose=_checked_verbose(verbose),
             epochs=1,
             steps=_known_length(batches),
         )
         outputs: list[Any] = []
+        self.stop_predicting = False
         callback_list.on_predict_begin()
         self.eval()  # type: ignore[attr-defined]
         step_fn = None
@@ -655,7 +663,10 @@ class Trainer:
                 callback_list.on_predict_batch_begin(step)
                 out = step_fn(batch)
                 outputs.append(_tree.map_structure(lambda t: t.detach().cpu(), out))
-                callback_list.on_predict_batch_end(step, {"outputs": out})
+                arrays = _tree.map_structure(lambda t: t.numpy(), outputs[-1])
+                callback_list.on_predict_batch_end(step, {"outputs": arrays})
+                if self.stop_predicting:
+                    break
         callback_list.on_predict_end()
         if not outputs:
             raise ValueError(
@@ -758,22 +769,30 @@ def _known_length(batches: Any) -> int | None:
         return None
 
 
-def _verbosity(verbose: int | str) -> int:
+def _checked_verbose(verbose: int | str) -> int | str:
+    """`verbose` as given ("auto" stays "auto" in callbacks' params, as in Keras)."""
     if verbose == "auto":
-        return 1
+        return verbose
     if verbose not in (0, 1, 2):
         raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', received verbose={verbose!r}")
     return int(verbose)
 
 
 def _pythonify(logs: dict[str, Any]) -> dict[str, float]:
-    """One host synchronisation for all values: the end of an epoch or evaluation."""
-    if not logs:
-        return {}
-    values = torch.stack(
-        [torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in logs.values()]
-    )
-    return dict(zip(logs, values.tolist(), strict=True))
+    """One host synchronisation for all values: the end of an epoch or evaluation.
+
+    Scalars become Python floats; a metric with several values (for example Precision
+    with several thresholds) becomes a NumPy array, as in Keras."""
+    tensors = {k: torch.as_tensor(v).detach() for k, v in logs.items()}
+    scalars = [k for k, t in tensors.items() if t.numel() == 1]
+    values = dict.fromkeys(tensors)
+    if scalars:
+        stacked = torch.stack([tensors[k].reshape(()).to(torch.float64) for k in scalars])
+        values.update(zip(scalars, stacked.cpu().tolist(), strict=True))
+    for k, t in tensors.items():
+        if values[k] is None:
+            values[k] = t.cpu().numpy()
+    return values
 
 
 def _concatenate(outputs: list[Any]) -> Any:

@@ -213,20 +213,45 @@ def test_callback_list_rejects_classes_and_other_objects():
         cb.CallbackList([cb.History(), "not a callback"])
 
 
-def test_batch_logs_stay_tensors_and_reach_legacy_aliases():
+def test_batch_logs_reach_a_user_callback_as_floats_and_legacy_aliases():
     seen = []
 
     class Legacy(cb.Callback):
         def on_batch_end(self, batch, logs=None):
             seen.append((batch, logs))
 
-    loss = torch.tensor(0.5)
     callbacks = cb.CallbackList([Legacy()])
-    callbacks.on_train_batch_end(4, {"loss": loss, "accuracy": torch.tensor(0.9)})
+    callbacks.on_train_batch_end(4, {"loss": torch.tensor(0.5), "accuracy": torch.tensor(0.9)})
     ((batch, logs),) = seen
     assert batch == 4
     assert list(logs) == ["accuracy", "loss"]
-    assert logs["loss"] is loss  # Not read: no host synchronisation.
+    assert type(logs["loss"]) is float and logs["loss"] == 0.5  # json.dumps, round() work
+
+
+def test_batch_logs_stay_tensors_when_only_tensor_aware_callbacks_read_them():
+    seen = []
+
+    class TensorAware(cb.Callback):
+        takes_tensor_logs = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(logs)
+
+    loss = torch.tensor(0.5)
+    callbacks = cb.CallbackList(
+        [TensorAware(), cb.EarlyStopping(monitor="loss")], add_history=True, add_progbar=True
+    )
+    callbacks.on_train_batch_end(0, {"loss": loss})
+    assert seen[0]["loss"] is loss  # Not read: no host synchronisation per step.
+
+
+def test_lambda_callback_batch_hooks_receive_floats():
+    seen = []
+    callbacks = cb.CallbackList(
+        [cb.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs))]
+    )
+    callbacks.on_train_batch_end(0, {"loss": torch.tensor(0.25)})
+    assert seen == [{"loss": 0.25}] and type(seen[0]["loss"]) is float
 
 
 def test_epoch_logs_become_floats_and_are_shared_between_callbacks():
