@@ -106,6 +106,21 @@ def sole_consumers(nodes: list[Node], outputs: list[KerasTensor]) -> dict[int, N
     return pairs
 
 
+_FUNCTIONAL_SUBCLASSES: dict[type, type] = {}
+
+
+def functional_subclass(cls: type) -> type:
+    """`cls` (a `Model` subclass) made functional: its own methods (`train_step`, ...)
+    first, then the functional model's, with `cls`'s name, so isinstance still holds."""
+    if issubclass(cls, Functional):
+        return cls
+    if cls not in _FUNCTIONAL_SUBCLASSES:
+        _FUNCTIONAL_SUBCLASSES[cls] = type(
+            cls.__name__, (cls, Functional), {"__module__": cls.__module__}
+        )
+    return _FUNCTIONAL_SUBCLASSES[cls]
+
+
 class Functional(Model):
     """A model defined by its input and output symbolic tensors (Keras's functional API)."""
 

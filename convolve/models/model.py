@@ -22,6 +22,12 @@ class Model(Trainer, Layer):
             from convolve.models.functional import Functional
 
             return super().__new__(Functional)
+        if _functional_arguments(args, kwargs):
+            from convolve.models.functional import functional_subclass
+
+            # `class CustomModel(Model)` built as CustomModel(inputs, outputs), as in Keras's
+            # "customizing fit" guide: a functional model with the subclass's methods.
+            return super().__new__(functional_subclass(cls))
         return super().__new__(cls)
 
     def __init__(self, *args: Any, name: str | None = None, **kwargs: Any) -> None:
@@ -182,3 +188,15 @@ class Model(Trainer, Layer):
 
     def _regularization_losses(self) -> list:
         return _tree.flatten(self.losses)
+
+
+def _functional_arguments(args: tuple, kwargs: dict) -> bool:
+    """Whether a model class is called with symbolic inputs and outputs."""
+    from convolve.layers.symbolic import KerasTensor
+
+    inputs = args[0] if args else kwargs.get("inputs")
+    outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
+    if inputs is None or outputs is None:
+        return False
+    leaves = _tree.flatten(inputs) + _tree.flatten(outputs)
+    return bool(leaves) and all(isinstance(t, KerasTensor) for t in leaves)

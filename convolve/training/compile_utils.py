@@ -93,8 +93,9 @@ class CompiledLoss:
                 continue
             sw = None if weights is None else weights[i]
             value = fn(y_true_list[i], y_pred_list[i], sample_weight=sw)
-            if self._trackers:
-                self._trackers[i].update_state(value.detach())
+            if self._trackers:  # a batch's mean counts once per sample, as the total's does
+                batch = _tree.flatten(y_pred_list[i])[0].shape[0]
+                self._trackers[i].update_state(value.detach(), sample_weight=batch)
             value = value * self.weights[i] if self.weights[i] != 1.0 else value
             total = value if total is None else total + value
         return total
@@ -120,7 +121,14 @@ def _as_list(structure: Any, output_names: list[str]) -> list[Any]:
 
 
 class CompiledMetrics:
-    """Metrics per output, resolved from strings on the first batch as Keras does."""
+    """Metrics per output, resolved from strings on the first batch as Keras does.
+
+    Like Keras's `CompileMetrics`, it is one entry of `model.metrics`, named
+    "compile_metrics", whose `result()` is a dict; a custom `train_step` may call its
+    `update_state(y, y_pred)` like any metric's, and it builds on that first call.
+    """
+
+    name = "compile_metrics"
 
     def __init__(
         self,
@@ -130,11 +138,17 @@ class CompiledMetrics:
         compiled_loss: CompiledLoss,
     ) -> None:
         self.output_names = output_names
+        self.given = metrics is not None or weighted_metrics is not None
         self._specs = _metric_specs(metrics, output_names)
         self._weighted_specs = _metric_specs(weighted_metrics, output_names)
         self._compiled_loss = compiled_loss
         self._metrics: list[list[Any]] | None = None
         self._weighted: list[list[Any]] | None = None
+        self._keys: list[str] = []
+
+    @property
+    def has_metrics(self) -> bool:
+        return any(self._specs) or any(self._weighted_specs)
 
     @property
     def metrics(self) -> list[Any]:
@@ -142,25 +156,49 @@ class CompiledMetrics:
             return []
         return [m for group in self._metrics + self._weighted for m in group]  # type: ignore[operator]
 
+    @property
+    def variables(self) -> list[Any]:
+        return [v for m in self.metrics for v in m.variables]
+
     def _build(self, y_true: list[Any], y_pred: list[Any]) -> None:
         from convolve.metrics import resolve_metric
 
         def resolve(specs: list[list[Any]]) -> list[list[Any]]:
-            groups = []
-            for i, group in enumerate(specs):
-                resolved = []
-                for spec in group:
-                    metric = resolve_metric(
-                        spec, y_true[i], y_pred[i], self._compiled_loss.losses[i]
-                    )
-                    if len(self.output_names) > 1:
-                        metric.name = f"{self.output_names[i]}_{metric.name}"
-                    resolved.append(metric)
-                groups.append(resolved)
-            return groups
+            return [
+                [
+                    resolve_metric(spec, y_true[i], y_pred[i], self._compiled_loss.losses[i])
+                    for spec in group
+                ]
+                for i, group in enumerate(specs)
+            ]
 
         self._metrics = resolve(self._specs)
         self._weighted = resolve(self._weighted_specs)
+        self._keys = self._log_names()
+
+    def _log_names(self) -> list[str]:
+        """Each metric's name in the logs, by Keras's rules: prefixed by its output's name
+        when there are several outputs; a repeated name gets `_1`, `_2`, ...; a weighted
+        metric whose name is taken becomes `weighted_<name>`."""
+        keys: list[str] = []
+        seen: dict[str, int] = {}
+
+        def numbered(name: str) -> str:
+            if name not in seen:
+                seen[name] = 1
+                return name
+            seen[name] += 1
+            return f"{name}_{seen[name] - 1}"
+
+        for weighted, groups in ((False, self._metrics), (True, self._weighted)):
+            for i, group in enumerate(groups):  # type: ignore[arg-type]
+                prefix = f"{self.output_names[i]}_" if len(self.output_names) > 1 else ""
+                for metric in group:
+                    name = prefix + metric.name
+                    if weighted and name in seen:
+                        name = prefix + f"weighted_{metric.name}"
+                    keys.append(numbered(name))
+        return keys
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         t = _as_list(y_true, self.output_names)
@@ -175,11 +213,17 @@ class CompiledMetrics:
             for metric in group:
                 metric.update_state(t[i], p[i], sample_weight=None if sw is None else sw[i])
 
-    def results(self) -> dict[str, torch.Tensor]:
-        return {m.name: _result_tensor(m.result()) for m in self.metrics}
+    def reset_state(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def result(self) -> dict[str, torch.Tensor]:
+        return {k: result_tensor(m.result()) for k, m in zip(self._keys, self.metrics, strict=True)}
+
+    results = result
 
 
-def _result_tensor(value: Any) -> torch.Tensor:
+def result_tensor(value: Any) -> torch.Tensor:
     """A metric's result as a tensor: a custom `result()` may return its state variable
     (as Keras's guide does) or a Python number."""
     if isinstance(value, torch.Tensor):

@@ -465,6 +465,14 @@ def _is_presharded(data: Any) -> bool:
     return any(isinstance(s, DistributedSampler) for s in _samplers(data))
 
 
+def pack(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
+    """What a step receives, as in Keras: `x` alone (or `(x,)` when `x` is a list or
+    tuple), `(x, y)`, or `(x, y, sample_weight)`; `unpack` undoes it."""
+    if y is None:
+        return (x,) if isinstance(x, list | tuple) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
 def unpack(item: Any) -> Batch:
     """Keras's `unpack_x_y_sample_weight`: lists count as tuples."""
     if isinstance(item, list):

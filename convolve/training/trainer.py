@@ -38,7 +38,14 @@ from convolve import _tree, config, distribute, mixed_precision
 from convolve.layers import layout
 from convolve.layers.symbolic import is_symbolic
 from convolve.training import backup, data_adapter, host_memory
-from convolve.training.compile_utils import CompiledLoss, CompiledMetrics, CompiledStep, _as_list
+from convolve.training.compile_utils import (
+    CompiledLoss,
+    CompiledMetrics,
+    CompiledStep,
+    _as_list,
+    result_tensor,
+)
+from convolve.training.logs import flatten_logs
 
 
 class Trainer:
@@ -164,10 +171,13 @@ class Trainer:
     # ------------------------------------------------------------------ metrics
     @property
     def metrics(self) -> list[Any]:
+        """Keras's order: the loss tracker, the compiled metrics (one "compile_metrics"
+        entry, whose result is a dict), the per-output loss trackers."""
         found = []
         if self.compiled:
             found.append(self._loss_tracker)
-            found.extend(self._compiled_metrics.metrics)  # type: ignore[union-attr]
+            if self._compiled_metrics.given:  # type: ignore[union-attr]
+                found.append(self._compiled_metrics)
             found.extend(self._compiled_loss.metrics)  # type: ignore[union-attr]
         return found
 
@@ -189,6 +199,15 @@ class Trainer:
         return results
 
     # ------------------------------------------------------------------ steps
+    def _metrics_result_or(self, step_logs: Any) -> Any:
+        """The metrics' results, or, when a custom step returned other names, what its
+        last call returned (Keras's rule). With no step run here (an epoch resumed after
+        its last step), the results: the steps before the interruption fed them."""
+        results = self.get_metrics_result()
+        if not step_logs or (isinstance(step_logs, dict) and set(step_logs) == set(results)):
+            return results
+        return step_logs
+
     def compute_loss(
         self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
         training: bool = True,
@@ -324,6 +343,8 @@ class Trainer:
                 )
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, validation_steps
+            if class_weight is not None:  # class weights are for training only, as in Keras
+                val.sample_weight = None
         self._prepare_for(train, strategy=strategy)
         callback_list = CallbackList(
             callbacks,
@@ -361,6 +382,7 @@ class Trainer:
                         resume.restore(self, context)
                         first_step, resume = resume.step, None
                     self.train()  # type: ignore[attr-defined]
+                    logs = {}
                     for step, batch in enumerate(train, start=first_step):
                         self._position = (epoch, step)
                         callback_list.on_train_batch_begin(step)
@@ -371,7 +393,7 @@ class Trainer:
                             break
                     if strategy is not None:
                         strategy.end_epoch(self)
-                    epoch_logs = _pythonify(self.get_metrics_result())
+                    epoch_logs = _pythonify(self._metrics_result_or(logs))
                     if val is not None and (epoch + 1) % validation_freq == 0:
                         val_logs = self._evaluate_batches(val, callback_list, strategy)
                         epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -416,7 +438,7 @@ class Trainer:
     def _run_step(self, step_fn: Any, batch: Any, batches: Any, strategy: Any) -> Any:
         """One step; in a data-parallel job, weighted by this process's share of the batch."""
         if strategy is None:
-            return step_fn(batch)
+            return step_fn(data_adapter.pack(*batch))
         padding = batches.padding
         saved = None
         if padding:  # a stand-in sample: its metric updates are undone below
@@ -427,7 +449,7 @@ class Trainer:
             sync.weight = strategy.local_weight(local, batches.global_size, padding)
             sync.active = True
         try:
-            logs = step_fn(batch)
+            logs = step_fn(data_adapter.pack(*batch))
         finally:
             if sync is not None:
                 sync.active = False
@@ -605,6 +627,7 @@ class Trainer:
         callback_list.on_test_begin()
         self.eval()  # type: ignore[attr-defined]
         step_fn = self._make_step("test_step")
+        logs = {}
         with torch.no_grad():
             for step, batch in enumerate(batches):
                 callback_list.on_test_batch_begin(step)
@@ -614,14 +637,21 @@ class Trainer:
                     break
         if strategy is not None:
             strategy.reduce_metrics(self.metrics)
-        logs = _pythonify(self.get_metrics_result())
+        logs = _pythonify(self._metrics_result_or(logs))
         callback_list.on_test_end(logs)
         return logs
 
-    def _format_results(self, logs: dict[str, float], return_dict: bool) -> Any:
+    def _format_results(self, logs: dict[str, Any], return_dict: bool) -> Any:
+        """Keras's forms: a dict sorted by name, or a list in `metrics` order (the loss,
+        the compiled metrics, the per-output losses) and then the other names sorted."""
         if return_dict:
-            return logs
-        values = list(logs.values())
+            return dict(sorted(logs.items()))
+        order = []
+        for metric in self.metrics:
+            inner = metric.metrics if isinstance(metric, CompiledMetrics) else [metric]
+            order.extend(m.name for m in inner)
+        names = [n for n in order if n in logs] + sorted(k for k in logs if k not in order)
+        values = [logs[n] for n in dict.fromkeys(names)]
         return values[0] if len(values) == 1 else values
 
     # ------------------------------------------------------------------ predict
@@ -661,7 +691,7 @@ class Trainer:
                     self._ready_for(batch[0])
                     step_fn = self._make_step("predict_step")
                 callback_list.on_predict_batch_begin(step)
-                out = step_fn(batch)
+                out = step_fn(data_adapter.pack(*batch))
                 outputs.append(_tree.map_structure(lambda t: t.detach().cpu(), out))
                 arrays = _tree.map_structure(lambda t: t.numpy(), outputs[-1])
                 callback_list.on_predict_batch_end(step, {"outputs": arrays})
@@ -699,10 +729,10 @@ class Trainer:
         step_fn = self._make_step("train_step")
         with self._summing_gradients(strategy):
             for batch in batches:
-                self._run_step(step_fn, batch, batches, strategy)
+                logs = self._run_step(step_fn, batch, batches, strategy)
         if strategy is not None:
             strategy.reduce_metrics(self.metrics)
-        return self._format_results(_pythonify(self.get_metrics_result()), return_dict)
+        return self._format_results(_pythonify(self._metrics_result_or(logs)), return_dict)
 
     def test_on_batch(
         self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
@@ -715,10 +745,10 @@ class Trainer:
         step_fn = self._make_step("test_step")
         with torch.no_grad():
             for batch in batches:
-                self._run_step(step_fn, batch, batches, strategy)
+                logs = self._run_step(step_fn, batch, batches, strategy)
         if strategy is not None:
             strategy.reduce_metrics(self.metrics)
-        return self._format_results(_pythonify(self.get_metrics_result()), return_dict)
+        return self._format_results(_pythonify(self._metrics_result_or(logs)), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         return self.predict(x, batch_size=_len(x), verbose=0)
@@ -783,7 +813,8 @@ def _pythonify(logs: dict[str, Any]) -> dict[str, float]:
 
     Scalars become Python floats; a metric with several values (for example Precision
     with several thresholds) becomes a NumPy array, as in Keras."""
-    tensors = {k: torch.as_tensor(v).detach() for k, v in logs.items()}
+    # A custom step may return nested results ({"compile_metrics": {...}}), as in Keras.
+    tensors = {k: result_tensor(v).detach() for k, v in flatten_logs(logs).items()}
     scalars = [k for k, t in tensors.items() if t.numel() == 1]
     values = dict.fromkeys(tensors)
     if scalars:

@@ -160,3 +160,133 @@ def test_batch_logs_and_params_have_keras_types():
         seen["convolve"]["test"] == seen["keras"]["test"] == {"accuracy": "float", "loss": "float"}
     )
     assert seen["convolve"]["predict"] == seen["keras"]["predict"] == "ndarray"
+
+
+def _guide_model(lib):
+    """The "customizing what happens in fit()" guide's model (torch backend version)."""
+    import torch
+
+    class CustomModel(lib.Model):
+        def train_step(self, data):
+            x, y = data  # (x, y): no sample weights
+            self.zero_grad()
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            loss.backward()
+            weights = list(self.trainable_weights)
+            # Keras's weights are Variables (`v.value.grad`); convolve's are Parameters.
+            gradients = [getattr(v, "value", v).grad for v in weights]
+            with torch.no_grad():
+                self.optimizer.apply(gradients, weights)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    inputs = lib.Input(shape=(5,))
+    return CustomModel, CustomModel(inputs, lib.layers.Dense(1)(inputs))
+
+
+def test_the_custom_train_step_guide_runs_as_in_keras():
+    (_, theirs), (cls, ours) = _guide_model(keras), _guide_model(convolve)
+    assert isinstance(ours, cls) and type(ours).__name__ == "CustomModel"
+    ours.set_weights(theirs.get_weights())
+    for model in (ours, theirs):
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    kwargs = dict(batch_size=4, epochs=3, shuffle=False, verbose=0)
+    _assert_same(ours.fit(X, Y, **kwargs).history, theirs.fit(X, Y, **kwargs).history)
+    _assert_same(ours.evaluate(X, Y, verbose=0), theirs.evaluate(X, Y, verbose=0))
+    assert ours.metrics_names == theirs.metrics_names == ["loss", "compile_metrics"]
+
+
+def test_what_a_custom_train_step_returns_is_what_history_records():
+    def build(lib):
+        class Custom(lib.Model):
+            def train_step(self, data):
+                logs = super().train_step(data)
+                return {"my_loss": logs["loss"] * 2, "const": 7.0}
+
+        inputs = lib.Input(shape=(5,))
+        return Custom(inputs, lib.layers.Dense(1)(inputs))
+
+    theirs, ours = build(keras), build(convolve)
+    ours.set_weights(theirs.get_weights())
+    for model in (ours, theirs):
+        model.compile(optimizer="sgd", loss="mse")
+    kwargs = dict(batch_size=8, epochs=2, shuffle=False, verbose=0)
+    _assert_same(ours.fit(X, Y, **kwargs).history, theirs.fit(X, Y, **kwargs).history)
+
+
+def _two_outputs(lib):
+    inputs = lib.Input((5,), name="x")
+    hidden = lib.layers.Dense(4, activation="relu")(inputs)
+    reg = lib.layers.Dense(2, name="reg")(hidden)
+    cls = lib.layers.Dense(3, activation="softmax", name="cls")(hidden)
+    return lib.Model(inputs, [reg, cls])
+
+
+Y_REG = RNG.normal(size=(20, 2)).astype("float32")
+Y_CLS = RNG.integers(0, 3, size=(20,))
+WEIGHTS = RNG.uniform(0.1, 2.0, size=(20,)).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "compile_kwargs",
+    [
+        dict(
+            loss=["mse", "sparse_categorical_crossentropy"],
+            metrics=[["mae", "mse"], ["accuracy"]],
+        ),
+        dict(
+            loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+            metrics={"reg": ["mae"], "cls": ["accuracy", "accuracy"]},
+            weighted_metrics={"cls": ["accuracy"]},
+        ),
+    ],
+    ids=["lists", "dicts-repeated-and-weighted"],
+)
+def test_multi_output_results_have_keras_names_order_and_values(compile_kwargs):
+    theirs, ours = _two_outputs(keras), _two_outputs(convolve)
+    ours.set_weights(theirs.get_weights())
+    for model in (ours, theirs):
+        model.compile(optimizer="sgd", **compile_kwargs)
+    y = [Y_REG, Y_CLS]
+    kwargs = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=WEIGHTS)
+    _assert_same(ours.fit(X, y, **kwargs).history, theirs.fit(X, y, **kwargs).history)
+    _assert_same(
+        ours.evaluate(X, y, sample_weight=WEIGHTS, verbose=0),
+        theirs.evaluate(X, y, sample_weight=WEIGHTS, verbose=0),
+    )
+    ours_dict = ours.evaluate(X, y, verbose=0, return_dict=True)
+    theirs_dict = theirs.evaluate(X, y, verbose=0, return_dict=True)
+    assert list(ours_dict) == list(theirs_dict)
+    _assert_same(ours_dict, theirs_dict)
+    _assert_same(ours.test_on_batch(X, y), theirs.test_on_batch(X, y))
+    assert ours.metrics_names == theirs.metrics_names
+
+
+def test_the_same_metric_weighted_and_unweighted_keeps_both():
+    ours, theirs = _pair(
+        lambda lib: dict(
+            optimizer="sgd",
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+            weighted_metrics=["accuracy"],
+        )
+    )
+    kwargs = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, sample_weight=WEIGHTS)
+    kwargs["validation_data"] = (X, Y, WEIGHTS)
+    history = ours.fit(X, Y, **kwargs).history
+    assert "weighted_accuracy" in history
+    _assert_same(history, theirs.fit(X, Y, **kwargs).history)
+
+
+def test_class_weights_weigh_training_but_not_the_validation_split():
+    ours, theirs = _pair(
+        lambda lib: dict(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    )
+    kwargs = dict(batch_size=4, epochs=2, shuffle=False, verbose=0, validation_split=0.25)
+    kwargs["class_weight"] = {0: 0.2, 1: 5.0}
+    _assert_same(ours.fit(X, Y, **kwargs).history, theirs.fit(X, Y, **kwargs).history)
