@@ -22,6 +22,7 @@ import torch
 
 from convolve.optimizers import schedules
 from convolve.optimizers._checks import ArgumentChecker, is_real, looks_like_parameters
+from convolve.optimizers._host_values import IterationsValue, LearningRateValue
 from convolve.optimizers._scalars import f32
 
 __all__ = ["Optimizer"]
@@ -206,9 +207,12 @@ class Optimizer:
 
         Assigning a float changes it (as callbacks such as ReduceLROnPlateau do);
         assigning a schedule or callable replaces it. Like Keras, a float rate is
-        stored in float32, and an optimizer built on a schedule refuses a float.
+        stored in float32, and an optimizer built on a schedule refuses a float. As
+        with Keras's Variable, `learning_rate.assign(x)` and `.numpy()` work too.
         """
-        return self._current_learning_rate()
+        return LearningRateValue(
+            self._current_learning_rate(), lambda v: setattr(self, "learning_rate", v)
+        )
 
     @learning_rate.setter
     def learning_rate(self, value: LearningRate) -> None:
@@ -233,10 +237,13 @@ class Optimizer:
 
     @property
     def iterations(self) -> int:
-        """Number of updates applied (steps divided by `gradient_accumulation_steps`)."""
-        if self.gradient_accumulation_steps:
-            return self._iterations // self.gradient_accumulation_steps
-        return self._iterations
+        """Number of updates applied (steps divided by `gradient_accumulation_steps`);
+        `iterations.assign(n)` and `.numpy()` work as on Keras's Variable."""
+        steps = self.gradient_accumulation_steps or 1
+        return IterationsValue(self._iterations // steps, self._set_iterations)
+
+    def _set_iterations(self, value: int) -> None:
+        self._iterations = value * (self.gradient_accumulation_steps or 1)
 
     # -------------------------------------------------------------------- build
 

@@ -20,6 +20,8 @@ def _per_output(spec: Any, output_names: list[str], what: str) -> list[Any]:
                 f"are {output_names}."
             )
         return [spec.get(name) for name in output_names]
+    if isinstance(spec, list | tuple) and n == 1 and len(spec) == 1:
+        return [spec[0]]  # one output may take its argument in a list too, as in Keras
     if isinstance(spec, list | tuple) and n > 1:
         if len(spec) != n:
             raise ValueError(
@@ -114,7 +116,8 @@ def _as_list(structure: Any, output_names: list[str]) -> list[Any]:
     if isinstance(structure, dict):
         return [structure.get(name) for name in output_names]
     if len(output_names) == 1:
-        return [structure]
+        one = isinstance(structure, list | tuple) and len(structure) == 1
+        return [structure[0] if one else structure]
     if isinstance(structure, list | tuple):
         return list(structure)
     return [structure] * len(output_names)
@@ -242,8 +245,9 @@ def _metric_specs(metrics: Any, output_names: list[str]) -> list[list[Any]]:
         per = _per_output(metrics, output_names, "metrics")
         return [_tree.flatten(m) if m is not None else [] for m in per]
     if isinstance(metrics, list | tuple):
-        if n > 1 and len(metrics) == n and all(isinstance(m, list | tuple) for m in metrics):
-            return [list(m) for m in metrics]
+        per_output = all(m is None or isinstance(m, list | tuple) for m in metrics)
+        if len(metrics) == n and per_output:  # one list (or None) per output
+            return [list(m or []) for m in metrics]
         return [list(metrics) for _ in range(n)]
     return [[metrics] for _ in range(n)]
 

@@ -308,10 +308,12 @@ class ReduceLROnPlateau(MonitorCallback):
         min_lr: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        if kwargs:
-            raise TypeError(
-                "ReduceLROnPlateau got unexpected keyword arguments: "
+        if kwargs:  # Keras accepts and ignores these (Keras 2 code passes `epsilon`)
+            warnings.warn(
+                "ReduceLROnPlateau ignores the keyword arguments "
                 f"{', '.join(f'{k}={v!r}' for k, v in kwargs.items())}"
+                + (" (use min_delta instead of epsilon)" if "epsilon" in kwargs else ""),
+                stacklevel=2,
             )
         super().__init__(monitor, mode, min_delta=min_delta)
         if factor >= 1.0:

@@ -299,7 +299,7 @@ class Trainer:
         steps_per_epoch: int | None = None,
         validation_steps: int | None = None,
         validation_batch_size: int | None = None,
-        validation_freq: int = 1,
+        validation_freq: int | list[int] = 1,
         on_nonfinite: str = "ignore",
     ) -> Any:
         """Trains for `epochs` epochs and returns the History (Keras's `fit`).
@@ -394,7 +394,7 @@ class Trainer:
                     if strategy is not None:
                         strategy.end_epoch(self)
                     epoch_logs = _pythonify(self._metrics_result_or(logs))
-                    if val is not None and (epoch + 1) % validation_freq == 0:
+                    if val is not None and _validates_after(epoch, validation_freq):
                         val_logs = self._evaluate_batches(val, callback_list, strategy)
                         epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                     callback_list.on_epoch_end(epoch, epoch_logs)
@@ -859,8 +859,19 @@ def _check_fit_args(epochs: Any, initial_epoch: Any, validation_split: Any, freq
         raise ValueError(
             f"`validation_split` must be in [0, 1), received validation_split={validation_split!r}"
         )
-    if isinstance(freq, bool) or not isinstance(freq, int) or freq < 1:
-        raise ValueError(f"`validation_freq` must be a positive integer, received {freq!r}")
+    epochs_listed = isinstance(freq, list | tuple) and all(
+        isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in freq
+    )
+    if not epochs_listed and (isinstance(freq, bool) or not isinstance(freq, int) or freq < 1):
+        raise ValueError(
+            "`validation_freq` must be a positive integer (validate every that many epochs) "
+            f"or a list of epoch numbers counted from 1; received {freq!r}"
+        )
+
+
+def _validates_after(epoch: int, freq: int | list[int]) -> bool:
+    """Keras's rule: every `freq` epochs, or after the listed epochs (counted from 1)."""
+    return epoch + 1 in freq if isinstance(freq, list | tuple) else (epoch + 1) % freq == 0
 
 
 def _class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: Any) -> np.ndarray:

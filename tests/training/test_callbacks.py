@@ -483,11 +483,13 @@ def test_reduce_lr_known_rates():
     assert model.optimizer.learning_rate == pytest.approx(0.02)
 
 
-def test_reduce_lr_rejects_factor_and_unknown_arguments():
+def test_reduce_lr_rejects_factor_and_ignores_unknown_arguments_with_a_warning():
     with pytest.raises(ValueError, match="factor >= 1.0. Received factor=1.5"):
         cb.ReduceLROnPlateau(factor=1.5)
-    with pytest.raises(TypeError, match="epsilon=0.001"):
-        cb.ReduceLROnPlateau(epsilon=0.001)
+    keras.callbacks.ReduceLROnPlateau(epsilon=0.001)  # Keras ignores it silently
+    with pytest.warns(UserWarning, match="ignores the keyword arguments epsilon=0.001"):
+        callback = cb.ReduceLROnPlateau(epsilon=0.001)
+    assert callback.min_delta == 1e-4
 
 
 # ModelCheckpoint
@@ -600,8 +602,12 @@ def test_model_checkpoint_errors_match_keras(kwargs):
 
 def test_model_checkpoint_accepts_keras_extensions():
     cb.ModelCheckpoint("m.keras")
-    cb.ModelCheckpoint("m.h5")
     cb.ModelCheckpoint("m.weights.h5", save_weights_only=True)
+
+
+def test_model_checkpoint_refuses_the_legacy_h5_model_format_before_training():
+    with pytest.raises(ValueError, match=r"legacy Keras 2 .h5 model format.*filepath=m.h5"):
+        cb.ModelCheckpoint("m.h5")
 
 
 def test_model_checkpoint_into_a_directory_is_an_error(tmp_path):

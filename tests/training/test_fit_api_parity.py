@@ -290,3 +290,55 @@ def test_class_weights_weigh_training_but_not_the_validation_split():
     kwargs = dict(batch_size=4, epochs=2, shuffle=False, verbose=0, validation_split=0.25)
     kwargs["class_weight"] = {0: 0.2, 1: 5.0}
     _assert_same(ours.fit(X, Y, **kwargs).history, theirs.fit(X, Y, **kwargs).history)
+
+
+def test_callbacks_read_and_assign_the_learning_rate_and_iterations_as_variables():
+    ours, theirs = _pair(
+        lambda lib: dict(optimizer=lib.optimizers.SGD(0.1), loss="binary_crossentropy")
+    )
+    seen = {}
+    for model, lib in ((ours, convolve), (theirs, keras)):
+        record = seen.setdefault(lib.__name__, [])
+
+        def halve(epoch, logs, model=model, record=record):
+            optimizer = model.optimizer
+            record.append(
+                (float(optimizer.learning_rate.numpy()), int(optimizer.iterations.numpy()))
+            )
+            optimizer.learning_rate.assign(optimizer.learning_rate * 0.5)
+
+        callback = lib.callbacks.LambdaCallback(on_epoch_end=halve)
+        model.fit(X, Y, batch_size=8, epochs=3, shuffle=False, verbose=0, callbacks=[callback])
+    assert seen["convolve"] == seen["keras"]
+    assert [(round(lr, 6), n) for lr, n in seen["keras"]] == [(0.1, 3), (0.05, 6), (0.025, 9)]
+    _assert_same(ours.get_weights(), theirs.get_weights())
+    ours.optimizer.iterations.assign(0)
+    assert ours.optimizer.iterations == 0
+
+
+def test_one_output_takes_its_compile_arguments_and_targets_in_lists():
+    ours, theirs = _pair(
+        lambda lib: dict(
+            optimizer="sgd", loss=["binary_crossentropy"], loss_weights=[2.0], metrics=[["mae"]]
+        )
+    )
+    kwargs = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, validation_freq=[1])
+    kwargs["validation_data"] = (X, [Y])
+    _assert_same(ours.fit(X, [Y], **kwargs).history, theirs.fit(X, [Y], **kwargs).history)
+
+
+def test_validation_after_listed_epochs_and_no_metrics_for_one_output():
+    theirs, ours = _two_outputs(keras), _two_outputs(convolve)
+    ours.set_weights(theirs.get_weights())
+    for model in (ours, theirs):
+        model.compile(
+            optimizer="sgd",
+            loss=["mse", "sparse_categorical_crossentropy"],
+            metrics=[None, ["accuracy"]],
+        )
+    y = [Y_REG, Y_CLS]
+    kwargs = dict(batch_size=8, epochs=3, shuffle=False, verbose=0, validation_freq=[1, 3])
+    kwargs["validation_data"] = (X, y)
+    ours_history = ours.fit(X, y, **kwargs).history
+    _assert_same(ours_history, theirs.fit(X, y, **kwargs).history)
+    assert len(ours_history["val_loss"]) == 2
