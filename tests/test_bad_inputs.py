@@ -38,7 +38,8 @@ Labels
     categorical_int_labels   integer labels: same, with "y_true looks like integer class labels"
     binary_label_two         label 2 for binary_crossentropy: ValueError "expected targets in
                              [0, 1] ...; received 2 at y_true[...]"
-    y_tuple_single_output    y=(array,) for a single output: ValueError "received a tuple of 1"
+    y_tuple_single_output    y=(array, array) for a single output: ValueError "received a
+                             tuple of 2" (one array in a list or tuple is accepted, as in Keras)
 Lengths
     x_y_mismatch             8 samples, 5 labels: ValueError "x and y must have the same number
                              of samples; received x with 8 samples and y with 5"
@@ -219,10 +220,10 @@ CASES: list[Case] = [
                                                              verbose=0),
          ValueError, r"binary_crossentropy: expected targets in \[0, 1\].*received 2 at "
          r"y_true\[\d+, 0\]"),
-    Case("y_tuple_single_output", "y=(labels,) for a single-output model",
-         lambda c: c.model.evaluate(c.x, (c.y,), verbose=0), ValueError,
+    Case("y_tuple_single_output", "y=(labels, labels) for a single-output model",
+         lambda c: c.model.evaluate(c.x, (c.y, c.y), verbose=0), ValueError,
          r"sparse_categorical_crossentropy: expected one array of targets for this output; "
-         r"received a tuple of 1 item"),
+         r"received a tuple of 2 item"),
     # ---------------------------------------------------------------- lengths
     Case("x_y_mismatch", "8 samples, 5 labels", lambda c: _fit(c, y=c.y[:5]), ValueError,
          r"x and y must have the same number of samples; received x with 8 samples and y "

@@ -61,6 +61,17 @@ class WeightSpec:
     constraint: Any = None
 
 
+class Weight(nn.Parameter):
+    """A trainable weight: a plain `nn.Parameter` to torch, with the `value` of Keras's
+    Variable, so that code written for Keras's torch backend (`v.value.grad` in a custom
+    `train_step`) runs as it is."""
+
+    @property
+    def value(self) -> nn.Parameter:
+        """The tensor itself, in torch's layout (gradients live on it)."""
+        return self
+
+
 class Layer(nn.Module):
     """Base class of every convolve layer (and of models).
 
@@ -187,7 +198,7 @@ class Layer(nn.Module):
         while hasattr(self, attr):
             attr = f"{attr}_"
         if trainable:
-            self.register_parameter(attr, nn.Parameter(value, requires_grad=self._trainable))
+            self.register_parameter(attr, Weight(value, requires_grad=self._trainable))
         else:
             self.register_buffer(attr, value)
         self._weight_specs.append(

@@ -131,10 +131,7 @@ class CallbackList(Callback):
         self._add_default_callbacks(add_history, add_progbar)
         self._batch_logs = (
             pythonify_logs
-            if any(
-                _has_batch_hook(cb) and not getattr(cb, "takes_tensor_logs", False)
-                for cb in self.callbacks
-            )
+            if any(_needs_float_batch_logs(cb) for cb in self.callbacks)
             else flatten_logs
         )
         self._drop_rank_zero_only()
@@ -266,12 +263,17 @@ class CallbackList(Callback):
 _BATCH_HOOKS = tuple(h for h in _HOOKS if "batch" in h)
 
 
-def _has_batch_hook(callback: Any) -> bool:
-    """Whether `callback` defines a batch-level hook (in its class or on the instance)."""
-    return any(
-        name in vars(callback) or getattr(type(callback), name, None) is not getattr(Callback, name)
-        for name in _BATCH_HOOKS
-    )
+def _needs_float_batch_logs(callback: Any) -> bool:
+    """Whether one of `callback`'s batch hooks may read log values as numbers: a hook set
+    on the instance (LambdaCallback's functions) or defined by a class that does not
+    itself declare `takes_tensor_logs = True` (a user's override of a built-in's hook)."""
+    for name in _BATCH_HOOKS:
+        if name in vars(callback):
+            return True
+        owner = next((k for k in type(callback).__mro__ if name in vars(k)), Callback)
+        if owner is not Callback and not vars(owner).get("takes_tensor_logs", False):
+            return True
+    return False
 
 
 def _rank_zero_only(callback: Any) -> bool:

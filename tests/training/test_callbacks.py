@@ -245,6 +245,18 @@ def test_batch_logs_stay_tensors_when_only_tensor_aware_callbacks_read_them():
     assert seen[0]["loss"] is loss  # Not read: no host synchronisation per step.
 
 
+def test_a_user_override_of_a_built_in_batch_hook_receives_floats():
+    seen = []
+
+    class Checkpoint(cb.ModelCheckpoint):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(logs)
+
+    callbacks = cb.CallbackList([Checkpoint("m.keras")])
+    callbacks.on_train_batch_end(0, {"loss": torch.tensor(0.25)})
+    assert type(seen[0]["loss"]) is float
+
+
 def test_lambda_callback_batch_hooks_receive_floats():
     seen = []
     callbacks = cb.CallbackList(

@@ -81,8 +81,9 @@ def _counting_metric(lib):
     "metric",
     [
         _counting_metric,
-        lambda lib: lib.metrics.Precision(thresholds=[0.3, 0.6]),
-        lambda lib: lib.metrics.TruePositives(thresholds=[0.2, 0.5, 0.8]),
+        # Named: unnamed ones count instances per library ("precision_21").
+        lambda lib: lib.metrics.Precision(thresholds=[0.3, 0.6], name="precision"),
+        lambda lib: lib.metrics.TruePositives(thresholds=[0.2, 0.5, 0.8], name="tp"),
     ],
     ids=["result-is-its-variable", "precision-two-thresholds", "true-positives-three"],
 )
@@ -174,8 +175,7 @@ def _guide_model(lib):
             loss = self.compute_loss(y=y, y_pred=y_pred)
             loss.backward()
             weights = list(self.trainable_weights)
-            # Keras's weights are Variables (`v.value.grad`); convolve's are Parameters.
-            gradients = [getattr(v, "value", v).grad for v in weights]
+            gradients = [v.value.grad for v in weights]
             with torch.no_grad():
                 self.optimizer.apply(gradients, weights)
             for metric in self.metrics:
