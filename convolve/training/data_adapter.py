@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from convolve import _tree
+from convolve.data.py_dataset import EpochsOf, PyDataset
 from convolve.distribute import Shard
 from convolve.layers import layout
 
@@ -513,6 +514,8 @@ def make_batches(
             "When `x` is a dataset, generator or DataLoader it must yield the targets itself; "
             f"do not pass `y` or `sample_weight` (received y of type {type(y).__name__})."
         )
+    if isinstance(x, PyDataset):
+        return IterableBatches(EpochsOf(x, shuffle), device, steps=steps, shard=shard)
     if isinstance(x, Iterable):
         return IterableBatches(x, device, steps=steps, shard=shard)
     raise ValueError(

@@ -1,5 +1,7 @@
 """Utilities: seeding, image files and datasets."""
 
+from convolve.data.py_dataset import PyDataset as PyDataset
+from convolve.data.py_dataset import Sequence as Sequence
 from convolve.utils.data_utils import image_dataset_from_directory as image_dataset_from_directory
 from convolve.utils.data_utils import normalize as normalize
 from convolve.utils.data_utils import split_dataset as split_dataset
