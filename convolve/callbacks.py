@@ -21,6 +21,7 @@ from convolve.training.callbacks import (
     TensorBoard,
     TerminateOnNaN,
 )
+from convolve.training.swap_ema import SwapEMAWeights
 
 __all__ = [
     "BackupAndRestore",
@@ -34,6 +35,7 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",
 ]

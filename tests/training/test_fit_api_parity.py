@@ -342,3 +342,26 @@ def test_validation_after_listed_epochs_and_no_metrics_for_one_output():
     ours_history = ours.fit(X, y, **kwargs).history
     _assert_same(ours_history, theirs.fit(X, y, **kwargs).history)
     assert len(ours_history["val_loss"]) == 2
+
+
+@pytest.mark.parametrize("swap_on_epoch", [False, True])
+def test_swap_ema_weights_validates_with_the_averages(swap_on_epoch):
+    ours, theirs = _pair(
+        lambda lib: dict(
+            optimizer=lib.optimizers.SGD(0.2, use_ema=True, ema_momentum=0.8),
+            loss="binary_crossentropy",
+        )
+    )
+    histories = []
+    for model, lib in ((ours, convolve), (theirs, keras)):
+        swap = lib.callbacks.SwapEMAWeights(swap_on_epoch=swap_on_epoch)
+        kwargs = dict(batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=[swap])
+        histories.append(model.fit(X, Y, validation_data=(X[:8], Y[:8]), **kwargs).history)
+    _assert_same(*histories)
+    _assert_same(ours.get_weights(), theirs.get_weights())
+
+
+def test_swap_ema_weights_needs_an_optimizer_with_averages():
+    ours, _ = _pair(lambda lib: dict(optimizer="sgd", loss="binary_crossentropy"))
+    with pytest.raises(ValueError, match="use_ema=True.*Received: use_ema=False"):
+        ours.evaluate(X, Y, callbacks=[convolve.callbacks.SwapEMAWeights()], verbose=0)
