@@ -18,6 +18,7 @@ from convolve import (
     metrics,
     mixed_precision,
     models,
+    ops,
     optimizers,
     regularizers,
     saving,

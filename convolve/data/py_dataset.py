@@ -4,10 +4,11 @@ A subclass defines `__len__` (or `num_batches`) and `__getitem__(index)`, which 
 one batch: `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`. `fit` reads the batches of an
 epoch in index order, or in a shuffled order when `shuffle=True` (drawn from Python's
 `random`, which `set_random_seed` seeds), and calls `on_epoch_begin` / `on_epoch_end`
-once around each epoch (Keras also calls `on_epoch_end` when `fit` or `evaluate` starts). With `workers > 1`, that many threads fetch the next batches ahead,
-at most `max_queue_size` of them, and hand them on in order; `use_multiprocessing` is
-accepted for compatibility, and threads are used then too (NumPy and image decoding
-release the GIL, and a dataset needs no pickling).
+once around each epoch (Keras also calls `on_epoch_end` when `fit` or `evaluate`
+starts). With `workers > 1`, that many threads fetch the next batches ahead, at most
+`max_queue_size` of them, and hand them on in order; `use_multiprocessing` is accepted
+for compatibility, and threads are used then too (NumPy and image decoding release the
+GIL, and a dataset needs no pickling).
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""`keras.ops` on torch: the functions custom losses, metrics, Lambda layers and callbacks use.
+
+They take torch tensors, NumPy arrays, Python numbers or nested lists, and return torch
+tensors with Keras's dtypes (Python numbers are weakly typed, integer means are float32,
+argmax is int32 ...). A name of `keras.ops` that is not here raises AttributeError naming it.
+
+Example:
+    >>> import convolve as keras
+    >>> def my_loss(y_true, y_pred):
+    ...     return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+    >>> my_loss(keras.ops.ones((2, 3)), keras.ops.zeros((2, 3))).tolist()
+    [1.0, 1.0]
+"""
+
+from convolve.ops import core, creation, linalg, logic, manipulation, math, nn, reduction
+from convolve.ops.core import *  # noqa: F403
+from convolve.ops.creation import *  # noqa: F403
+from convolve.ops.linalg import *  # noqa: F403
+from convolve.ops.logic import *  # noqa: F403
+from convolve.ops.manipulation import *  # noqa: F403
+from convolve.ops.math import *  # noqa: F403
+from convolve.ops.nn import *  # noqa: F403
+from convolve.ops.reduction import *  # noqa: F403
+
+__all__ = sorted(
+    name
+    for module in (core, creation, linalg, logic, manipulation, math, nn, reduction)
+    for name in module.__all__
+)
+
+
+def __getattr__(name: str) -> object:
+    raise AttributeError(
+        f"convolve.ops has no function {name!r}: keras.ops.{name} is not implemented here. "
+        "convolve.ops.__all__ lists the functions that are."
+    )
