@@ -54,6 +54,8 @@ from convolve.metrics.confusion import (
     TrueNegatives,
     TruePositives,
 )
+from convolve.metrics.f_score import F1Score, FBetaScore
+from convolve.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from convolve.metrics.lookup import (
     STRING_METRICS,
     deserialize,
@@ -62,6 +64,7 @@ from convolve.metrics.lookup import (
     result_names,
     serialize,
 )
+from convolve.metrics.r2 import R2Score
 from convolve.metrics.regression import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -85,25 +88,33 @@ __all__ = [
     "Accuracy",
     "BinaryAccuracy",
     "BinaryCrossentropy",
+    "BinaryIoU",
     "CategoricalAccuracy",
     "CategoricalCrossentropy",
     "CategoricalHinge",
     "CosineSimilarity",
+    "F1Score",
+    "FBetaScore",
     "FalseNegatives",
     "FalsePositives",
     "Hinge",
+    "IoU",
     "KLDivergence",
     "LogCoshError",
     "Mean",
     "MeanAbsoluteError",
     "MeanAbsolutePercentageError",
+    "MeanIoU",
     "MeanMetricWrapper",
     "MeanSquaredError",
     "MeanSquaredLogarithmicError",
     "Metric",
     "MetricVariable",
+    "OneHotIoU",
+    "OneHotMeanIoU",
     "Poisson",
     "Precision",
+    "R2Score",
     "Recall",
     "RootMeanSquaredError",
     "STRING_METRICS",

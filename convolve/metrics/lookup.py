@@ -25,6 +25,9 @@ import torch
 from convolve import losses as L
 from convolve.metrics import accuracy_metrics as A
 from convolve.metrics import confusion as C
+from convolve.metrics import f_score as F
+from convolve.metrics import iou as I
+from convolve.metrics import r2
 from convolve.metrics import regression as R
 from convolve.metrics.base import Mean, MeanMetricWrapper, Metric, Sum
 
@@ -68,6 +71,14 @@ _CLASSES: tuple[type[Metric], ...] = (
     A.SparseCategoricalAccuracy,
     A.TopKCategoricalAccuracy,
     A.SparseTopKCategoricalAccuracy,
+    F.F1Score,
+    F.FBetaScore,
+    r2.R2Score,
+    I.IoU,
+    I.BinaryIoU,
+    I.MeanIoU,
+    I.OneHotIoU,
+    I.OneHotMeanIoU,
 )
 
 
@@ -94,8 +105,22 @@ _OBJECTS.update(
     }
 )
 
+
+def _needs_arguments(cls: type[Metric]) -> bool:
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # after self
+    return any(p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+
+
 #: Every string `compile(metrics=...)` accepts (`"accuracy"`/`"acc"` in any case as well).
-STRING_METRICS: tuple[str, ...] = ("accuracy", "acc", *sorted(set(_OBJECTS) - {"accuracy"}))
+#: Classes that need arguments (`"MeanIoU"` needs `num_classes`) are left out: their names
+#: only deserialise configs.
+STRING_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "acc",
+    *sorted(
+        name for name, cls in _OBJECTS.items() if name != "accuracy" and not _needs_arguments(cls)
+    ),
+)
 
 # Functions a serialised MeanMetricWrapper may name; metric functions win over loss functions
 # of the same name (cosine_similarity is positive as a metric, negative as a loss).
