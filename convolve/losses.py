@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from convolve.optimizers._checks import ArgumentChecker, is_int, is_real
+
 __all__ = [
     "EPSILON",
     "REDUCTIONS",
@@ -42,6 +44,7 @@ __all__ = [
     "CategoricalCrossentropy",
     "BinaryCrossentropy",
     "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
     "MeanSquaredError",
     "MeanAbsoluteError",
     "MeanAbsolutePercentageError",
@@ -54,10 +57,13 @@ __all__ = [
     "KLDivergence",
     "Poisson",
     "CosineSimilarity",
+    "Dice",
+    "Tversky",
     "sparse_categorical_crossentropy",
     "categorical_crossentropy",
     "binary_crossentropy",
     "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
     "mean_squared_error",
     "mean_absolute_error",
     "mean_absolute_percentage_error",
@@ -70,6 +76,8 @@ __all__ = [
     "kl_divergence",
     "poisson",
     "cosine_similarity",
+    "dice",
+    "tversky",
     "mse",
     "mae",
     "mape",
@@ -126,6 +134,9 @@ def _tensor(x: Any, dtype: torch.dtype | None = None, like: torch.Tensor | None 
             x = x.to(like.device)
         return x if dtype is None or x.dtype == dtype else x.to(dtype)
     device = like.device if like is not None else None
+    if isinstance(x, np.ndarray) and any(stride < 0 for stride in x.strides):
+        # torch cannot view reversed arrays (`y[::-1]`, `np.flip(y)`); only those are copied.
+        x = x.copy()
     if isinstance(x, np.ndarray) or dtype is not None:
         return torch.as_tensor(x, dtype=dtype, device=device)
     return torch.as_tensor(x, device=device)
@@ -564,6 +575,139 @@ def binary_focal_crossentropy(
     return focal_bce.mean(dim=axis)
 
 
+def _is_real_number(value: Any) -> bool:
+    return is_real(value) and math.isfinite(float(value))
+
+
+def _alpha_values(alpha: Any) -> float | tuple[float, ...] | None:
+    """`alpha` as a float or a tuple of per-class floats (all >= 0); None if invalid."""
+    if isinstance(alpha, torch.Tensor):
+        alpha = alpha.detach().cpu().numpy()
+    if isinstance(alpha, np.ndarray):
+        alpha = alpha.item() if alpha.ndim == 0 else alpha.tolist()
+    if isinstance(alpha, list | tuple):
+        if not alpha or not all(_is_real_number(a) and a >= 0 for a in alpha):
+            return None
+        return tuple(float(a) for a in alpha)
+    if _is_real_number(alpha) and alpha >= 0:
+        return float(alpha)
+    return None
+
+
+def _check_axis(check: ArgumentChecker, axis: Any, *, several: bool = False) -> None:
+    if several:
+        ok = axis is None or is_int(axis)
+        if isinstance(axis, list | tuple):
+            ok = all(is_int(a) for a in axis)
+        if not ok:
+            check.fail("axis", axis, "must be None, an int or a tuple of ints")
+    elif not is_int(axis):
+        check.fail("axis", axis, "must be an int")
+
+
+def _check_focal_arguments(
+    owner: str, alpha: Any, gamma: Any, from_logits: Any, label_smoothing: Any, axis: Any
+) -> None:
+    check = ArgumentChecker(owner)
+    if _alpha_values(alpha) is None:
+        check.fail(
+            "alpha",
+            alpha,
+            "must be a float >= 0 or a non-empty list of floats >= 0 (one per class)",
+        )
+    check.real("gamma", gamma, low=0)
+    check.boolean("from_logits", from_logits)
+    check.real("label_smoothing", label_smoothing, low=0, high=1)
+    _check_axis(check, axis)
+    check.raise_if_any()
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(value: float | tuple[float, ...], dtype: torch.dtype, device: torch.device):
+    # Built once per device: no host-to-device copy in the per-step path.
+    return torch.tensor(value, dtype=dtype, device=device)
+
+
+def categorical_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    alpha: float | list[float] = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> torch.Tensor:
+    """Categorical focal crossentropy (Lin et al., 2018), summed over the class axis.
+
+    With `p` the renormalised, clipped probabilities, each class contributes
+    `alpha * (1 - p) ** gamma * -y_true * log(p)`, as in Keras.
+
+    Args:
+        y_true: One-hot (or soft) labels, same shape as `y_pred`.
+        y_pred: Class probabilities, or logits if `from_logits`.
+        alpha: Weight of every class, or a list with one weight per class (along `axis`).
+        gamma: Focusing exponent of `(1 - p)`; 0 gives alpha-weighted crossentropy.
+        from_logits: Whether `y_pred` holds logits.
+        label_smoothing: Mixes the labels with the uniform distribution over classes:
+            `y * (1 - s) + s / num_classes`.
+        axis: The class axis.
+
+    Returns:
+        Per-sample losses, `y_pred`'s shape without `axis`.
+
+    Example:
+        >>> y_true = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = torch.tensor([[0.05, 0.9, 0.05], [0.1, 0.85, 0.05]])
+        >>> categorical_focal_crossentropy(y_true, y_pred)
+        tensor([2.6340e-04, 6.7591e-01])
+    """
+    name = "categorical_focal_crossentropy"
+    _check_focal_arguments(name, alpha, gamma, from_logits, label_smoothing, axis)
+    y_pred = _float_tensor(y_pred)
+    y_true = _tensor(y_true, dtype=y_pred.dtype, like=y_pred)
+    if y_pred.ndim < 1:
+        raise _shape_error(name, "tensors of rank >= 1", y_true, y_pred)
+    _check_same_shape(name, y_true, y_pred)
+    class_axis = axis % y_pred.ndim if -y_pred.ndim <= axis < y_pred.ndim else None
+    if class_axis is None:
+        raise _shape_error(name, f"a class axis {axis} inside y_pred", y_true, y_pred)
+    if y_pred.shape[-1] == 1:
+        warnings.warn(
+            f"In loss {name}, expected y_pred.shape to be (batch_size, num_classes) with "
+            f"num_classes > 1; received y_pred.shape={_shape(y_pred)}. Consider using "
+            "binary_crossentropy for two classes.",
+            SyntaxWarning,
+            stacklevel=2,
+        )
+    weights = _alpha_values(alpha)
+    if isinstance(weights, tuple):
+        num_classes = y_pred.shape[class_axis]
+        if len(weights) not in (1, num_classes):
+            raise ValueError(
+                f"{name}: `alpha` needs one weight per class, {num_classes} for "
+                f"y_pred.shape={_shape(y_pred)} (axis={axis}); received {len(weights)} "
+                f"weights, alpha={list(weights)}."
+            )
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + _smoothing_share(
+            float(label_smoothing), y_true.shape[-1]
+        )
+    if from_logits:
+        y_pred = F.softmax(y_pred, dim=axis)
+    output = _clip_probabilities(y_pred / y_pred.sum(dim=axis, keepdim=True))
+    cce = -y_true * torch.log(output)
+    # A tensor exponent, as Keras passes it: torch's scalar-exponent path rounds differently.
+    modulating = torch.pow(1.0 - output, _constant(float(gamma), output.dtype, output.device))
+    if isinstance(weights, tuple):
+        # Aligned with the class axis (the trailing axes get size 1).
+        trailing = (1,) * (y_pred.ndim - class_axis - 1)
+        alpha_t = _constant(weights, output.dtype, output.device).reshape(-1, *trailing)
+        weighting = modulating * alpha_t
+    else:
+        weighting = modulating * weights
+    return (weighting * cce).sum(dim=axis)
+
+
 def _regression_inputs(y_true: Any, y_pred: Any, name: str):
     y_pred = _float_tensor(y_pred)
     y_true = _tensor(y_true, dtype=y_pred.dtype, like=y_pred)
@@ -681,6 +825,90 @@ def poisson(y_true: Any, y_pred: Any) -> torch.Tensor:
     y_true = _tensor(y_true, dtype=y_pred.dtype, like=y_pred)
     _check_broadcastable("poisson", y_true, y_pred)
     return (y_pred - y_true * torch.log(y_pred + EPSILON)).mean(dim=-1)
+
+
+def _check_overlap_arguments(owner: str, axis: Any, **coefficients: Any) -> None:
+    check = ArgumentChecker(owner)
+    for key, value in coefficients.items():
+        check.real(key, value, low=0)
+    _check_axis(check, axis, several=True)
+    check.raise_if_any()
+
+
+def _overlap_inputs(y_true: Any, y_pred: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    y_pred = _float_tensor(y_pred)
+    y_true = _tensor(y_true, dtype=y_pred.dtype, like=y_pred)
+    _check_broadcastable(name, y_true, y_pred)
+    return y_true, y_pred
+
+
+def _sum(x: torch.Tensor, axis: Any) -> torch.Tensor:
+    """Keras's `ops.sum`: None sums everything, an empty tuple sums nothing."""
+    if axis is None:
+        return x.sum()
+    if isinstance(axis, list | tuple):
+        if not axis:
+            return x
+        return x.sum(dim=tuple(axis))
+    return x.sum(dim=axis)
+
+
+def dice(y_true: Any, y_pred: Any, axis: int | tuple[int, ...] | None = None) -> torch.Tensor:
+    """Dice loss: `1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + EPSILON)`.
+
+    Args:
+        y_true: Target masks (probabilities in `[0, 1]`).
+        y_pred: Predicted masks, broadcastable against `y_true`.
+        axis: Axes the sums run over; None (Keras's default) sums over everything,
+            batch included, giving one value. For one loss per image of an
+            `(N, H, W, C)` batch, use `axis=(1, 2, 3)`.
+
+    Returns:
+        The loss, with the summed axes removed.
+
+    Example:
+        >>> y_true = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+        >>> y_pred = torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.4, 0.0, 0.0, 0.9]])
+        >>> dice(y_true, y_pred, axis=1)
+        tensor([0.5000, 0.7576])
+    """
+    _check_overlap_arguments("dice", axis)
+    y_true, y_pred = _overlap_inputs(y_true, y_pred, "dice")
+    intersection = _sum(y_true * y_pred, axis)
+    union = _sum(y_true, axis) + _sum(y_pred, axis) + EPSILON
+    return 1 - (2.0 * intersection) / union
+
+
+def tversky(
+    y_true: Any,
+    y_pred: Any,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    axis: int | tuple[int, ...] | None = None,
+) -> torch.Tensor:
+    """Tversky loss (Salehi et al., 2017); with `alpha = beta = 0.5` it is the Dice loss.
+
+    Computed as Keras computes it: with `I = sum(y_true * y_pred)`, the loss is
+    `1 - I / (I + alpha * sum(y_true * (1 - y_pred)) + beta * sum((1 - y_true) * y_pred)
+    + EPSILON)`, so `alpha` weighs missed target pixels and `beta` predicted pixels
+    outside the target.
+
+    Args:
+        y_true: Target masks (probabilities in `[0, 1]`).
+        y_pred: Predicted masks, broadcastable against `y_true`.
+        alpha: Weight of `sum(y_true * (1 - y_pred))`.
+        beta: Weight of `sum((1 - y_true) * y_pred)`.
+        axis: Axes the sums run over; None sums over everything (see `dice`).
+
+    Returns:
+        The loss, with the summed axes removed.
+    """
+    _check_overlap_arguments("tversky", axis, alpha=alpha, beta=beta)
+    y_true, y_pred = _overlap_inputs(y_true, y_pred, "tversky")
+    intersection = _sum(y_true * y_pred, axis)
+    missed = _sum((1 - y_pred) * y_true, axis)
+    extra = _sum(y_pred * (1 - y_true), axis)
+    return 1 - intersection / (intersection + missed * alpha + extra * beta + EPSILON)
 
 
 # Short names, as in Keras's string identifiers and tf.keras's module aliases.
@@ -1001,6 +1229,59 @@ class BinaryFocalCrossentropy(_BuiltinLoss):
         )
 
 
+class CategoricalFocalCrossentropy(_BuiltinLoss):
+    """Categorical focal crossentropy; see `categorical_focal_crossentropy`.
+
+    Args:
+        alpha: Weight of every class, or a list with one weight per class.
+        gamma: Focusing exponent.
+        from_logits: Whether `y_pred` holds logits.
+        label_smoothing: Label smoothing in `[0, 1]`.
+        axis: The class axis.
+        reduction: See `Loss`.
+        name: Name of the loss.
+        dtype: Dtype of the computation.
+
+    Example:
+        >>> y_true = [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+        >>> y_pred = [[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]]
+        >>> round(float(CategoricalFocalCrossentropy()(y_true, y_pred)), 5)
+        0.23315
+    """
+
+    _config_keys = ("from_logits", "label_smoothing", "axis", "alpha", "gamma")
+
+    def __init__(
+        self,
+        alpha: float | list[float] = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "categorical_focal_crossentropy",
+        dtype: Any = None,
+    ) -> None:
+        _check_focal_arguments(
+            type(self).__name__, alpha, gamma, from_logits, label_smoothing, axis
+        )
+        if isinstance(alpha, np.ndarray | torch.Tensor):
+            # Read once here (not per step), and kept JSON-serialisable for the config.
+            values = _alpha_values(alpha)
+            alpha = list(values) if isinstance(values, tuple) else values
+        super().__init__(
+            categorical_focal_crossentropy,
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
 def _reduction_only_loss(fn: Callable[..., torch.Tensor], default_name: str) -> type[Loss]:
     """A base class for losses over `fn` whose only arguments are reduction, name, dtype."""
 
@@ -1165,6 +1446,64 @@ class CosineSimilarity(_BuiltinLoss):
         super().__init__(cosine_similarity, name=name, reduction=reduction, dtype=dtype, axis=axis)
 
 
+class Dice(_BuiltinLoss):
+    """Dice loss for segmentation masks; see `dice`.
+
+    Args:
+        reduction: See `Loss`.
+        name: Name of the loss.
+        axis: Axes the sums run over; None (the default) gives one value for the batch.
+        dtype: Dtype of the computation.
+
+    Example:
+        >>> y_true = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+        >>> y_pred = torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.4, 0.0, 0.0, 0.9]])
+        >>> round(float(Dice()(y_true, y_pred)), 6)
+        0.616438
+    """
+
+    _config_keys = ("axis",)
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "dice",
+        axis: int | tuple[int, ...] | None = None,
+        dtype: Any = None,
+    ) -> None:
+        _check_overlap_arguments(type(self).__name__, axis)
+        super().__init__(dice, name=name, reduction=reduction, dtype=dtype, axis=axis)
+
+
+class Tversky(_BuiltinLoss):
+    """Tversky loss for segmentation masks; see `tversky`.
+
+    Args:
+        alpha: Weight of `sum(y_true * (1 - y_pred))`.
+        beta: Weight of `sum((1 - y_true) * y_pred)`.
+        reduction: See `Loss`.
+        name: Name of the loss.
+        axis: Axes the sums run over; None (the default) gives one value for the batch.
+        dtype: Dtype of the computation.
+    """
+
+    _config_keys = ("alpha", "beta", "axis")
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "tversky",
+        axis: int | tuple[int, ...] | None = None,
+        dtype: Any = None,
+    ) -> None:
+        _check_overlap_arguments(type(self).__name__, axis, alpha=alpha, beta=beta)
+        super().__init__(
+            tversky, name=name, reduction=reduction, dtype=dtype, alpha=alpha, beta=beta, axis=axis
+        )
+
+
 # ----------------------------------------------------------------------------- lookup
 
 _CLASSES: tuple[type[Loss], ...] = (
@@ -1172,6 +1511,7 @@ _CLASSES: tuple[type[Loss], ...] = (
     CategoricalCrossentropy,
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
     MeanSquaredError,
     MeanAbsoluteError,
     MeanAbsolutePercentageError,
@@ -1184,12 +1524,15 @@ _CLASSES: tuple[type[Loss], ...] = (
     KLDivergence,
     Poisson,
     CosineSimilarity,
+    Dice,
+    Tversky,
 )
 _FUNCTIONS: tuple[Callable[..., torch.Tensor], ...] = (
     sparse_categorical_crossentropy,
     categorical_crossentropy,
     binary_crossentropy,
     binary_focal_crossentropy,
+    categorical_focal_crossentropy,
     mean_squared_error,
     mean_absolute_error,
     mean_absolute_percentage_error,
@@ -1202,6 +1545,8 @@ _FUNCTIONS: tuple[Callable[..., torch.Tensor], ...] = (
     kl_divergence,
     poisson,
     cosine_similarity,
+    dice,
+    tversky,
 )
 _OBJECTS: dict[str, Any] = {obj.__name__: obj for obj in (*_CLASSES, *_FUNCTIONS)}
 _OBJECTS.update(
@@ -1415,7 +1760,12 @@ def check_targets(loss: Any, y_true: Any, y_pred: Any) -> None:
     try:
         if fn is sparse_categorical_crossentropy:
             _check_sparse_labels(y_true, y_pred, kwargs.get("ignore_class"), kwargs.get("axis", -1))
-        elif fn in (binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy):
+        elif fn in (
+            binary_crossentropy,
+            binary_focal_crossentropy,
+            categorical_crossentropy,
+            categorical_focal_crossentropy,
+        ):
             _check_same_shape(fn.__name__, y_true, y_pred)
             if fn is binary_focal_crossentropy or (
                 fn is binary_crossentropy and not kwargs.get("from_logits", False)

@@ -22,8 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from convolve.optimizers import schedules
+from convolve.optimizers.adadelta import Adadelta
 from convolve.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from convolve.optimizers.base import Optimizer
+from convolve.optimizers.ftrl import Ftrl
+from convolve.optimizers.lion import Lion
 from convolve.optimizers.rmsprop import Adagrad, RMSprop
 from convolve.optimizers.sgd import SGD
 
@@ -36,6 +39,9 @@ __all__ = [
     "RMSprop",
     "Nadam",
     "Adamax",
+    "Adadelta",
+    "Lion",
+    "Ftrl",
     "schedules",
     "get",
     "serialize",
@@ -43,7 +49,8 @@ __all__ = [
 ]
 
 _BUILTIN: dict[str, type[Optimizer]] = {
-    cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, Adagrad, RMSprop, Nadam, Adamax)
+    cls.__name__.lower(): cls
+    for cls in (SGD, Adam, AdamW, Adagrad, RMSprop, Nadam, Adamax, Adadelta, Lion, Ftrl)
 }
 
 
