@@ -57,9 +57,16 @@ class CompiledLoss:
             else []
         )
 
+        # Keras lists the per-output losses in the order of a loss dict's keys.
+        named = list(loss) if isinstance(loss, dict) else []
+        self._listed = sorted(
+            self._trackers,
+            key=lambda t: named.index(t.name[:-5]) if t.name[:-5] in named else len(named),
+        )
+
     @property
     def metrics(self) -> list[Any]:
-        return list(self._trackers)
+        return list(self._listed)
 
     def results(self) -> dict[str, torch.Tensor]:
         return {t.name: t.result() for t in self._trackers}
@@ -123,7 +130,7 @@ def _as_list(structure: Any, output_names: list[str]) -> list[Any]:
     return [structure] * len(output_names)
 
 
-class CompiledMetrics:
+class CompileMetrics:
     """Metrics per output, resolved from strings on the first batch as Keras does.
 
     Like Keras's `CompileMetrics`, it is one entry of `model.metrics`, named

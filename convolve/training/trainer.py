@@ -40,8 +40,8 @@ from convolve.layers.symbolic import is_symbolic
 from convolve.training import backup, data_adapter, host_memory
 from convolve.training.compile_utils import (
     CompiledLoss,
-    CompiledMetrics,
     CompiledStep,
+    CompileMetrics,
     _as_list,
     result_tensor,
 )
@@ -62,7 +62,7 @@ class Trainer:
         self.jit_compile = False
         self.run_eagerly = False
         self._compiled_loss: CompiledLoss | None = None
-        self._compiled_metrics: CompiledMetrics | None = None
+        self._compiled_metrics: CompileMetrics | None = None
         self._loss_tracker: Any = None
         self._compile_config: dict[str, Any] | None = None
         self._dtype_policy = mixed_precision.global_policy()
@@ -138,7 +138,7 @@ class Trainer:
         self.loss = loss
         output_names = self._output_names()
         self._compiled_loss = CompiledLoss(loss, loss_weights, output_names)
-        self._compiled_metrics = CompiledMetrics(
+        self._compiled_metrics = CompileMetrics(
             metrics, weighted_metrics, output_names, self._compiled_loss
         )
         self._loss_tracker = metrics_module.Mean(name="loss")
@@ -648,10 +648,11 @@ class Trainer:
             return dict(sorted(logs.items()))
         order = []
         for metric in self.metrics:
-            inner = metric.metrics if isinstance(metric, CompiledMetrics) else [metric]
+            inner = metric.metrics if isinstance(metric, CompileMetrics) else [metric]
             order.extend(m.name for m in inner)
+        # As in Keras, a name listed twice (a metric also weighted) gives its value twice.
         names = [n for n in order if n in logs] + sorted(k for k in logs if k not in order)
-        values = [logs[n] for n in dict.fromkeys(names)]
+        values = [logs[n] for n in names]
         return values[0] if len(values) == 1 else values
 
     # ------------------------------------------------------------------ predict

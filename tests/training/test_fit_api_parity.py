@@ -365,3 +365,28 @@ def test_swap_ema_weights_needs_an_optimizer_with_averages():
     ours, _ = _pair(lambda lib: dict(optimizer="sgd", loss="binary_crossentropy"))
     with pytest.raises(ValueError, match="use_ema=True.*Received: use_ema=False"):
         ours.evaluate(X, Y, callbacks=[convolve.callbacks.SwapEMAWeights()], verbose=0)
+
+
+def test_a_dict_output_model_lists_its_losses_in_the_loss_dict_order():
+    results, weights = [], []
+    for lib in (convolve, keras):
+        inputs = lib.Input((5,))
+        hidden = lib.layers.Dense(4)(inputs)
+        outputs = {
+            "price": lib.layers.Dense(1, name="price")(hidden),
+            "flag": lib.layers.Dense(1, activation="sigmoid", name="flag")(hidden),
+        }
+        model = lib.Model(inputs, outputs)
+        if weights:
+            model.set_weights(weights)
+        weights = model.get_weights()
+        model.compile(
+            optimizer="sgd",
+            loss={"price": "mse", "flag": "binary_crossentropy"},
+            metrics={"flag": ["accuracy"]},
+            weighted_metrics={"flag": ["accuracy"]},
+        )
+        targets = {"price": Y_REG[:, :1], "flag": Y}
+        results.append((model.evaluate(X, targets, verbose=0), model.metrics_names))
+    _assert_same(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
