@@ -326,8 +326,10 @@ class IterableBatches(_ShardState):
         float_dtype: torch.dtype = torch.float32,
         steps: int | None = None,
         shard: Shard | None = None,
+        class_weight: dict | None = None,
     ) -> None:
         self.data = data
+        self.class_weight = class_weight  # applied to each batch's labels
         self.device = torch.device(device)
         self.float_dtype = float_dtype
         self.steps = steps
@@ -418,6 +420,8 @@ class IterableBatches(_ShardState):
             x, y, sw = self._local_part(x, y, sw)
         x = _tree.map_structure(lambda v: self._convert(v, "x"), x)
         y = None if y is None else _tree.map_structure(lambda v: self._convert(v, "y"), y)
+        if self.class_weight is not None:  # as Keras does for datasets and generators
+            sw = class_weights_to_sample_weights(self.class_weight, y, sw)
         sw = None if sw is None else self._convert(sw, "sample_weight")
         return x, y, sw
 
@@ -497,6 +501,7 @@ def make_batches(
     device: torch.device | str = "cpu",
     steps: int | None = None,
     shard: Shard | None = None,
+    class_weight: dict | None = None,
 ) -> ArrayBatches | IterableBatches:
     """Chooses the adapter for `x`: arrays in memory, or an iterable of batches.
 
@@ -515,9 +520,9 @@ def make_batches(
             f"do not pass `y` or `sample_weight` (received y of type {type(y).__name__})."
         )
     if isinstance(x, PyDataset):
-        return IterableBatches(EpochsOf(x, shuffle), device, steps=steps, shard=shard)
+        x = EpochsOf(x, shuffle)
     if isinstance(x, Iterable):
-        return IterableBatches(x, device, steps=steps, shard=shard)
+        return IterableBatches(x, device, steps=steps, shard=shard, class_weight=class_weight)
     raise ValueError(
         "`x` must be a NumPy array, a torch tensor, a list/dict of them, or an iterable of "
         f"batches; received {type(x).__name__}."
@@ -532,3 +537,51 @@ def _check_steps(steps: Any) -> None:
             "The number of steps (`steps_per_epoch`, `validation_steps` or `steps`) must "
             f"be a positive integer or None; received {steps!r}"
         )
+
+
+def class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: Any) -> np.ndarray:
+    """Keras's rule: each sample weighs its class's weight (1.0 for classes not listed)."""
+    if sample_weight is not None:
+        raise ValueError(
+            "You cannot pass both `class_weight` and `sample_weight` to fit() (for a dataset "
+            "or generator: batches of (x, y, sample_weight))."
+        )
+    if y is None or not is_array_structure(y) or len(_tree.flatten(y)) != 1:
+        raise ValueError(
+            "`class_weight` needs one array of labels: `y`, or the second element of each "
+            "batch of a dataset or generator; for several outputs, pass sample weights "
+            f"instead (received y of type {type(y).__name__})."
+        )
+    if not isinstance(class_weight, dict) or not class_weight:
+        raise ValueError(
+            "`class_weight` must be a non-empty dict mapping class indices to weights; "
+            f"received {class_weight!r:.100}"
+        )
+    for cls, weight in class_weight.items():
+        if isinstance(cls, bool) or not isinstance(cls, int | np.integer) or cls < 0:
+            raise ValueError(
+                f"`class_weight` keys must be class indices (integers >= 0); received key {cls!r}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int | float | np.number):
+            raise ValueError(f"`class_weight[{cls}]` must be a number; received {weight!r:.50}")
+    if isinstance(y, torch.Tensor):  # NumPy has no bfloat16: read floats as float64
+        y = y.detach().cpu()
+        y = y.to(torch.float64) if y.is_floating_point() else y
+    labels = np.asarray(y)
+    if labels.dtype.kind not in "biuf" or labels.size == 0 or not np.isfinite(labels).all():
+        raise ValueError(
+            "`class_weight` needs finite numeric labels in `y`; received y with dtype "
+            f"{labels.dtype} and shape {labels.shape}."
+        )
+    if labels.ndim > 1:
+        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels.squeeze(-1)
+    if labels.size and (labels.min() < 0 or labels.max() >= 2**31):
+        raise ValueError(
+            "`class_weight` needs class labels >= 0 in `y`; received labels from "
+            f"{labels.min()} to {labels.max()}."
+        )
+    labels = np.round(labels).astype(np.int64)
+    lookup = np.ones(max(int(labels.max(initial=0)), *class_weight.keys()) + 1, np.float32)
+    for cls, weight in class_weight.items():
+        lookup[int(cls)] = weight
+    return lookup[labels]

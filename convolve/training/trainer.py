@@ -319,14 +319,18 @@ class Trainer:
             raise ValueError(
                 f"`on_nonfinite` must be 'ignore' or 'raise', received {on_nonfinite!r}"
             )
-        if class_weight is not None:
-            sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
+        weigh_batches = class_weight is not None and not data_adapter.is_array_structure(x)
+        if class_weight is not None and not weigh_batches:
+            sample_weight = data_adapter.class_weights_to_sample_weights(
+                class_weight, y, sample_weight
+            )
         strategy = _start_distribution()
         device = self._place_model()
         shard = None if strategy is None else strategy.shard(shuffle_seed=bool(shuffle))
         train = data_adapter.make_batches(
-            x, y, sample_weight, batch_size, shuffle, device, steps_per_epoch, shard
-        )
+            x, y, sample_weight, batch_size, shuffle, device, steps_per_epoch, shard,
+            class_weight=class_weight if weigh_batches else None,
+        )  # fmt: skip
         val = None
         if validation_data is not None:
             vx, vy, vsw = data_adapter.unpack(validation_data)
@@ -723,7 +727,9 @@ class Trainer:
         """One training step on one (global) batch; returns the loss and metrics."""
         self._assert_compiled("train_on_batch")
         if class_weight is not None:
-            sample_weight = _class_weights_to_sample_weights(class_weight, y, sample_weight)
+            sample_weight = data_adapter.class_weights_to_sample_weights(
+                class_weight, y, sample_weight
+            )
         batches, strategy = self._one_batch(x, y, sample_weight, "train_on_batch")
         self.reset_metrics()
         self.train()  # type: ignore[attr-defined]
@@ -873,48 +879,3 @@ def _check_fit_args(epochs: Any, initial_epoch: Any, validation_split: Any, freq
 def _validates_after(epoch: int, freq: int | list[int]) -> bool:
     """Keras's rule: every `freq` epochs, or after the listed epochs (counted from 1)."""
     return epoch + 1 in freq if isinstance(freq, list | tuple) else (epoch + 1) % freq == 0
-
-
-def _class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: Any) -> np.ndarray:
-    """Keras's rule: each sample weighs its class's weight (1.0 for classes not listed)."""
-    if sample_weight is not None:
-        raise ValueError("You cannot pass both `class_weight` and `sample_weight` to fit().")
-    if y is None or not data_adapter.is_array_structure(y) or len(_tree.flatten(y)) != 1:
-        raise ValueError(
-            "`class_weight` needs `y` as a single array of labels; for datasets, yield "
-            "sample weights as the third element of each batch instead (received y of type "
-            f"{type(y).__name__})."
-        )
-    if not isinstance(class_weight, dict) or not class_weight:
-        raise ValueError(
-            "`class_weight` must be a non-empty dict mapping class indices to weights; "
-            f"received {class_weight!r:.100}"
-        )
-    for cls, weight in class_weight.items():
-        if isinstance(cls, bool) or not isinstance(cls, int | np.integer) or cls < 0:
-            raise ValueError(
-                f"`class_weight` keys must be class indices (integers >= 0); received key {cls!r}"
-            )
-        if isinstance(weight, bool) or not isinstance(weight, int | float | np.number):
-            raise ValueError(f"`class_weight[{cls}]` must be a number; received {weight!r:.50}")
-    if isinstance(y, torch.Tensor):  # NumPy has no bfloat16: read floats as float64
-        y = y.detach().cpu()
-        y = y.to(torch.float64) if y.is_floating_point() else y
-    labels = np.asarray(y)
-    if labels.dtype.kind not in "biuf" or labels.size == 0 or not np.isfinite(labels).all():
-        raise ValueError(
-            "`class_weight` needs finite numeric labels in `y`; received y with dtype "
-            f"{labels.dtype} and shape {labels.shape}."
-        )
-    if labels.ndim > 1:
-        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels.squeeze(-1)
-    if labels.size and (labels.min() < 0 or labels.max() >= 2**31):
-        raise ValueError(
-            "`class_weight` needs class labels >= 0 in `y`; received labels from "
-            f"{labels.min()} to {labels.max()}."
-        )
-    labels = np.round(labels).astype(np.int64)
-    lookup = np.ones(max(int(labels.max(initial=0)), *class_weight.keys()) + 1, np.float32)
-    for cls, weight in class_weight.items():
-        lookup[int(cls)] = weight
-    return lookup[labels]

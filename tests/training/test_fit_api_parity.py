@@ -390,3 +390,46 @@ def test_a_dict_output_model_lists_its_losses_in_the_loss_dict_order():
         results.append((model.evaluate(X, targets, verbose=0), model.metrics_names))
     _assert_same(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
+
+
+def test_class_weights_weigh_the_batches_of_a_py_dataset_generator_and_dataloader():
+    """Keras takes class_weight with arrays and PyDatasets (compared here); convolve also
+    with generators and DataLoaders, which must train as the same arrays do."""
+    import torch
+
+    def batches_of(lib):
+        class Batches(lib.utils.PyDataset):
+            def __len__(self):
+                return 3
+
+            def __getitem__(self, i):
+                return X[i * 8 : (i + 1) * 8], Y[i * 8 : (i + 1) * 8]
+
+        return Batches()
+
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(Y)), batch_size=8
+    )
+    kwargs = dict(epochs=2, verbose=0, shuffle=False, class_weight={0: 0.2, 1: 5.0})
+    ours, theirs = _pair(lambda lib: dict(optimizer="sgd", loss="binary_crossentropy"))
+    initial = ours.get_weights()
+    history = ours.fit(batches_of(convolve), **kwargs).history
+    _assert_same(history, theirs.fit(batches_of(keras), **kwargs).history)
+    _assert_same(ours.get_weights(), theirs.get_weights())
+    on_arrays = dict(kwargs, batch_size=8)
+    for source in (
+        lambda: ((X[i : i + 8], Y[i : i + 8]) for i in range(0, len(X), 8)),
+        lambda: loader,
+    ):
+        results = []
+        for data in (source, None):
+            ours.set_weights(initial)
+            ours.compile(optimizer="sgd", loss="binary_crossentropy")
+            if data is None:
+                results.append(ours.fit(X, Y, **on_arrays).history)
+            else:
+                # A generator is read once: a new one for each epoch's pass.
+                epochs = [data() for _ in range(2)]
+                chained = (batch for epoch in epochs for batch in epoch)
+                results.append(ours.fit(chained, steps_per_epoch=3, **kwargs).history)
+        _assert_same(*results)
