@@ -48,6 +48,11 @@ from convolve.training.compile_utils import (
 from convolve.training.logs import flatten_logs
 
 
+class NotCompiledError(ValueError, RuntimeError):
+    """`fit` and the like before `compile()`: a ValueError as in Keras (and a
+    RuntimeError, as convolve raised before)."""
+
+
 class Trainer:
     """Keras's training API; mixed into `Model`."""
 
@@ -164,7 +169,7 @@ class Trainer:
 
     def _assert_compiled(self, what: str) -> None:
         if not self.compiled:
-            raise RuntimeError(
+            raise NotCompiledError(
                 f"You must call compile() on model '{self.name}' before {what}()."  # type: ignore[attr-defined]
             )
 
