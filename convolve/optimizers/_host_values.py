@@ -15,51 +15,39 @@ from typing import Any
 import numpy as np
 
 
-class LearningRateValue(float):
+class _VariableSurface:
+    """`assign`, `numpy`, `value`, `dtype` and `shape` on a Python number."""
+
+    _number: type  # the number type the subclass also derives from
+    _array_scalar: type  # what `numpy()` returns
+    shape = ()
+
+    def __new__(cls, value: Any, setter: Callable[[Any], None]) -> Any:
+        obj = super().__new__(cls, value)  # type: ignore[call-arg]
+        obj._setter = setter
+        return obj
+
+    def __reduce__(self) -> tuple:
+        return self._number, (self._number(self),)  # copies and pickles are plain numbers
+
+    def assign(self, value: Any) -> None:
+        self._setter(self._number(np.asarray(value)))
+
+    def numpy(self) -> Any:
+        return self._array_scalar(self)
+
+    @property
+    def value(self) -> Any:
+        return self._number(self)
+
+
+class LearningRateValue(_VariableSurface, float):
     """The learning rate as a float; `assign(x)` sets the optimizer's rate."""
 
-    def __new__(cls, value: float, setter: Callable[[Any], None]) -> LearningRateValue:
-        obj = super().__new__(cls, value)
-        obj._setter = setter
-        return obj
-
-    def __reduce__(self) -> tuple:
-        return float, (float(self),)  # copies and pickles are plain numbers
-
-    def assign(self, value: Any) -> None:
-        self._setter(float(np.asarray(value)))
-
-    def numpy(self) -> np.float32:
-        return np.float32(self)
-
-    @property
-    def value(self) -> float:
-        return float(self)
-
-    dtype = "float32"
-    shape = ()
+    _number, _array_scalar, dtype = float, np.float32, "float32"
 
 
-class IterationsValue(int):
+class IterationsValue(_VariableSurface, int):
     """The iteration count as an int; `assign(n)` sets the optimizer's count."""
 
-    def __new__(cls, value: int, setter: Callable[[int], None]) -> IterationsValue:
-        obj = super().__new__(cls, value)
-        obj._setter = setter
-        return obj
-
-    def __reduce__(self) -> tuple:
-        return int, (int(self),)
-
-    def assign(self, value: Any) -> None:
-        self._setter(int(np.asarray(value)))
-
-    def numpy(self) -> np.int64:
-        return np.int64(self)
-
-    @property
-    def value(self) -> int:
-        return int(self)
-
-    dtype = "int64"
-    shape = ()
+    _number, _array_scalar, dtype = int, np.int64, "int64"

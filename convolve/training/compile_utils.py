@@ -58,11 +58,11 @@ class CompiledLoss:
         )
 
         # Keras lists the per-output losses in the order of a loss dict's keys.
-        named = list(loss) if isinstance(loss, dict) else []
-        self._listed = sorted(
-            self._trackers,
-            key=lambda t: named.index(t.name[:-5]) if t.name[:-5] in named else len(named),
-        )
+        keys = list(loss) if isinstance(loss, dict) else []
+        rank = {name: keys.index(name) if name in keys else len(keys) for name in output_names}
+        named = zip(output_names, self._trackers, strict=False)  # none for one output
+        by_rank = sorted(named, key=lambda pair: rank[pair[0]])
+        self._listed = [tracker for _, tracker in by_rank]
 
     @property
     def metrics(self) -> list[Any]:
@@ -157,10 +157,6 @@ class CompileMetrics:
         self._keys: list[str] = []
 
     @property
-    def has_metrics(self) -> bool:
-        return any(self._specs) or any(self._weighted_specs)
-
-    @property
     def metrics(self) -> list[Any]:
         if self._metrics is None:
             return []
@@ -229,8 +225,6 @@ class CompileMetrics:
 
     def result(self) -> dict[str, torch.Tensor]:
         return {k: result_tensor(m.result()) for k, m in zip(self._keys, self.metrics, strict=True)}
-
-    results = result
 
 
 def result_tensor(value: Any) -> torch.Tensor:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,8 +143,12 @@ class ArrayBatches(_ShardState):
         float_dtype: torch.dtype = torch.float32,
         steps: int | None = None,
         shard: Shard | None = None,
+        class_weight: dict | None = None,
     ) -> None:
         device = torch.device(device)
+        if class_weight is not None:
+            sample_weight = class_weights_to_sample_weights(class_weight, y, sample_weight)
+        self.weighs_classes = class_weight is not None  # weights for training only
         self.shard = shard
         self._generator: torch.Generator | None = None
         self.x = _tree.map_structure(
@@ -220,10 +224,7 @@ class ArrayBatches(_ShardState):
                 idx = plan.order[lo:hi]
                 # Indexing keeps channels_last strides; index_select would not.
                 take = lambda t, idx=idx: t[idx]  # noqa: E731
-            x = _tree.map_structure(lambda t, take=take: _user_view(take(t)), self.x)
-            y = None if self.y is None else _tree.map_structure(take, self.y)
-            sw = None if self.sample_weight is None else take(self.sample_weight)
-            yield x, y, sw
+            yield self._batch(take)
         if end < total:
             self.carried_plan = EpochPlan(plan.order, plan.starts, offset=end)
         elif self.steps is not None and plan.offset + self.steps > total:
@@ -240,8 +241,10 @@ class ArrayBatches(_ShardState):
 
     def peek(self) -> Batch | None:
         """The first batch of the stored data, drawing no shuffle and moving nothing."""
-        pick = slice(0, self.batch_size)
-        take = lambda t: t[pick]  # noqa: E731
+        return self._batch(lambda t: t[: self.batch_size])
+
+    def _batch(self, take: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        """The samples `take` picks: inputs as user-layout views, targets, weights."""
         x = _tree.map_structure(lambda t: _user_view(take(t)), self.x)
         y = None if self.y is None else _tree.map_structure(take, self.y)
         sw = None if self.sample_weight is None else take(self.sample_weight)
@@ -303,6 +306,8 @@ class ArrayBatches(_ShardState):
             part.sample_weight = None if self.sample_weight is None else self.sample_weight[pick]
             part.num_samples = _num_samples(part.x, "x")
             parts.append(part)
+        if self.weighs_classes:  # class weights are for training only, as in Keras
+            parts[1].sample_weight, parts[1].weighs_classes = None, False
         return parts[0], parts[1]
 
 
@@ -512,8 +517,9 @@ def make_batches(
     _check_steps(steps)
     if is_array_structure(x):
         return ArrayBatches(
-            x, y, sample_weight, batch_size, shuffle, device, steps=steps, shard=shard
-        )
+            x, y, sample_weight, batch_size, shuffle, device, steps=steps, shard=shard,
+            class_weight=class_weight,
+        )  # fmt: skip
     if y is not None or sample_weight is not None:
         raise ValueError(
             "When `x` is a dataset, generator or DataLoader it must yield the targets itself; "

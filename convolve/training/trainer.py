@@ -200,7 +200,7 @@ class Trainer:
         if self.compiled:
             results["loss"] = self._loss_tracker.result()
             results.update(self._compiled_loss.results())  # type: ignore[union-attr]
-            results.update(self._compiled_metrics.results())  # type: ignore[union-attr]
+            results.update(self._compiled_metrics.result())  # type: ignore[union-attr]
         return results
 
     # ------------------------------------------------------------------ steps
@@ -324,17 +324,12 @@ class Trainer:
             raise ValueError(
                 f"`on_nonfinite` must be 'ignore' or 'raise', received {on_nonfinite!r}"
             )
-        weigh_batches = class_weight is not None and not data_adapter.is_array_structure(x)
-        if class_weight is not None and not weigh_batches:
-            sample_weight = data_adapter.class_weights_to_sample_weights(
-                class_weight, y, sample_weight
-            )
         strategy = _start_distribution()
         device = self._place_model()
         shard = None if strategy is None else strategy.shard(shuffle_seed=bool(shuffle))
         train = data_adapter.make_batches(
             x, y, sample_weight, batch_size, shuffle, device, steps_per_epoch, shard,
-            class_weight=class_weight if weigh_batches else None,
+            class_weight=class_weight,
         )  # fmt: skip
         val = None
         if validation_data is not None:
@@ -352,8 +347,6 @@ class Trainer:
                 )
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, validation_steps
-            if class_weight is not None:  # class weights are for training only, as in Keras
-                val.sample_weight = None
         self._prepare_for(train, strategy=strategy)
         callback_list = CallbackList(
             callbacks,
@@ -715,12 +708,14 @@ class Trainer:
         return _concatenate(outputs)
 
     # ------------------------------------------------------------------ one batch
-    def _one_batch(self, x: Any, y: Any, sample_weight: Any, what: str) -> tuple[Any, Any]:
+    def _one_batch(
+        self, x: Any, y: Any, sample_weight: Any, what: str, class_weight: Any = None
+    ) -> tuple[Any, Any]:
         """The batches of a `*_on_batch` call (one, or this rank's shard), checked."""
         strategy = _start_distribution()
         batches = data_adapter.make_batches(
             x, y, sample_weight, _len(x), False, self._place_model(), None,
-            None if strategy is None else strategy.shard(),
+            None if strategy is None else strategy.shard(), class_weight=class_weight,
         )  # fmt: skip
         self._prepare_for(batches, check_targets=False, strategy=strategy, what=what)
         return batches, strategy
@@ -731,11 +726,7 @@ class Trainer:
     ) -> Any:  # fmt: skip
         """One training step on one (global) batch; returns the loss and metrics."""
         self._assert_compiled("train_on_batch")
-        if class_weight is not None:
-            sample_weight = data_adapter.class_weights_to_sample_weights(
-                class_weight, y, sample_weight
-            )
-        batches, strategy = self._one_batch(x, y, sample_weight, "train_on_batch")
+        batches, strategy = self._one_batch(x, y, sample_weight, "train_on_batch", class_weight)
         self.reset_metrics()
         self.train()  # type: ignore[attr-defined]
         step_fn = self._make_step("train_step")
@@ -828,14 +819,11 @@ def _pythonify(logs: dict[str, Any]) -> dict[str, float]:
     # A custom step may return nested results ({"compile_metrics": {...}}), as in Keras.
     tensors = {k: result_tensor(v).detach() for k, v in flatten_logs(logs).items()}
     scalars = [k for k, t in tensors.items() if t.numel() == 1]
-    values = dict.fromkeys(tensors)
+    floats = {}
     if scalars:
         stacked = torch.stack([tensors[k].reshape(()).to(torch.float64) for k in scalars])
-        values.update(zip(scalars, stacked.cpu().tolist(), strict=True))
-    for k, t in tensors.items():
-        if values[k] is None:
-            values[k] = t.cpu().numpy()
-    return values
+        floats = dict(zip(scalars, stacked.cpu().tolist(), strict=True))
+    return {k: floats[k] if k in floats else t.cpu().numpy() for k, t in tensors.items()}
 
 
 def _concatenate(outputs: list[Any]) -> Any:
