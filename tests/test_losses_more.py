@@ -17,6 +17,7 @@ import torch
 
 import convolve
 from convolve import losses, metrics
+from convolve.losses._tensors import to_tensor
 
 # Keras's own tensor-to-NumPy conversion warns under NumPy 2; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -271,9 +272,9 @@ def test_reversed_numpy_inputs_give_the_values_of_their_copies(loss: Any) -> Non
 def test_only_reversed_arrays_are_copied() -> None:
     base = np.arange(24, dtype="float32").reshape(4, 6)
     for view in (base, base[::2], base[:, 1::3], base.T):
-        assert losses._tensor(view).data_ptr() == view.ctypes.data  # shared, not copied
+        assert to_tensor(view).data_ptr() == view.ctypes.data  # shared, not copied
     for view in (base[::-1], np.flip(base), base[:, ::-2]):
-        converted = losses._tensor(view)
+        converted = to_tensor(view)
         assert not np.shares_memory(converted.numpy(), base)
         np.testing.assert_array_equal(converted.numpy(), view)
 

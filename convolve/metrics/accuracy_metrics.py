@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from convolve.losses import _float_tensor, _tensor, squeeze_or_expand_to_same_rank
+from convolve.losses._tensors import float_tensor, squeeze_or_expand_to_same_rank, to_tensor
 from convolve.metrics.base import _FixedMeanMetric
 
 __all__ = [
@@ -35,16 +35,16 @@ def _compare_dtype(y_pred: torch.Tensor) -> torch.dtype:
 
 def accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where `y_true == y_pred` exactly, else 0.0."""
-    y_pred = _float_tensor(y_pred)
-    y_true = _tensor(y_true, dtype=y_pred.dtype, like=y_pred)
+    y_pred = float_tensor(y_pred)
+    y_true = to_tensor(y_true, dtype=y_pred.dtype, like=y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
     return (y_true == y_pred).to(torch.float32)
 
 
 def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> torch.Tensor:
     """1.0 where `(y_pred > threshold)` equals `y_true`, else 0.0."""
-    y_pred = _float_tensor(y_pred)
-    y_true = _tensor(y_true, like=y_pred)
+    y_pred = float_tensor(y_pred)
+    y_true = to_tensor(y_true, like=y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
     predicted = (y_pred > threshold).to(y_true.dtype)
     return (y_true == predicted).to(torch.float32)
@@ -52,8 +52,8 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> torch.T
 
 def categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where the argmax of `y_pred` equals the argmax of one-hot `y_true`."""
-    y_pred = _float_tensor(y_pred)
-    y_true = torch.argmax(_tensor(y_true, like=y_pred), dim=-1)
+    y_pred = float_tensor(y_pred)
+    y_true = torch.argmax(to_tensor(y_true, like=y_pred), dim=-1)
     original_shape = y_true.shape
     reshape = y_true.ndim == y_pred.ndim
     if reshape:
@@ -64,9 +64,9 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
 
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> torch.Tensor:
     """1.0 where the argmax of `y_pred` equals the integer label `y_true`."""
-    y_pred = _float_tensor(y_pred)
+    y_pred = float_tensor(y_pred)
     dtype = _compare_dtype(y_pred)
-    y_true = _tensor(y_true, dtype=dtype, like=y_pred)
+    y_true = to_tensor(y_true, dtype=dtype, like=y_pred)
     original_shape = y_true.shape
     reshape = y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1
     if reshape:
@@ -88,8 +88,8 @@ def _in_top_k(targets: torch.Tensor, predictions: torch.Tensor, k: int) -> torch
 
 def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> torch.Tensor:
     """1.0 where the one-hot target class is among the `k` highest predictions."""
-    y_pred = _float_tensor(y_pred)
-    y_true = torch.argmax(_tensor(y_true, dtype=y_pred.dtype, like=y_pred), dim=-1)
+    y_pred = float_tensor(y_pred)
+    y_true = torch.argmax(to_tensor(y_true, dtype=y_pred.dtype, like=y_pred), dim=-1)
     original_shape = y_true.shape
     if y_pred.ndim > 2:
         y_pred = y_pred.reshape(-1, y_pred.shape[-1])
@@ -105,8 +105,8 @@ def sparse_top_k_categorical_accuracy(
     With `from_sorted_ids`, `y_pred` holds class ids sorted by decreasing score and a hit
     is a label among its first `k` columns.
     """
-    y_pred = _tensor(y_pred)
-    y_true = _tensor(y_true, like=y_pred)
+    y_pred = to_tensor(y_pred)
+    y_true = to_tensor(y_true, like=y_pred)
     y_true = y_true.to(y_pred.dtype) if from_sorted_ids else y_true.to(torch.int32)
     original_shape = y_true.shape
     if y_pred.ndim > 2:
@@ -115,7 +115,7 @@ def sparse_top_k_categorical_accuracy(
     if from_sorted_ids:
         matches = (y_true[:, None] == y_pred[:, :k]).any(dim=1)
     else:
-        matches = _in_top_k(y_true, _float_tensor(y_pred), k)
+        matches = _in_top_k(y_true, float_tensor(y_pred), k)
     return matches.to(torch.float32).reshape(original_shape)
 
 

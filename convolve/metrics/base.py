@@ -15,14 +15,14 @@ from typing import Any
 import torch
 
 from convolve import losses
-from convolve.losses import (
-    _auto_name,
-    _divide_no_nan,
-    _dtype_name,
-    _tensor,
-    _torch_dtype,
-    apply_mask,
+from convolve.losses import apply_mask
+from convolve.losses._tensors import (
+    auto_name,
+    divide_no_nan,
+    dtype_name,
     squeeze_or_expand_to_same_rank,
+    to_tensor,
+    torch_dtype,
 )
 
 
@@ -55,7 +55,7 @@ class MetricVariable:
     def _target(self, value: Any) -> tuple[torch.Tensor, torch.Tensor]:
         device = value.device if isinstance(value, torch.Tensor) else None
         state = self._metric._state_on(device)[self.name]
-        return state, _tensor(value, dtype=state.dtype, like=state)
+        return state, to_tensor(value, dtype=state.dtype, like=state)
 
     @torch.no_grad()
     def assign(self, value: Any) -> MetricVariable:
@@ -139,8 +139,8 @@ class Metric:
     """
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
-        self.name = name or _auto_name(type(self).__name__)
-        self._dtype = _torch_dtype(dtype)
+        self.name = name or auto_name(type(self).__name__)
+        self._dtype = torch_dtype(dtype)
         self._specs: dict[str, tuple[tuple[int, ...], torch.dtype, Any]] = {}
         self._state: dict[str, torch.Tensor] = {}
         self._device: torch.device | None = None
@@ -148,7 +148,7 @@ class Metric:
     @property
     def dtype(self) -> str:
         """The state dtype's name, e.g. `"float32"`."""
-        return _dtype_name(self._dtype)
+        return dtype_name(self._dtype)
 
     def add_variable(
         self,
@@ -178,7 +178,7 @@ class Metric:
                 f"Invalid initializer for metric variable {name!r}: expected 'zeros', 'ones' "
                 f"or a callable (shape, dtype); received {initializer!r}."
             )
-        self._specs[name] = (tuple(shape), _torch_dtype(dtype or self._dtype), initializer)
+        self._specs[name] = (tuple(shape), torch_dtype(dtype or self._dtype), initializer)
         self._state.pop(name, None)
         return MetricVariable(self, name)
 
@@ -216,7 +216,7 @@ class Metric:
         if isinstance(values, torch.Tensor):
             return values, self._state_on(values.device)
         state = self._state_on(None)
-        return _tensor(values, like=next(iter(state.values()), None)), state
+        return to_tensor(values, like=next(iter(state.values()), None)), state
 
     def __getattr__(self, name: str) -> Any:
         specs = self.__dict__.get("_specs")
@@ -278,7 +278,7 @@ def reduce_to_samplewise_values(
     """
     values = values.to(dtype)
     if sample_weight is not None:
-        sample_weight = _tensor(sample_weight, dtype=dtype, like=values)
+        sample_weight = to_tensor(sample_weight, dtype=dtype, like=values)
         if mask is not None:
             sample_weight = apply_mask(sample_weight, mask, dtype=dtype, reduction="sum")
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
@@ -353,7 +353,7 @@ class Mean(Metric):
 
     def result(self) -> torch.Tensor:
         state = self._state_on(None)
-        return _divide_no_nan(state["total"], state["count"])
+        return divide_no_nan(state["total"], state["count"])
 
 
 class MeanMetricWrapper(Mean):
@@ -405,7 +405,7 @@ class MeanMetricWrapper(Mean):
 
 
 def _is_builtin_loss(fn: Any) -> bool:
-    return fn in losses._FUNCTIONS or type(fn) in losses._CLASSES
+    return fn in losses.lookup.BUILTIN_FUNCTIONS or type(fn) in losses.lookup.BUILTIN_CLASSES
 
 
 class _FixedMeanMetric(MeanMetricWrapper):

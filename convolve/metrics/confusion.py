@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from convolve.losses import EPSILON, _divide_no_nan, _tensor, squeeze_or_expand_to_same_rank
+from convolve.losses._tensors import (
+    EPSILON,
+    divide_no_nan,
+    squeeze_or_expand_to_same_rank,
+    to_tensor,
+)
 from convolve.metrics.base import Metric
 
 __all__ = [
@@ -98,12 +103,12 @@ def update_confusion_matrix(
         label_weights: Optional per-label weights (not with `multi_label`).
     """
     dtype = state[keys[0]].dtype
-    y_pred = _tensor(y_pred, dtype=dtype)
-    y_true = _tensor(y_true, dtype=dtype, like=y_pred)
+    y_pred = to_tensor(y_pred, dtype=dtype)
+    y_true = to_tensor(y_true, dtype=dtype, like=y_pred)
     device = y_pred.device
     y_pred, y_true = squeeze_or_expand_to_same_rank(y_pred, y_true)
     if sample_weight is not None:
-        sample_weight = _tensor(sample_weight, dtype=dtype, like=y_pred).unsqueeze(-1)
+        sample_weight = to_tensor(sample_weight, dtype=dtype, like=y_pred).unsqueeze(-1)
         _, sample_weight = squeeze_or_expand_to_same_rank(
             y_true, sample_weight, expand_rank_1=False
         )
@@ -252,7 +257,7 @@ class _ConfusionCount(Metric):
     @torch.no_grad()
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Counts this batch's entries of the cell, optionally weighted."""
-        y_pred = _tensor(y_pred)
+        y_pred = to_tensor(y_pred)
         state = self._state_on(y_pred.device)
         cell = {self._key: state["accumulator"]}
         update_confusion_matrix(
@@ -349,7 +354,7 @@ class _PrecisionRecall(Metric):
     @torch.no_grad()
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates true positives and the error count from a batch."""
-        y_pred = _tensor(y_pred)
+        y_pred = to_tensor(y_pred)
         state = self._state_on(y_pred.device)
         update_confusion_matrix(
             state,
@@ -366,7 +371,7 @@ class _PrecisionRecall(Metric):
     def result(self) -> torch.Tensor:
         state = self._state_on(None)
         tp = state[_TP]
-        value = _divide_no_nan(tp, tp + state[self._other])
+        value = divide_no_nan(tp, tp + state[self._other])
         return value[0] if len(self.thresholds) == 1 else value
 
     def get_config(self) -> dict[str, Any]:
@@ -512,7 +517,7 @@ class AUC(Metric):
     @torch.no_grad()
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the per-threshold confusion counts of a batch."""
-        y_pred = _tensor(y_pred)
+        y_pred = to_tensor(y_pred)
         if not self._built:
             self._build(tuple(y_pred.shape))
         state = self._state_on(y_pred.device)
@@ -537,7 +542,7 @@ class AUC(Metric):
         weights = self._label_weights.on(by_label.device)
         if weights is None:
             return by_label.mean()
-        return _divide_no_nan((by_label * weights).sum(), weights.sum())
+        return divide_no_nan((by_label * weights).sum(), weights.sum())
 
     def _interpolate_pr_auc(self, tp, fp, fn) -> torch.Tensor:
         # Davis & Goadrich (2006): precision interpolated between thresholds.
@@ -545,14 +550,14 @@ class AUC(Metric):
         dtp = tp[: n - 1] - tp[1:]
         p = tp + fp
         dp = p[: n - 1] - p[1:]
-        prec_slope = _divide_no_nan(dtp, torch.clamp(dp, min=0))
+        prec_slope = divide_no_nan(dtp, torch.clamp(dp, min=0))
         intercept = tp[1:] - prec_slope * p[1:]
         safe_p_ratio = torch.where(
             (p[: n - 1] > 0) & (p[1:] > 0),
-            _divide_no_nan(p[: n - 1], torch.clamp(p[1:], min=0)),
+            divide_no_nan(p[: n - 1], torch.clamp(p[1:], min=0)),
             torch.ones_like(p[1:]),
         )
-        increments = _divide_no_nan(
+        increments = divide_no_nan(
             prec_slope * (dtp + intercept * torch.log(safe_p_ratio)),
             torch.clamp(tp[1:] + fn[1:], min=0),
         )
@@ -565,15 +570,15 @@ class AUC(Metric):
         tp, fp, tn, fn = state[_TP], state[_FP], state[_TN], state[_FN]
         if self.curve == "PR" and self.summation_method == "interpolation":
             return self._interpolate_pr_auc(tp, fp, fn)
-        recall = _divide_no_nan(tp, tp + fn)
+        recall = divide_no_nan(tp, tp + fn)
         if self.curve == "ROC":
-            x, y = _divide_no_nan(fp, fp + tn), recall
+            x, y = divide_no_nan(fp, fp + tn), recall
         elif self.curve == "PR":
-            x, y = recall, _divide_no_nan(tp, tp + fp)
+            x, y = recall, divide_no_nan(tp, tp + fp)
         else:
-            scaling = _divide_no_nan(tp + fn, tn + fp)
-            recall_gain = 1.0 - scaling * _divide_no_nan(fn, tp)
-            precision_gain = 1.0 - scaling * _divide_no_nan(fp, tp)
+            scaling = divide_no_nan(tp + fn, tn + fp)
+            recall_gain = 1.0 - scaling * divide_no_nan(fn, tp)
+            precision_gain = 1.0 - scaling * divide_no_nan(fp, tp)
             recall_gain = torch.where(tp == 0, 0.0, recall_gain)
             precision_gain = torch.where(tp == 0, 1.0, precision_gain)
             x, y = torch.clamp(recall_gain, min=0.0), precision_gain

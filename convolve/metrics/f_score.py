@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from convolve.losses import EPSILON, _tensor
+from convolve.losses._tensors import EPSILON, to_tensor
 from convolve.metrics.base import Metric
 
 __all__ = ["FBetaScore", "F1Score"]
@@ -94,8 +94,8 @@ class FBetaScore(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the weighted positive and negative counts of a batch."""
         # Arrays and lists go to the state's device; tensors bring the state to theirs.
-        y_pred = _tensor(self._values_and_state(y_pred)[0], dtype=self._dtype)
-        y_true = _tensor(y_true, dtype=self._dtype, like=y_pred)
+        y_pred = to_tensor(self._values_and_state(y_pred)[0], dtype=self._dtype)
+        y_true = to_tensor(y_true, dtype=self._dtype, like=y_pred)
         if not self._built:
             self._build(tuple(y_true.shape), tuple(y_pred.shape))
         if y_true.shape != y_pred.shape:
@@ -113,7 +113,7 @@ class FBetaScore(Metric):
         y_pred = positive.to(self._dtype)
         weight = None
         if sample_weight is not None:
-            weight = _tensor(sample_weight, dtype=self._dtype, like=y_pred)
+            weight = to_tensor(sample_weight, dtype=self._dtype, like=y_pred)
             if weight.ndim == 1 or (weight.ndim == 2 and weight.shape[-1] == 1):
                 weight = weight.reshape(-1, 1)
             elif weight.ndim != 0:

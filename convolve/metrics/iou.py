@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from convolve.losses import EPSILON, _tensor
+from convolve.losses._tensors import EPSILON, to_tensor
 from convolve.metrics.base import Metric
 
 __all__ = ["IoU", "MeanIoU", "BinaryIoU", "OneHotIoU", "OneHotMeanIoU"]
@@ -153,7 +153,7 @@ class IoU(Metric):
         """Adds the batch's (weighted) label/prediction pairs to the confusion matrix."""
         # Arrays and lists go to the state's device; tensors bring the state to theirs.
         y_pred = self._values_and_state(y_pred)[0]
-        y_true = _tensor(y_true, like=y_pred)
+        y_true = to_tensor(y_true, like=y_pred)
         if not self.sparse_y_true:
             y_true = y_true.argmax(dim=self.axis)
         if not self.sparse_y_pred:
@@ -181,7 +181,7 @@ class IoU(Metric):
                     "or a float dtype.",
                     stacklevel=2,
                 )
-            weight = _tensor(sample_weight, dtype=self._dtype, like=y_true)
+            weight = to_tensor(sample_weight, dtype=self._dtype, like=y_true)
             weight = _per_label(weight, label_shape, type(self).__name__)
         n = self.num_classes
         keep = (y_true >= 0) & (y_true < n) & (y_pred >= 0) & (y_pred < n)
@@ -249,8 +249,8 @@ class BinaryIoU(IoU):
     @torch.no_grad()
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Thresholds the scores, then adds the batch to the confusion matrix."""
-        y_pred = _tensor(self._values_and_state(y_pred)[0], dtype=torch.float32)
-        y_true = _tensor(y_true, dtype=self._dtype, like=y_pred)
+        y_pred = to_tensor(self._values_and_state(y_pred)[0], dtype=torch.float32)
+        y_true = to_tensor(y_true, dtype=self._dtype, like=y_pred)
         y_pred = (y_pred >= self.threshold).to(self._dtype)
         super().update_state(y_true, y_pred, sample_weight)
 

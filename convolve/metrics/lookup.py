@@ -124,7 +124,7 @@ STRING_METRICS: tuple[str, ...] = (
 
 # Functions a serialised MeanMetricWrapper may name; metric functions win over loss functions
 # of the same name (cosine_similarity is positive as a metric, negative as a loss).
-_FUNCTIONS: dict[str, Any] = {fn.__name__: fn for fn in L._FUNCTIONS}
+_FUNCTIONS: dict[str, Any] = {fn.__name__: fn for fn in L.lookup.BUILTIN_FUNCTIONS}
 _FUNCTIONS.update(
     {
         fn.__name__: fn
@@ -264,7 +264,7 @@ def resolve_metric(
     if identifier is None:
         raise ValueError("Expected a metric; received None.")
     if str(identifier).lower() in ("accuracy", "acc"):
-        is_binary, is_sparse = L._is_binary_or_sparse(y_true, y_pred)
+        is_binary, is_sparse = L.lookup.is_binary_or_sparse(y_true, y_pred)
         if is_binary:
             metric: Any = A.BinaryAccuracy(name=str(identifier))
         elif is_sparse:

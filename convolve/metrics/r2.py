@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from convolve.losses import _tensor, squeeze_or_expand_to_same_rank
+from convolve.losses._tensors import squeeze_or_expand_to_same_rank, to_tensor
 from convolve.metrics.base import Metric
 
 __all__ = ["R2Score"]
@@ -98,8 +98,8 @@ class R2Score(Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the weighted sums of a batch."""
         # Arrays and lists go to the state's device; tensors bring the state to theirs.
-        y_pred = _tensor(self._values_and_state(y_pred)[0], dtype=self._dtype)
-        y_true = _tensor(y_true, dtype=self._dtype, like=y_pred)
+        y_pred = to_tensor(self._values_and_state(y_pred)[0], dtype=self._dtype)
+        y_true = to_tensor(y_true, dtype=self._dtype, like=y_pred)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         if not self._built:
             self._build(tuple(y_true.shape), tuple(y_pred.shape))
@@ -114,7 +114,7 @@ class R2Score(Metric):
             weight = torch.ones_like(y_true)
             weighted_y_true = y_true
         else:
-            weight = _tensor(sample_weight, dtype=self._dtype, like=y_true)
+            weight = to_tensor(sample_weight, dtype=self._dtype, like=y_true)
             if weight.ndim == 1:
                 weight = weight.unsqueeze(1)
             try:

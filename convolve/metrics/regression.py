@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from convolve import losses as L
-from convolve.losses import _l2_normalize, _regression_inputs, _tensor
+from convolve.losses._tensors import l2_normalize, regression_inputs, to_tensor
 from convolve.metrics.base import Mean, _FixedMeanMetric
 
 __all__ = [
@@ -32,8 +32,8 @@ __all__ = [
 
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> torch.Tensor:
     """Cosine similarity along `axis` (1 means identical directions; the loss is its negative)."""
-    y_true, y_pred = _regression_inputs(y_true, y_pred, "cosine_similarity")
-    return (_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis)).sum(dim=axis)
+    y_true, y_pred = regression_inputs(y_true, y_pred, "cosine_similarity")
+    return (l2_normalize(y_true, axis) * l2_normalize(y_pred, axis)).sum(dim=axis)
 
 
 def _simple(fn, default_name: str, direction: str | None) -> type[_FixedMeanMetric]:
@@ -171,8 +171,8 @@ class RootMeanSquaredError(Mean):
     @torch.no_grad()
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates squared errors, optionally weighted by `sample_weight`."""
-        y_pred = _tensor(y_pred, dtype=self._dtype)
-        y_true = _tensor(y_true, dtype=self._dtype, like=y_pred)
+        y_pred = to_tensor(y_pred, dtype=self._dtype)
+        y_true = to_tensor(y_true, dtype=self._dtype, like=y_pred)
         y_true, y_pred = L.squeeze_or_expand_to_same_rank(y_true, y_pred)
         self._update_mean(torch.square(y_pred - y_true), sample_weight)
 
@@ -273,4 +273,6 @@ class SparseCategoricalCrossentropy(_FixedMeanMetric):
         self._direction = "down"
 
     def _values(self, y_true: Any, y_pred: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return L._sparse_categorical_crossentropy(y_true, y_pred, **self._fn_kwargs)
+        return L.base.MASKED_VARIANTS[L.sparse_categorical_crossentropy](
+            y_true, y_pred, **self._fn_kwargs
+        )
