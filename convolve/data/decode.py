@@ -7,14 +7,15 @@ loader can skip the file or stop with a clear message.
 Resizing reproduces Keras, which resizes with TensorFlow's `tf.image.resize` (no
 antialiasing):
 
-* "bilinear": torch `interpolate(mode="bilinear", antialias=False)`, TensorFlow's
-  half-pixel bilinear; results are rounded to uint8 (within 1 of Keras's floats).
+* "bilinear": torch `interpolate(mode="bilinear", antialias=False)` in float32,
+  TensorFlow's half-pixel bilinear (within float32 rounding of Keras).
 * "nearest": torch `interpolate(mode="nearest-exact")`, identical to TensorFlow.
 * "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic": TensorFlow's
   kernels re-implemented in `convolve.data.resize`, float32 (within 1e-3 of Keras).
 
 Decoding itself matches TensorFlow's for PNG, BMP and GIF (16-bit images keep their high
-byte, as TensorFlow's uint8 decode does), and for ordinary colour and greyscale JPEGs, which
+byte, as TensorFlow's uint8 decode does; colour PNGs read as greyscale take libpng's
+integer weights, as TensorFlow's do), and for ordinary colour and greyscale JPEGs, which
 `convolve.data.jpeg` decodes with TensorFlow's libjpeg settings. The JPEGs left to Pillow
 (CMYK, EXIF-rotated, four channels asked for) differ by a few levels (at most 5 in the
 tests): Pillow uses libjpeg's accurate IDCT, TensorFlow the fast integer one.
@@ -89,8 +90,8 @@ _RESIZE_INTO = {
 
 
 def output_dtype(interpolation: str) -> np.dtype:
-    """uint8 for the methods whose results stay integers, float32 for the others."""
-    return np.dtype(np.uint8 if interpolation in _TORCH_MODES else np.float32)
+    """uint8 for "nearest", whose results are pixels of the image; float32 for the others."""
+    return np.dtype(np.uint8 if interpolation == "nearest" else np.float32)
 
 
 # EXIF orientation tag value -> the transposition that shows the image upright.
@@ -108,16 +109,36 @@ _EXIF_ORIENTATION_TAG = 0x0112
 _SIXTEEN_BIT_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-class BadImageError(ValueError):
-    """An image file that cannot be loaded; names the file and the reason."""
+class BadImageError(ValueError, OSError):
+    """An image file that cannot be loaded; names the file and the reason.
+
+    Also an `OSError`, which is what Keras's loaders raise (Pillow's `UnidentifiedImageError`
+    for a file that is not an image), and a `FileNotFoundError` for a missing file; see
+    `image_error`.
+    """
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"Cannot load image file {path!r}: {reason}")
         self.path = path
         self.reason = reason
 
+    def __str__(self) -> str:
+        return str(self.args[0])
+
     def __reduce__(self):  # crosses process boundaries from loader workers
-        return (type(self), (self.path, self.reason))
+        return (image_error, (self.path, self.reason))
+
+
+class MissingImageError(BadImageError, FileNotFoundError):
+    """An image file that does not exist (or a symbolic link to nothing)."""
+
+
+_MISSING = ("file not found", "broken symbolic link")
+
+
+def image_error(path: str, reason: str) -> BadImageError:
+    """The error for `path` and `reason`: a `MissingImageError` when the file is missing."""
+    return (MissingImageError if reason in _MISSING else BadImageError)(path, reason)
 
 
 class BadImageWarning(UserWarning):
@@ -138,8 +159,7 @@ class DecodeSpec:
 
 def _access_error(path: str, e: OSError) -> BadImageError:
     if isinstance(e, FileNotFoundError):
-        reason = "broken symbolic link" if os.path.islink(path) else "file not found"
-        return BadImageError(path, reason)
+        return image_error(path, _MISSING[1] if os.path.islink(path) else _MISSING[0])
     if isinstance(e, PermissionError):
         return BadImageError(path, "permission denied")
     return BadImageError(path, f"cannot read file ({e.strerror or e})")
@@ -235,6 +255,8 @@ def _decode_opened(img: Image.Image, spec: DecodeSpec) -> np.ndarray:
     elif spec.num_channels == 1 and img.format in ("JPEG", "MPO"):
         img.draft("L", None)  # decode luma only, as TensorFlow does for one channel
     img.load()
+    if spec.num_channels == 1 and img.format == "PNG":
+        img = _png_to_gray(img)
     img = _to_channels(img, spec.num_channels)
     for method in _ORIENTATION.get(orientation, ()):
         img = img.transpose(method)
@@ -308,6 +330,25 @@ def _to_channels(img: Image.Image, num_channels: int) -> Image.Image:
         return img.convert("RGB").convert(target)
 
 
+def _png_to_gray(img: Image.Image) -> Image.Image:
+    """A colour PNG's grey levels as TensorFlow's decoder makes them.
+
+    TensorFlow asks libpng for grey (`png_set_rgb_to_gray` with weights 0.299 and 0.587),
+    which weighs the 8-bit channels by 9797, 19234 and 3737 out of 32768 and truncates, and
+    leaves pixels whose channels are equal as they are; Pillow's `convert("L")` rounds other
+    weights and comes out up to one level higher. Alpha is dropped first.
+    """
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+    if img.mode not in ("RGB", "RGBA"):
+        return img  # grey already, or a mode that `_to_channels` converts
+    rgb = np.asarray(img)[..., :3]
+    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    gray = ((9797 * r + 19234 * g + 3737 * b) >> 15).astype(np.uint8)
+    gray = np.where((r == g) & (g == b), rgb[..., 0], gray)
+    return Image.fromarray(np.ascontiguousarray(gray), "L")
+
+
 def _as_array(img: Image.Image) -> np.ndarray:
     array = np.asarray(img)
     return array[:, :, None] if array.ndim == 2 else array
@@ -348,7 +389,7 @@ def _pad_geometry(h: int, w: int, target_h: int, target_w: int) -> tuple[int, in
 def resize_image(image: np.ndarray, spec: DecodeSpec) -> np.ndarray:
     """Resizes a `(height, width, channels)` array with Keras's crop or pad rules.
 
-    The result is uint8 for "bilinear" and "nearest", float32 for the other methods.
+    The result is uint8 for "nearest", float32 for the other methods.
     """
     assert spec.image_size is not None
     target_h, target_w = (int(v) for v in spec.image_size)
@@ -382,10 +423,14 @@ def _resize(
         # Pillow's buffer is read-only; interpolate only reads it.
         warnings.simplefilter("ignore", UserWarning)
         tensor = torch.from_numpy(array)
-    # A channels-last uint8 view takes torch's vectorised path; no copy is made here. Left to
-    # itself torch returns planes (channels-first) and spends a third of the resize repacking
-    # its channels-last result into them; given channels-last memory to write into, it skips
-    # that, and the (height, width, channels) array comes back without a copy.
+    if spec.interpolation == "bilinear":
+        # TensorFlow interpolates uint8 pixels in float32 and keeps the fractions; torch's
+        # uint8 kernel would round every result to an integer.
+        tensor = tensor.float()
+    # A channels-last view takes torch's vectorised path. Left to itself torch returns
+    # planes (channels-first) and spends a third of the resize repacking its channels-last
+    # result into them; given channels-last memory to write into, it skips that, and the
+    # (height, width, channels) array comes back without a copy.
     resized = torch.empty((1, out_h, out_w, array.shape[2]), dtype=tensor.dtype)
     _RESIZE_INTO[spec.interpolation](
         tensor.permute(2, 0, 1)[None], [out_h, out_w], resized.permute(0, 3, 1, 2)

@@ -16,6 +16,13 @@ from convolve.data.indexing import IMAGE_FORMATS, index_directory, split_subset
 _COLOR_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 
 
+class MissingDirectoryError(ValueError, FileNotFoundError):
+    """The folder given does not exist (a `FileNotFoundError`, as Keras raises)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
@@ -44,8 +51,10 @@ def _check_arguments(
     if not isinstance(directory, str | os.PathLike):
         raise ValueError(f"`directory` must be a path; received directory={directory!r}")
     if not os.path.isdir(directory):
-        what = "is not a directory" if os.path.exists(directory) else "does not exist"
-        raise ValueError(f"`directory` {what}: received directory={os.fspath(directory)!r}")
+        message = f"`directory` {{}}: received directory={os.fspath(directory)!r}"
+        if os.path.exists(directory):
+            raise ValueError(message.format("is not a directory"))
+        raise MissingDirectoryError(message.format("does not exist"))
     if labels not in ("inferred", None):
         if not isinstance(labels, list | tuple | np.ndarray) or not all(_is_int(v) for v in labels):
             raise ValueError(
@@ -178,7 +187,7 @@ def image_dataset_from_directory(
     on_error: str = "skip",
     formats: Sequence[str] | None = None,
     jpeg_draft: bool = False,
-) -> ImageFolderDataset | tuple[ImageFolderDataset, ImageFolderDataset]:
+) -> ImageFolderDataset | list[ImageFolderDataset]:
     """Generates a dataset of images (and labels) from the image files in a directory.
 
     With `labels="inferred"`, each sub-folder of `directory` is a class (in alphanumeric
@@ -208,7 +217,7 @@ def image_dataset_from_directory(
             sorted order.
         seed: Seed for the file shuffle (required with `validation_split` and shuffling).
         validation_split: Fraction of the files to reserve for validation, in `(0, 1)`.
-        subset: "training", "validation" or "both" (returns `(train, validation)`).
+        subset: "training", "validation" or "both" (returns `[train, validation]`).
         interpolation: "bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
             "gaussian" or "mitchellcubic" (see `convolve.data.decode` for the kernel used).
         follow_links: Descend into symbolic links to folders.
@@ -239,8 +248,8 @@ def image_dataset_from_directory(
         `[0, 255]` (also for "nearest", where Keras yields uint8), shaped
         `(batch, height, width, channels)` but stored channels-first, so models take them
         without a copy (call `.contiguous()` for channels-last memory). It has
-        `class_names`, `file_paths` and `skipped_files`. With `subset="both"`, a tuple
-        `(train_dataset, validation_dataset)`. Each pass reshuffles all files with a
+        `class_names`, `file_paths` and `skipped_files`. With `subset="both"`, a list
+        `[train_dataset, validation_dataset]`. Each pass reshuffles all files with a
         seeded permutation (Keras shuffles through a buffer of `8 * batch_size`).
 
     Raises:
@@ -332,7 +341,7 @@ def image_dataset_from_directory(
             raise ValueError(
                 f"No validation images found in directory {directory}. Allowed formats: {allowed}"
             )
-        return make(*train, shuffle), make(*val, False)
+        return [make(*train, shuffle), make(*val, False)]  # a list, as Keras returns
     part_paths, part_labels = split_subset(paths, label_array, validation_split, subset)
     if not part_paths:
         raise ValueError(f"No images found in directory {directory}. Allowed formats: {allowed}")

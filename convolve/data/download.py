@@ -5,13 +5,14 @@ written to a temporary file in the same folder and renamed into place only after
 matches, so the cache never holds a partial or unverified file. Setting
 `CONVOLVE_DATASETS_URL` fetches every file from that base URL instead of its canonical
 source (a mirror, or a local server).
+
+`download` is the one download-verify-rename step, shared with `convolve.utils.get_file`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,11 +22,11 @@ _CHUNK = 1 << 20
 
 
 class DownloadError(ConnectionError):
-    """A dataset file could not be downloaded; says which file to place where instead."""
+    """A file could not be downloaded; says which file to place where instead."""
 
 
 class ChecksumError(ValueError):
-    """A downloaded or cached file does not have the pinned SHA-256."""
+    """A downloaded file does not have the expected hash (it was not kept)."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,102 @@ def source_url(remote: RemoteFile) -> str:
     return remote.url
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file, as lowercase hex."""
-    digest = hashlib.sha256()
+def resolve_algorithm(algorithm: str, file_hash: str | None = None) -> str:
+    """Keras's rule: `"sha256"`, or `"auto"` with a 64-character hash, is SHA-256; anything
+    else is MD5 (kept for old hashes)."""
+    if algorithm == "sha256" or (
+        algorithm == "auto" and file_hash is not None and len(file_hash) == 64
+    ):
+        return "sha256"
+    return "md5"
+
+
+def hash_file(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The `"sha256"` or `"md5"` hash of a file, as lowercase hex."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file, as lowercase hex."""
+    return hash_file(path, "sha256")
+
+
+def _label(algorithm: str) -> str:
+    return {"sha256": "SHA-256", "md5": "MD5"}.get(algorithm, algorithm)
+
+
+def download(
+    url: str,
+    target: Path,
+    expected: str | None = None,
+    algorithm: str = "sha256",
+    timeout: float = 60.0,
+) -> Path:
+    """Downloads `url` to `target`, which appears only complete and verified.
+
+    The bytes go to a hidden file in `target`'s folder (so the final rename stays on one
+    filesystem), hashed on the way; that file replaces `target` only if its hash equals
+    `expected` (when given), and is deleted otherwise.
+
+    Args:
+        url: What to download.
+        target: Where to put it; its folder is created if needed.
+        expected: The hash it must have (hex, any case), or None for no check.
+        algorithm: `"sha256"` or `"md5"`.
+        timeout: Seconds to wait for the server before giving up.
+
+    Raises:
+        DownloadError: The server cannot be reached or the transfer fails; the message
+            names the URL and where to place the file by hand.
+        ChecksumError: The download's hash differs from `expected` (nothing is kept).
+    """
+    from convolve.training.progbar import Progbar  # only when downloading: keeps imports light
+
+    target = Path(target)
+    folder = target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = expected.lower() if expected is not None else None
+    # `open(..., "xb")` rather than mkstemp: the file gets the umask's permissions (not 0600),
+    # as any other file in a shared cache.
+    tmp = folder / f".{target.name}.{os.urandom(4).hex()}.part"
+    digest = hashlib.new(algorithm)
+    print(f"Downloading data from {url}")
+    try:
+        try:
+            with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=timeout) as r:
+                size = r.headers.get("Content-Length")
+                bar = Progbar(int(size) if size and size.isdigit() else None)
+                done = 0
+                while chunk := r.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    done += len(chunk)
+                    bar.update(done)
+                if bar.target is None or done < bar.target:
+                    bar.update(done, finalize=True)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", None) or e
+            pin = f"; it must have {_label(algorithm)} {expected}" if expected else ""
+            raise DownloadError(
+                f"Could not download {url} ({reason}). To work offline, download that file "
+                f"yourself and save it as {target} (file {target.name} in folder "
+                f"{folder}){pin}."
+            ) from e
+        got = digest.hexdigest()
+        if expected is not None and got != expected:
+            raise ChecksumError(
+                f"The file downloaded from {url} has {_label(algorithm)} {got}, but "
+                f"{expected} was expected; it was deleted. The download may be corrupted or "
+                f"the source may have changed; retry, or place a verified copy at {target}."
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def fetch(remote: RemoteFile, fname: str | None = None, timeout: float = 60.0) -> Path:
@@ -86,41 +176,7 @@ def fetch(remote: RemoteFile, fname: str | None = None, timeout: float = 60.0) -
     """
     folder = cache_dir() / remote.subdir if remote.subdir else cache_dir()
     target = folder / (fname or remote.filename)
-    expected = remote.sha256.lower()
-    if target.is_file():
-        if sha256_of(target) == expected:
-            return target
-        # A stale or damaged copy: fetch it again (the old file stays until the new one
-        # is verified).
-    url = source_url(remote)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        print(f"Downloading data from {url}")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as r:
-                while chunk := r.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", None) or e
-            raise DownloadError(
-                f"Could not download {url} ({reason}). To use this dataset offline, download "
-                f"that file yourself and save it as {target} (file {target.name} in folder "
-                f"{folder}); it must have SHA-256 {expected}."
-            ) from e
-        got = digest.hexdigest()
-        if got != expected:
-            raise ChecksumError(
-                f"The file downloaded from {url} has SHA-256 {got}, but {expected} was "
-                "expected; it was deleted. The download may be corrupted or the source may "
-                "have changed; retry, or place a verified copy at "
-                f"{target}."
-            )
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    # A stale or damaged copy is fetched again; it stays until the new one is verified.
+    if target.is_file() and sha256_of(target) == remote.sha256.lower():
+        return target
+    return download(source_url(remote), target, remote.sha256, "sha256", timeout)

@@ -42,6 +42,7 @@ from convolve.data.decode import (
     BadImageWarning,
     DecodeSpec,
     decode_image,
+    image_error,
     output_dtype,
 )
 from convolve.data.pipeline import Dataset
@@ -319,7 +320,7 @@ class ImageFolderDataset(Dataset):
         skipped = self.skipped_files
         for path, reason in errors:
             if self._on_error == "raise":
-                raise BadImageError(path, reason)
+                raise image_error(path, reason)
             if path not in skipped:
                 skipped[path] = reason
                 warnings.warn(

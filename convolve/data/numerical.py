@@ -10,6 +10,10 @@ import torch
 _EPSILON = 1e-7  # Keras's backend.epsilon()
 
 
+class ClassValueError(ValueError, IndexError):
+    """A class value outside `[0, num_classes)` (an `IndexError` too, as Keras raises)."""
+
+
 def to_categorical(x: Any, num_classes: int | None = None) -> Any:
     """Converts a class vector (integers) to a one-hot matrix.
 
@@ -41,7 +45,7 @@ def to_categorical(x: Any, num_classes: int | None = None) -> Any:
     if not num_classes:
         num_classes = int(np.max(x)) + 1
     if x.size and (x.min() < 0 or x.max() >= num_classes):
-        raise ValueError(
+        raise ClassValueError(
             f"Class values must lie in [0, num_classes={num_classes}); received values from "
             f"{x.min()} to {x.max()}"
         )

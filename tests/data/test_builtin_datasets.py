@@ -10,50 +10,20 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
-import http.server
 import importlib.util
 import io
 import os
 import pickle
 import re
-import socket
 import tarfile
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from http_server import Server, closed_port_url
 
 import convolve.datasets as datasets
 from convolve.data import builtin
-
-
-class _Server:
-    def __init__(self, root: Path) -> None:
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(root), **kwargs)
-
-            def do_GET(self):  # noqa: N802 - the http.server API
-                outer.requests.append(self.path)
-                super().do_GET()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -128,7 +98,7 @@ def served(tmp_path, monkeypatch):
     files = tmp_path / "server"
     files.mkdir()
     arrays = _make_files(files)
-    server = _Server(files)
+    server = Server(files)
     home = tmp_path / "home"
     monkeypatch.setenv("CONVOLVE_HOME", str(home))
     monkeypatch.setenv("CONVOLVE_DATASETS_URL", server.url + "/")
@@ -212,16 +182,13 @@ def test_corrupted_cache_is_fetched_again(served):
 
 
 def test_offline_error_names_url_file_and_folder(tmp_path, monkeypatch):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
+    url = closed_port_url()
     monkeypatch.setenv("CONVOLVE_HOME", str(tmp_path))
-    monkeypatch.setenv("CONVOLVE_DATASETS_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("CONVOLVE_DATASETS_URL", url)
     with pytest.raises(datasets.DownloadError) as info:
         datasets.cifar10.load_data()
     message = str(info.value)
-    assert f"http://127.0.0.1:{port}/cifar-10-python.tar.gz" in message
+    assert f"{url}/cifar-10-python.tar.gz" in message
     assert "cifar-10-python.tar.gz" in message and str(tmp_path / "datasets") in message
     assert list((tmp_path / "datasets").iterdir()) == []
 

@@ -80,7 +80,7 @@ def ours_split(root, **kwargs):
     out = image_dataset_from_directory(
         str(root), image_size=(4, 5), verbose=False, num_workers=0, **kwargs
     )
-    datasets = out if isinstance(out, tuple) else [out]
+    datasets = out if isinstance(out, list) else [out]
     return [(ds.class_names, list(ds.file_paths)) for ds in datasets]
 
 
