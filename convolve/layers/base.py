@@ -7,6 +7,7 @@ receives Keras-layout tensors in `call`, exactly as in Keras; the model converts
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import math
 from collections.abc import Sequence
@@ -70,6 +71,21 @@ class Weight(nn.Parameter):
     def value(self) -> nn.Parameter:
         """The tensor itself, in torch's layout (gradients live on it)."""
         return self
+
+
+
+class _CallContext:
+    """The `training` flag of the outermost layer call, handed down to nested calls."""
+
+    __slots__ = ("training",)
+
+    def __init__(self) -> None:
+        self.training: bool | None = None
+
+
+_CALL_CONTEXT: contextvars.ContextVar[_CallContext | None] = contextvars.ContextVar(
+    "convolve_layer_call", default=None
+)
 
 
 class Layer(nn.Module):
@@ -433,9 +449,34 @@ class Layer(nn.Module):
         return _tree.map_structure(layout.to_engine, out)
 
     def _invoke(self, inputs: Any, args: tuple, kwargs: dict, training: bool | None) -> Any:
-        if training is None:
-            training = self._default_training
-        if self._call_takes_training:
+        # Keras's call context: a layer called without `training` inherits it from the
+        # layer (or model) whose call it runs in, else takes its own default; the value is
+        # then handed on to the layers it calls (a BatchNormalization inside a custom
+        # layer trains in `fit` even when that layer's `call` has no `training`). Compiled
+        # code skips it (models pass `training` to each of their layers explicitly), as the
+        # context variable cannot be traced.
+        if torch.compiler.is_compiling():
+            return self._run_call(inputs, args, kwargs, self._resolve_training(training))
+        context = _CALL_CONTEXT.get()
+        if context is not None:
+            training = self._resolve_training(context.training if training is None else training)
+            context.training = training
+            return self._run_call(inputs, args, kwargs, training)
+        context = _CallContext()
+        token = _CALL_CONTEXT.set(context)
+        try:
+            context.training = training = self._resolve_training(training)
+            return self._run_call(inputs, args, kwargs, training)
+        finally:
+            _CALL_CONTEXT.reset(token)
+
+    def _resolve_training(self, training: bool | None) -> bool | None:
+        if training is None and self._call_takes_training:
+            return self._default_training
+        return training
+
+    def _run_call(self, inputs: Any, args: tuple, kwargs: dict, training: bool | None) -> Any:
+        if self._call_takes_training and training is not None:
             kwargs = {**kwargs, "training": training}
         outputs = self.call(inputs, *args, **kwargs)
         if self.activity_regularizer is not None:

@@ -178,12 +178,16 @@ class Functional(Model):
                 ],
             )
             kwargs = dict(node.kwargs)
-            node_training = kwargs.pop("training", training)
+            # As in Keras, a model called with `training` (fit: True, predict and evaluate:
+            # False) overrides the flag a layer was given when the graph was built.
+            node_training = kwargs.pop("training", None) if training is None else training
+            kwargs.pop("training", None)
             consumer = self._sole_consumers.get(id(node))
             if consumer is not None and pool_first.pools_first(node.layer, consumer.layer):
-                out = pool_first.run_pool_first(
-                    node.layer, consumer.layer, args, consumer.kwargs.get("training", training)
+                consumer_training = (
+                    consumer.kwargs.get("training") if training is None else training
                 )
+                out = pool_first.run_pool_first(node.layer, consumer.layer, args, consumer_training)
                 done.add(id(consumer))
                 node = consumer  # what was computed is the consumer's output
             else:

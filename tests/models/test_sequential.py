@@ -39,6 +39,31 @@ def test_unbuilt_model_builds_on_first_data():
     assert model.input_shape == (None, 12)
 
 
+@pytest.mark.parametrize("inner_input", ["Input", "input_shape"])
+def test_a_built_sequential_as_first_layer_builds_the_outer_one_as_in_keras(inner_input):
+    # The tutorials' `Sequential([data_augmentation, layers.Rescaling(1/255), ...])`.
+    def build(lib):
+        first = (
+            [lib.layers.Input((8, 8, 3)), lib.layers.RandomFlip("horizontal")]
+            if inner_input == "Input"
+            else [lib.layers.RandomFlip("horizontal", input_shape=(8, 8, 3))]
+        )
+        augment = lib.Sequential(first)
+        head = [lib.layers.Rescaling(1 / 255), lib.layers.Conv2D(4, 3), lib.layers.Flatten()]
+        return lib.Sequential([augment, *head, lib.layers.Dense(2)])
+
+    ours, theirs = build(convolve), build(keras)
+    assert ours.built and theirs.built
+    assert ours.count_params() == theirs.count_params() == 402
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
+    assert ours.output_shape == theirs.output_shape == (None, 2)
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(0).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_build_with_shape():
     model = models.Sequential(_mlp())
     model.build((None, 12))
@@ -125,15 +150,42 @@ def test_call_without_training_uses_each_layers_default():
     assert not np.all(drop(np.ones((4, 8), "float32"), training=True).numpy() == 1.0)
 
 
-def test_explicit_training_flag_in_a_graph_overrides_fit():
-    # `base(x, training=False)` keeps a nested model's BatchNormalization in inference mode
-    # during fit, as Keras does for fine-tuning.
-    inputs = convolve.Input((4, 4, 3))
-    base = models.Sequential([layers.Input((4, 4, 3)), layers.BatchNormalization()])
-    model = convolve.Model(inputs, base(inputs, training=False))
-    model.compile(optimizer="sgd", loss="mse")
-    stats = [w.copy() for w in model.get_weights()[2:]]
+@pytest.mark.parametrize("base_trainable", [True, False])
+def test_training_flags_in_a_graph_follow_keras(base_trainable):
+    # Keras 3: a model called with `training` (fit: True, predict: False) overrides the
+    # flag given when the graph was built, so `base(x, training=False)` still updates a
+    # trainable BatchNormalization in fit; a frozen one (trainable=False) stays in
+    # inference mode. A layer without a flag inherits the caller's, also inside a custom
+    # layer whose `call` takes no `training`.
+    def build(lib):
+        class Block(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.norm = lib.layers.BatchNormalization()
+
+            def call(self, x):
+                return self.norm(x)
+
+        inputs = lib.Input((4, 4, 3))
+        base = lib.Sequential([lib.layers.Input((4, 4, 3)), lib.layers.BatchNormalization()])
+        base.trainable = base_trainable
+        x = base(inputs, training=False)
+        x = lib.layers.RandomFlip("horizontal", seed=3)(x)
+        model = lib.Model(inputs, Block()(x))
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    ours, theirs = build(convolve), build(keras)
+    ours.set_weights(theirs.get_weights())
     x = np.random.default_rng(0).random((8, 4, 4, 3)).astype("float32") * 5
-    model.fit(x, np.zeros_like(x), verbose=0)
-    for before, after in zip(stats, model.get_weights()[2:], strict=True):
-        np.testing.assert_array_equal(before, after)
+    x = np.concatenate([x, x[:, :, ::-1]])  # flipping changes no batch statistic
+    for model in (ours, theirs):
+        model.fit(x, np.zeros_like(x), batch_size=16, verbose=0)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    moving_mean = ours.get_weights()[2]
+    assert np.any(moving_mean != 0) == base_trainable
+    # predict runs every layer in inference mode, the flip included
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )

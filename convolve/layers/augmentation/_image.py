@@ -270,9 +270,10 @@ class ImageLayer(Layer):
 
     Subclasses implement `transform_images` (and `transform_labels` when they change
     labels), and `get_random_transformation` when they draw random parameters. A call with
-    `training` left unset uses `_default_training`: True for random layers, as in Keras,
-    where calling an augmentation layer directly augments; models pass `training` explicitly
-    (True in `fit`, False in `predict` and `evaluate`).
+    `training` left unset takes it from the call it runs in, else uses `_default_training`:
+    True for random layers, as in Keras, where calling an augmentation layer directly
+    augments; models pass `training` explicitly (True in `fit`, False in `predict` and
+    `evaluate`).
     """
 
     _engine_layout = True
@@ -306,7 +307,7 @@ class ImageLayer(Layer):
         super().build_for(input_shape)
 
     def forward(self, inputs: Any, *args: Any, training: Any = None, **kwargs: Any) -> Any:
-        training = self._default_training if training is None else bool(training)
+        training = None if training is None else bool(training)  # None: see Layer._invoke
         if is_symbolic(inputs):
             return super().forward(inputs, *args, training=training, **kwargs)
         if isinstance(inputs, dict):
