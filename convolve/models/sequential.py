@@ -79,6 +79,8 @@ class Sequential(Model):
                 )
             if self._input_layer is None and not len(self._layer_list):
                 declared = layer._declared_input_shape
+                if declared is None:
+                    declared = _model_input_shape(layer)
                 if declared is not None:
                     self._input_layer = InputLayer(batch_shape=declared, dtype=layer._dtype)
             self._layer_list.append(layer)
@@ -168,3 +170,15 @@ class Sequential(Model):
         from convolve.saving import sequential_from_config
 
         return sequential_from_config(config, custom_objects)
+
+
+def _model_input_shape(layer: Layer) -> tuple | None:
+    """The batch shape a built model with one input takes, as Keras reads a nested model's
+    `input_shape` (a Sequential of augmentation layers in front of a classifier)."""
+    if not isinstance(layer, Model) or not layer.built:
+        return None
+    try:
+        inputs = layer.inputs
+    except (AttributeError, ValueError):  # subclassed models have no symbolic inputs
+        return None
+    return tuple(inputs[0].shape) if len(inputs) == 1 else None

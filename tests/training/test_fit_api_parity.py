@@ -433,3 +433,27 @@ def test_class_weights_weigh_the_batches_of_a_py_dataset_generator_and_dataloade
                 chained = (batch for epoch in epochs for batch in epoch)
                 results.append(ours.fit(chained, steps_per_epoch=3, **kwargs).history)
         _assert_same(*results)
+
+
+def test_a_one_input_model_takes_a_dict_keyed_by_its_input_name():
+    def build(lib):
+        inputs = lib.Input((5,), name="pixels")
+        model = lib.Model(inputs, lib.layers.Dense(1, activation="sigmoid")(inputs))
+        model.compile(optimizer="sgd", loss="binary_crossentropy")
+        return model
+
+    ours, theirs = build(convolve), build(keras)
+    ours.set_weights(theirs.get_weights())
+    for model in (ours, theirs):
+        model.fit({"pixels": X}, Y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    _assert_same(
+        ours.evaluate({"pixels": X}, Y, verbose=0), theirs.evaluate({"pixels": X}, Y, verbose=0)
+    )
+    np.testing.assert_allclose(
+        ours.predict({"pixels": X}, verbose=0),
+        theirs.predict({"pixels": X}, verbose=0),
+        rtol=RTOL,
+        atol=ATOL,
+    )
+    with pytest.raises(ValueError, match=r"one input.*\['pixel'\]"):
+        ours.fit({"pixel": X}, Y, verbose=0)  # a misspelt name is refused by name
