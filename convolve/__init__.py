@@ -11,6 +11,7 @@ from convolve import (
     applications,
     callbacks,
     config,
+    constraints,
     datasets,
     distribute,
     initializers,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch.nn.functional as F
 
-from convolve import activations, initializers, regularizers
+from convolve import activations, constraints, initializers, regularizers
 from convolve.layers.base import Layer
 
 
@@ -172,10 +172,14 @@ class ArgumentErrors:
             return None
 
     def constraint(self, name: str, value: Any) -> Any:
-        if value is None or callable(value):
-            return value
-        self.add(f"{name} must be None or a callable, received {name}={value!r}")
-        return None
+        try:
+            return constraints.get(value)
+        except ValueError:
+            self.add(
+                f"{name} must be None, a constraint name (e.g. 'non_neg', 'max_norm'), a "
+                f"config or a callable, received {name}={value!r}"
+            )
+            return None
 
 
 # --------------------------------------------------------------------- config helpers
@@ -193,13 +197,8 @@ def serialize_regularizer(value: Any) -> dict[str, Any] | str | None:
 
 
 def serialize_constraint(value: Any) -> dict[str, Any] | str | None:
-    """A constraint's config when it has one, else its name."""
-    if value is None:
-        return None
-    get_config = getattr(value, "get_config", None)
-    if callable(get_config):
-        return {"class_name": type(value).__name__, "config": get_config()}
-    return getattr(value, "__name__", repr(value))
+    """A constraint's config (Keras's format) when it has one, else its name."""
+    return constraints.serialize(value)
 
 
 # --------------------------------------------------------------------- window arithmetic

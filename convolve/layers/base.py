@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from convolve import _tree, initializers, regularizers
-from convolve.layers import layout
+from convolve import _tree, constraints, initializers, regularizers
+from convolve.layers import layout, tracking
 from convolve.layers.layout import engine_memory_format as _engine_memory_format
 from convolve.layers.naming import to_snake_case, unique_name
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node, is_symbolic
@@ -72,6 +72,19 @@ class Weight(nn.Parameter):
         """The tensor itself, in torch's layout (gradients live on it)."""
         return self
 
+
+class _KerasLayoutConstraint:
+    """A constraint applied to a weight seen in Keras's layout (its `axis` is Keras's)."""
+
+    def __init__(self, constraint: Any, layout: tuple[int, ...] | None) -> None:
+        self.constraint = constraint
+        self.layout = layout
+        self.inverse = None if layout is None else tuple(np.argsort(layout).tolist())
+
+    def __call__(self, weight: torch.Tensor) -> torch.Tensor:
+        keras_view = weight if self.inverse is None else weight.permute(*self.inverse)
+        projected = torch.as_tensor(self.constraint(keras_view), dtype=weight.dtype)
+        return projected if self.layout is None else projected.permute(*self.layout)
 
 
 class _CallContext:
@@ -152,6 +165,27 @@ class Layer(nn.Module):
         elif input_dim is not None:
             self._declared_input_shape = (batch_size, input_dim)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        modules = self.__dict__.get("_modules")
+        if modules is not None and name in modules and name in self.__dict__:
+            del modules[name]  # a tracked container's registration; see below
+        if (
+            modules is not None
+            and not name.startswith("_")
+            and isinstance(value, list | tuple | dict)
+        ):
+            # Layers in lists and dicts are tracked, as in Keras (see `tracking`).
+            object.__setattr__(self, name, tracking.track(self, name, value))
+            return
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self.__dict__ and name in self._modules:
+            del self._modules[name]  # a tracked list's registration goes with it
+            object.__delattr__(self, name)
+            return
+        super().__delattr__(name)
+
     # ----------------------------------------------------------------- contract
     def build(self, input_shape: Any) -> None:
         """Creates the layer's weights for inputs of `input_shape` (Keras layout)."""
@@ -214,7 +248,11 @@ class Layer(nn.Module):
         while hasattr(self, attr):
             attr = f"{attr}_"
         if trainable:
-            self.register_parameter(attr, Weight(value, requires_grad=self._trainable))
+            weight = Weight(value, requires_grad=self._trainable)
+            constraint = constraints.get(constraint)
+            if constraint is not None:  # applied by the optimizer after each update
+                weight.constraint = _KerasLayoutConstraint(constraint, layout)
+            self.register_parameter(attr, weight)
         else:
             self.register_buffer(attr, value)
         self._weight_specs.append(

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from convolve import activations, initializers, regularizers
+from convolve import activations, constraints, initializers, regularizers
 from convolve.layers import _args, activation_util, layout
 from convolve.layers.base import Layer
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node
@@ -145,8 +145,8 @@ class Dense(_EngineLayer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         if lora_rank:
             raise ValueError(f"Dense: LoRA is not supported, received lora_rank={lora_rank}")
 
@@ -198,8 +198,8 @@ class Dense(_EngineLayer):
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "kernel_regularizer": _maybe_serialize(self.kernel_regularizer),
             "bias_regularizer": _maybe_serialize(self.bias_regularizer),
-            "kernel_constraint": None,
-            "bias_constraint": None,
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 

@@ -389,11 +389,17 @@ def test_keras_layers_convolve_lacks_are_named_not_called_unsafe():
     with pytest.raises(saving.ModelFileError, match="keras.layers.LSTM") as caught:
         saving.deserialize_layer(entry)
     assert not isinstance(caught.value, saving.UnsafeModelError)
-    with pytest.raises(saving.ModelFileError, match="keras.constraints.MaxNorm"):
+    with pytest.raises(saving.ModelFileError, match="keras.constraints.Frobnicate"):
         saving.deserialize_layer(
             {"class_name": "Dense", "config": {"units": 2, "kernel_constraint": {
-                "module": "keras.constraints", "class_name": "MaxNorm", "config": {}}}}
+                "module": "keras.constraints", "class_name": "Frobnicate", "config": {}}}}
         )  # fmt: skip
+    dense = saving.deserialize_layer(
+        {"class_name": "Dense", "config": {"units": 2, "kernel_constraint": {
+            "module": "keras.constraints", "class_name": "MaxNorm", "config": {"max_value": 3}}}}
+    )  # fmt: skip
+    assert type(dense.kernel_constraint).__name__ == "MaxNorm"
+    assert dense.kernel_constraint.max_value == 3
 
 
 def test_registration_names_and_requirements():
