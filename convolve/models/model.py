@@ -14,7 +14,9 @@ class Model(Trainer, Layer):
     """A group of layers with `compile`, `fit`, `evaluate`, `predict` and `summary`.
 
     `Model(inputs, outputs)` builds a functional model; subclass `Model` and define
-    `call()` for a model written as Python code, as in Keras.
+    `call()` for a model written as Python code, as in Keras. A subclass built as
+    `Sub(inputs, outputs)`, or whose `__init__` calls `super().__init__(inputs, outputs)`,
+    is a functional model that keeps the subclass's methods.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any):
@@ -32,7 +34,14 @@ class Model(Trainer, Layer):
 
     def __init__(self, *args: Any, name: str | None = None, **kwargs: Any) -> None:
         if args or "inputs" in kwargs:
-            raise TypeError("Model(inputs, outputs) is handled by the functional model.")
+            from convolve.models.functional import Functional, functional_subclass
+
+            # A subclass whose `__init__` calls `super().__init__(inputs, outputs)`: as in
+            # Keras, the instance becomes a functional model that keeps the subclass's
+            # methods (the functional model checks the arguments).
+            self.__class__ = functional_subclass(type(self))
+            Functional.__init__(self, *args, name=name, **kwargs)
+            return
         default = "functional" if type(self).__name__ == "Functional" else None
         Layer.__init__(
             self, name=name or unique_name(default or to_snake_case(type(self).__name__)), **kwargs

@@ -251,10 +251,17 @@ class Trainer:
         self.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
-        self.optimizer.scale_loss(loss).backward()
-        if self._nonfinite_raise:
-            self._check_finite_gradients()
-        self.optimizer.step()
+        # As on Keras's torch backend, `trainable` is read at every step. A frozen weight has
+        # requires_grad off, so a loss without a graph means nothing to train; only then are
+        # the trainable weights listed (trainable ones that the loss does not reach get
+        # torch's error from backward, as in Keras).
+        if loss.requires_grad or self.trainable_weights:  # type: ignore[attr-defined]
+            self.optimizer.scale_loss(loss).backward()
+            if self._nonfinite_raise:
+                self._check_finite_gradients()
+            self.optimizer.step()
+        else:  # Keras: the loss and metrics are logged; no update, no iteration counted
+            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def _check_finite_gradients(self) -> None:

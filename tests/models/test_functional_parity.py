@@ -92,3 +92,88 @@ def test_outputs_match_keras_with_copied_weights() -> None:
     assert max_abs_diff(got, expected) <= ATOL
     for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         assert max_abs_diff(a, b) <= ATOL  # moving statistics updated alike
+
+
+def _init_subclass(lib: Any, positional: bool) -> type:
+    """A `Model` subclass whose `__init__` builds a graph and calls
+    `super().__init__(inputs, outputs)`: a functional model with the subclass's methods."""
+
+    class Head(lib.Model):
+        def __init__(self, units: int = 3, **kwargs: Any) -> None:
+            inputs = lib.Input((5,), name="x")
+            hidden = lib.layers.Dense(4, activation="relu", name="hidden")(inputs)
+            outputs = lib.layers.Dense(units, name="head")(hidden)
+            if positional:
+                super().__init__(inputs, outputs, **kwargs)
+            else:
+                super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+            self.units = units
+
+        def scaled(self, x: Any, factor: float) -> Any:
+            return factor * self.predict(x, verbose=0)
+
+    return Head
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("positional", [False, True], ids=["keywords", "positional"])
+def test_a_subclass_calling_super_init_with_inputs_and_outputs_is_functional(
+    positional: bool,
+) -> None:
+    ours_cls, theirs_cls = _init_subclass(convolve, positional), _init_subclass(keras, positional)
+    ours, theirs = ours_cls(units=2, name="head_net"), theirs_cls(units=2, name="head_net")
+    assert isinstance(ours, ours_cls) and isinstance(ours, convolve.Model)
+    assert type(ours).__name__ == "Head" and ours.name == "head_net" and ours.units == 2
+    assert ours.count_params() == theirs.count_params() == 34
+    assert [t.shape for t in ours.outputs] == [(None, 2)]
+    text_ours, text_theirs = _pair(lambda: ours, lambda: theirs)
+    assert text_ours == text_theirs and 'Model: "head_net"' in text_theirs
+    default = ours_cls()
+    assert default.name.startswith("head") and default.count_params() == 39
+
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(1).standard_normal((16, 5)).astype(np.float32)
+    y = np.random.default_rng(2).standard_normal((16, 2)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.scaled(x, 3.0), 3.0 * expected, rtol=1e-5, atol=1e-6)
+
+    histories = []
+    for model in (ours, theirs):
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        kwargs = dict(batch_size=4, epochs=2, shuffle=False, verbose=0)
+        histories.append(model.fit(x, y, **kwargs).history)
+    assert sorted(histories[0]) == sorted(histories[1]) == ["loss", "mae"]
+    for key in histories[1]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parity
+def test_fit_uses_the_train_step_of_a_subclass_built_by_super_init() -> None:
+    def build(lib: Any) -> Any:
+        class Counting(lib.Model):
+            def __init__(self, **kwargs: Any) -> None:
+                inputs = lib.Input((5,), name="x")
+                super().__init__(inputs, lib.layers.Dense(1, name="out")(inputs), **kwargs)
+                self.steps_seen = 0
+
+            def train_step(self, data: Any) -> Any:
+                self.steps_seen += 1
+                logs = super().train_step(data)
+                return {"double_loss": logs["loss"] * 2}
+
+        model = Counting()
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    ours, theirs = build(convolve), build(keras)
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(3).standard_normal((12, 5)).astype(np.float32)
+    y = np.random.default_rng(4).standard_normal((12, 1)).astype(np.float32)
+    kwargs = dict(batch_size=4, epochs=2, shuffle=False, verbose=0)
+    got, expected = ours.fit(x, y, **kwargs).history, theirs.fit(x, y, **kwargs).history
+    assert list(got) == list(expected) == ["double_loss"]
+    np.testing.assert_allclose(got["double_loss"], expected["double_loss"], rtol=1e-5)
+    assert ours.steps_seen == theirs.steps_seen == 6

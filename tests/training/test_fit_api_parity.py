@@ -457,3 +457,105 @@ def test_a_one_input_model_takes_a_dict_keyed_by_its_input_name():
     )
     with pytest.raises(ValueError, match=r"one input.*\['pixel'\]"):
         ours.fit({"pixel": X}, Y, verbose=0)  # a misspelt name is refused by name
+
+
+_NO_TRAINABLE = "The model does not have any trainable weights"
+
+
+def test_a_frozen_model_logs_its_loss_and_metrics_and_updates_nothing():
+    def build(lib):
+        model = lib.Sequential([lib.Input((5,)), lib.layers.Dense(1, activation="sigmoid")])
+        model.trainable = False
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    theirs, ours = build(keras), build(convolve)
+    ours.set_weights(theirs.get_weights())
+    before = theirs.get_weights()
+    kwargs = dict(batch_size=8, epochs=2, shuffle=False, verbose=0)
+    results = []
+    for model in (ours, theirs):
+        with pytest.warns(UserWarning, match=_NO_TRAINABLE):
+            history = model.fit(X, Y, **kwargs).history
+        with pytest.warns(UserWarning, match=_NO_TRAINABLE):
+            logs = model.train_on_batch(X, Y, return_dict=True)
+        results.append([history, logs, int(model.optimizer.iterations)])
+        for a, b in zip(model.get_weights(), before, strict=True):
+            np.testing.assert_array_equal(a, b)
+    _assert_same(results[0][:2], results[1][:2])
+    assert results[0][2] == results[1][2] == 0  # no update counted
+
+
+def test_trainable_is_read_at_each_step_as_on_keras_torch_backend():
+    """Keras's torch backend reads `trainable_weights` in every step, not at compile()."""
+    ours, theirs = _pair(lambda lib: dict(optimizer="sgd", loss="binary_crossentropy"))
+    seen = {}
+    for name, model in (("ours", ours), ("theirs", theirs)):
+        losses = [model.train_on_batch(X, Y)]
+        model.trainable = False  # without compiling again
+        with pytest.warns(UserWarning, match=_NO_TRAINABLE):
+            losses.append(model.train_on_batch(X, Y))
+        frozen_iterations = int(model.optimizer.iterations)
+        model.trainable = True
+        losses.append(model.train_on_batch(X, Y))
+        losses.append(model.train_on_batch(X, Y))
+        seen[name] = (losses, frozen_iterations, int(model.optimizer.iterations))
+        assert losses[1] == losses[2]  # the frozen step changed nothing
+    _assert_same(seen["ours"][0], seen["theirs"][0])
+    assert seen["ours"][1:] == seen["theirs"][1:] == (1, 3)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+
+    # An optimizer first built while the model was frozen knows no weights: both refuse.
+    for lib in (convolve, keras):
+        model = lib.Sequential([lib.Input((5,)), lib.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        model.trainable = False
+        with pytest.warns(UserWarning, match=_NO_TRAINABLE):
+            model.train_on_batch(X, Y)
+        model.trainable = True
+        with pytest.raises(ValueError, match="new set of"):
+            model.train_on_batch(X, Y)
+
+
+def test_the_gan_pattern_with_a_frozen_discriminator_trains_as_in_keras():
+    """Compile the discriminator, freeze it, stack it after the generator and compile that:
+    on Keras's torch backend the frozen flag, read at each step, also holds for
+    `discriminator.train_on_batch`, so only the generator learns."""
+    rng = np.random.default_rng(7)
+    noise = rng.normal(size=(8, 3)).astype("float32")
+    real = rng.normal(size=(8, 5)).astype("float32")
+    labels = np.concatenate([np.ones((8, 1)), np.zeros((8, 1))]).astype("float32")
+
+    def build(lib):
+        generator = lib.Sequential([lib.Input((3,)), lib.layers.Dense(5, activation="tanh")])
+        discriminator = lib.Sequential(
+            [lib.Input((5,)), lib.layers.Dense(4, activation="relu"), lib.layers.Dense(1)]
+        )
+        discriminator.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+        discriminator.trainable = False
+        gan = lib.Sequential([generator, discriminator])
+        gan.compile(optimizer=lib.optimizers.Adam(0.01), loss="mse")
+        return generator, discriminator, gan
+
+    theirs, ours = build(keras), build(convolve)
+    for a, b in zip(ours[:2], theirs[:2], strict=True):
+        a.set_weights(b.get_weights())
+    initial = theirs[1].get_weights()
+    losses = {}
+    for name, (generator, discriminator, gan) in (("ours", ours), ("theirs", theirs)):
+        losses[name] = []
+        for _ in range(3):
+            fake = np.asarray(generator.predict(noise, verbose=0))
+            with pytest.warns(UserWarning, match=_NO_TRAINABLE):
+                d_loss = discriminator.train_on_batch(np.concatenate([real, fake]), labels)
+            g_loss = gan.train_on_batch(noise, np.ones((8, 1), "float32"))
+            losses[name] += [d_loss, g_loss]
+        assert int(discriminator.optimizer.iterations) == 0
+        assert int(gan.optimizer.iterations) == 3
+    _assert_same(losses["ours"], losses["theirs"])
+    for a, b in zip(ours[2].get_weights(), theirs[2].get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    for a, b in zip(ours[1].get_weights(), initial, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(ours[2].trainable_weights) == len(theirs[2].trainable_weights) == 2
