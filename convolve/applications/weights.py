@@ -18,19 +18,15 @@ anything, and then sets the weights in Keras's layout.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convolve.data.download import ChecksumError, DownloadError
-from convolve.saving.atomic import atomic_write
+from convolve.data.download import ChecksumError, DownloadError, download, hash_file
 from convolve.saving.errors import ModelFileError
 
 __all__ = [
@@ -47,7 +43,6 @@ __all__ = [
 
 BASE_URL_ENV = "CONVOLVE_MODELS_URL"
 KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_CHUNK = 1 << 20
 _pins: dict[str, str | None] = {}  # file name -> hash, overriding the pin a module declares
 
 
@@ -109,15 +104,6 @@ def _algorithm(file_hash: str) -> str:
     )
 
 
-def hash_file(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """The hex digest of a file (`"sha256"` or `"md5"`)."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def get_file(
     fname: str,
     origin: str,
@@ -153,33 +139,20 @@ def get_file(
         # A damaged or outdated copy: fetch it again; it stays until a good one replaces it.
     base = base_url or os.environ.get(BASE_URL_ENV)
     url = base.rstrip("/") + "/" + fname if base else origin
-    print(f"Downloading data from {url}")
-    digest = hashlib.new(algorithm or "sha256")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_write(target) as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    while chunk := response.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-            except (urllib.error.URLError, OSError) as e:
-                raise _offline_error(url, target, expected, stale, e) from e
-            got = digest.hexdigest()
-            if expected is not None and got != expected.lower():
-                raise ChecksumError(
-                    f"The file {fname} downloaded from {url} has {algorithm} {got}, but "
-                    f"{expected} is pinned; it was not saved (folder {folder} is unchanged). "
-                    "Retry, or, if the published file has changed, check it and pin its hash "
-                    f"with convolve.applications.weights.pin_hash({fname!r}, <hash>)."
-                )
+        return download(url, target, expected, algorithm or "sha256", timeout)
+    except DownloadError as e:  # the server could not be reached
+        raise _offline_error(url, target, expected, stale, e.__cause__ or e) from e.__cause__
+    except ChecksumError as e:
+        raise ChecksumError(
+            f"{e} (The folder {folder} is unchanged.) If the published file has changed, "
+            f"check it and pin its hash with "
+            f"convolve.applications.weights.pin_hash({fname!r}, <hash>)."
+        ) from None
     except OSError as e:  # the cache folder itself cannot be written
-        if isinstance(e, DownloadError):
-            raise
         raise DownloadError(
             f"Could not write {target} ({e}); set CONVOLVE_HOME to a writable folder."
         ) from e
-    return target
 
 
 def _offline_error(
