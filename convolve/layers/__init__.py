@@ -1,5 +1,6 @@
 """Keras layers running on torch."""
 
+from convolve.layers.activation_layers import PReLU
 from convolve.layers.augmentation import (
     CutMix,
     MixUp,
@@ -101,6 +102,13 @@ from convolve.layers.pooling import (
     MaxPooling3D,
 )
 from convolve.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+from convolve.layers.regularization import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+)
+from convolve.layers.repeat_vector import RepeatVector
 from convolve.layers.reshaping import (
     Cropping1D,
     Cropping2D,
@@ -113,4 +121,5 @@ from convolve.layers.reshaping import (
     ZeroPadding3D,
 )
 from convolve.layers.symbolic import KerasTensor
+from convolve.layers.unit_normalization import UnitNormalization
 from convolve.layers.wrappers import Lambda, TorchModuleWrapper

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from convolve.layers import _conv_utils as cu
 from convolve.layers.base import Layer, is_shape, torch_dtype
+from convolve.layers.seeding import SeededDraws
 from convolve.layers.symbolic import is_symbolic
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -375,7 +376,7 @@ def _map_batch_axis(structure: Any, fn) -> Any:
     return fn(torch.as_tensor(np.asarray(structure)))
 
 
-class RandomImageLayer(ImageLayer):
+class RandomImageLayer(SeededDraws, ImageLayer):
     """An image layer that draws random parameters in training.
 
     Args:
@@ -390,18 +391,6 @@ class RandomImageLayer(ImageLayer):
         super().__init__(**kwargs)
         self.seed = seed
         self._generators: dict[str, torch.Generator] = {}
-
-    def generator(self, device: torch.device) -> torch.Generator | None:
-        """This layer's generator on `device`, or None to use torch's global one."""
-        if self.seed is None:
-            return None
-        key = str(device)
-        found = self._generators.get(key)
-        if found is None:
-            found = torch.Generator(device=device)
-            found.manual_seed(self.seed % 2**63)
-            self._generators[key] = found
-        return found
 
     def _rand(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
         return torch.rand(
