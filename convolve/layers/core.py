@@ -398,7 +398,7 @@ class Softmax(_EngineLayer):
         axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
         dims = [layout.engine_axis(a, inputs.ndim) for a in axes]
         if len(dims) == 1:
-            return torch.softmax(inputs, dim=dims[0])
+            return activations.softmax(inputs, axis=dims[0])  # Keras's kernel path, see there
         return torch.exp(inputs - torch.logsumexp(inputs, dim=dims, keepdim=True))
 
     def compute_output_shape(self, input_shape):
