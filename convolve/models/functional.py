@@ -156,7 +156,8 @@ class Functional(Model):
 
     @property
     def layers(self) -> list[Layer]:
-        return list(self._layer_list)
+        # Operation nodes (`x + y`, `ops.mean(x)`) are not layers to Keras; summaries list them.
+        return [layer for layer in self._layer_list if not getattr(layer, "is_operation", False)]
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         flat = _tree.flatten(inputs)

@@ -180,7 +180,7 @@ def print_summary(
             rows.extend(rows_for(sub, level + 1))
         return rows
 
-    layers = model.layers
+    layers = list(getattr(model, "_layer_list", model.layers))  # operation nodes included
     start, stop = _layer_range_bounds(layers, layer_range)
     for layer in layers[start:stop]:
         for row in rows_for(layer):

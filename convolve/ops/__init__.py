@@ -3,6 +3,8 @@
 They take torch tensors, NumPy arrays, Python numbers or nested lists, and return torch
 tensors with Keras's dtypes (Python numbers are weakly typed, integer means are float32,
 argmax is int32 ...). A name of `keras.ops` that is not here raises AttributeError naming it.
+Called on symbolic tensors in a functional model definition (`ops.mean(features, axis=-1)`),
+they build graph nodes that apply them when the model runs, as `keras.ops` does.
 
 Example:
     >>> import convolve as keras
@@ -12,7 +14,7 @@ Example:
     [1.0, 1.0]
 """
 
-from convolve.ops import core, creation, linalg, logic, manipulation, math, nn, reduction
+from convolve.ops import _symbolic, core, creation, linalg, logic, manipulation, math, nn, reduction
 from convolve.ops.core import *  # noqa: F403
 from convolve.ops.creation import *  # noqa: F403
 from convolve.ops.linalg import *  # noqa: F403
@@ -27,6 +29,16 @@ __all__ = sorted(
     for module in (core, creation, linalg, logic, manipulation, math, nn, reduction)
     for name in module.__all__
 )
+
+# Called on symbolic tensors (in a functional model definition), each function builds a
+# graph node instead of computing, as keras.ops does; see _symbolic.py.
+_wrapped: dict[int, object] = {}
+for _name in __all__:
+    _fn = globals()[_name]
+    if id(_fn) not in _wrapped:  # aliases (abs = absolute) stay one function
+        _wrapped[id(_fn)] = _symbolic.symbolic_dispatch(_fn, _name)
+    globals()[_name] = _wrapped[id(_fn)]
+del _wrapped, _name, _fn
 
 
 def __getattr__(name: str) -> object:

@@ -151,7 +151,7 @@ def functional_config(model: Any) -> dict[str, Any]:
 
     own = _model_nodes(model)
     index: dict[int, int] = {}  # a node's position among its layer's nodes in this model
-    for layer in model.layers:
+    for layer in model._layer_list:
         kept = [node for node in layer._inbound_nodes if id(node) in own]
         index.update({id(node): i for i, node in enumerate(kept)})
 
@@ -177,7 +177,7 @@ def functional_config(model: Any) -> dict[str, Any]:
         return value
 
     entries = []
-    for layer in model.layers:
+    for layer in model._layer_list:
         entry = serialize_layer(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
