@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from convolve.layers import _conv_utils as cu
 from convolve.layers import layout
 from convolve.layers.base import Layer
+from convolve.layers.batch_statistics import normalize_with_batch_statistics
 
 
 class BatchNormalization(Layer):
@@ -197,12 +198,9 @@ class BatchNormalization(Layer):
         count = x.numel() // x.shape[1]
         world = _world_size() if self.synchronized else 1
         if world == 1 and count > 1:
-            # torch's fused kernel normalizes with the biased variance but reports the
-            # unbiased one; with momentum 1 the buffers receive exactly this batch's values.
-            mean = x.new_zeros(x.shape[1])
-            unbiased = x.new_zeros(x.shape[1])
-            y = F.batch_norm(x, mean, unbiased, self.gamma, self.beta, True, 1.0, self.epsilon)
-            variance = unbiased * ((count - 1) / count)
+            y, mean, variance = normalize_with_batch_statistics(
+                x, self.gamma, self.beta, self.epsilon
+            )
         else:
             if world > 1:
                 mean, variance = _global_moments(x)
