@@ -9,6 +9,7 @@ plain torch modules::
 from convolve import (
     activations,
     applications,
+    backend,
     callbacks,
     config,
     constraints,

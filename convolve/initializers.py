@@ -244,6 +244,14 @@ _ALIASES = {
     "identity": Identity,
 }  # fmt: skip
 
+# Keras's lowercase names, bound to the classes: `initializers.he_normal()` is a HeNormal.
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal = HeUniform, HeNormal
+lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+
 
 def get(identifier: Any) -> Initializer:
     """Resolves an initializer given by name, config dict, class or instance."""

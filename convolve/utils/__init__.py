@@ -1,5 +1,6 @@
 """Utilities: seeding, image files and datasets."""
 
+from convolve.backend import clear_session as clear_session
 from convolve.data.py_dataset import PyDataset as PyDataset
 from convolve.data.py_dataset import Sequence as Sequence
 from convolve.saving.registration import CustomObjectScope as CustomObjectScope
