@@ -122,9 +122,6 @@ class BadImageError(ValueError, OSError):
         self.path = path
         self.reason = reason
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
     def __reduce__(self):  # crosses process boundaries from loader workers
         return (image_error, (self.path, self.reason))
 
@@ -311,8 +308,7 @@ def _to_channels(img: Image.Image, num_channels: int) -> Image.Image:
     elif mode == "F":
         img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), "L")
     elif mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in img.info
-        img = img.convert("RGBA" if has_alpha else "RGB")
+        img = _unpaletted(img)
     elif mode == "1":
         img = img.convert("L")
     mode = img.mode
@@ -330,6 +326,13 @@ def _to_channels(img: Image.Image, num_channels: int) -> Image.Image:
         return img.convert("RGB").convert(target)
 
 
+def _unpaletted(img: Image.Image) -> Image.Image:
+    """A palette image as RGB, or RGBA when its palette has transparency; others as they are."""
+    if img.mode not in ("P", "PA"):
+        return img
+    return img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+
+
 def _png_to_gray(img: Image.Image) -> Image.Image:
     """A colour PNG's grey levels as TensorFlow's decoder makes them.
 
@@ -338,8 +341,7 @@ def _png_to_gray(img: Image.Image) -> Image.Image:
     leaves pixels whose channels are equal as they are; Pillow's `convert("L")` rounds other
     weights and comes out up to one level higher. Alpha is dropped first.
     """
-    if img.mode in ("P", "PA"):
-        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+    img = _unpaletted(img)
     if img.mode not in ("RGB", "RGBA"):
         return img  # grey already, or a mode that `_to_channels` converts
     rgb = np.asarray(img)[..., :3]

@@ -19,9 +19,6 @@ _COLOR_CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 class MissingDirectoryError(ValueError, FileNotFoundError):
     """The folder given does not exist (a `FileNotFoundError`, as Keras raises)."""
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)

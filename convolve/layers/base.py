@@ -79,7 +79,7 @@ class _KerasLayoutConstraint:
     def __init__(self, constraint: Any, layout: tuple[int, ...] | None) -> None:
         self.constraint = constraint
         self.layout = layout
-        self.inverse = None if layout is None else tuple(np.argsort(layout).tolist())
+        self.inverse = None if layout is None else _inverse(layout)
 
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
         keras_view = weight if self.inverse is None else weight.permute(*self.inverse)
@@ -247,9 +247,9 @@ class Layer(nn.Module):
         attr = base
         while hasattr(self, attr):
             attr = f"{attr}_"
+        constraint = constraints.get(constraint)
         if trainable:
             weight = Weight(value, requires_grad=self._trainable)
-            constraint = constraints.get(constraint)
             if constraint is not None:  # applied by the optimizer after each update
                 weight.constraint = _KerasLayoutConstraint(constraint, layout)
             self.register_parameter(attr, weight)

@@ -171,12 +171,17 @@ def symbolic_op(
         shape = output_shape([t.shape for t in inputs])
         specs = _Spec(shape, specs.dtype)
     layer = op_class(class_name)(fn, template, constants, len(inputs), op_name)
+    return record_node(layer, inputs[0] if len(inputs) == 1 else list(inputs), specs)
+
+
+def record_node(layer: Layer, node_args: Any, specs: Any) -> Any:
+    """The symbolic outputs of operation node `layer` called on `node_args`, one for each
+    `_Spec` in `specs` (in its structure), with the graph node that records the call."""
     outputs = _tree.map_structure(
         lambda spec: KerasTensor(spec.shape, spec.dtype, name=layer.name), specs
     )
     for i, tensor in enumerate(_tree.flatten(outputs)):
         tensor._keras_history = KerasHistory(layer, 0, i)
-    node_args = inputs[0] if len(inputs) == 1 else list(inputs)
     layer._build_input_shape = _tree.map_structure(lambda t: t.shape, node_args)
     layer._inbound_nodes.append(Node(layer, node_args, {}, outputs))
     return outputs

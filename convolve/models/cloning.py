@@ -19,24 +19,17 @@ def _default_clone(layer: Layer) -> Layer:
 def _replay_operation(op: Any, node: Any, args: Any) -> Any:
     """A new node for an operation on symbolic tensors (`x + y`) applied to `args`, which
     stand where the original node's inputs stood (Keras clones operations too)."""
-    from convolve.layers.op_layer import _output_specs
-    from convolve.layers.symbolic import KerasHistory, Node
+    from convolve.layers.op_layer import _output_specs, _Spec, record_node
 
     constants = list(op.buffers(recurse=False))  # in registration order: constant_0, ...
     new_op = type(op)(op.fn, op._template, constants, op._num_inputs, op.op_name, name=op.name)
     inputs = _tree.flatten(args)
     if [t.shape for t in inputs] == [t.shape for t in node.input_tensors]:
-        specs = [(t.shape, t.dtype) for t in node.output_tensors]
+        same = [_Spec(t.shape, t.dtype) for t in node.output_tensors]
+        specs = _tree.pack_like(node.outputs, same)
     else:
-        found = _tree.flatten(_output_specs(op.fn, op._template, inputs, constants, op.op_name))
-        specs = [(spec.shape, spec.dtype) for spec in found]
-    flat = [KerasTensor(shape, dtype, name=new_op.name) for shape, dtype in specs]
-    for i, tensor in enumerate(flat):
-        tensor._keras_history = KerasHistory(new_op, 0, i)
-    outputs = _tree.pack_like(node.outputs, flat)
-    new_op._build_input_shape = _tree.map_structure(lambda t: t.shape, args)
-    new_op._inbound_nodes.append(Node(new_op, args, {}, outputs))
-    return outputs
+        specs = _output_specs(op.fn, op._template, inputs, constants, op.op_name)
+    return record_node(new_op, args, specs)
 
 
 def clone_model(

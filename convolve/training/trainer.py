@@ -541,7 +541,7 @@ class Trainer:
         single = isinstance(x, list | tuple) and len(x) == 1
         if single and isinstance(x[0], torch.Tensor | np.ndarray):
             return
-        if count == 1 and isinstance(x, dict) and list(x) == [_input_name(self.inputs[0])]:  # type: ignore[attr-defined]
+        if count == 1 and isinstance(x, dict) and list(x) == [self.inputs[0].name]:  # type: ignore[attr-defined]
             return  # keyed by the input's name, as Keras accepts
         if count == 1 and isinstance(x, dict | list | tuple):
             shown = sorted(x) if isinstance(x, dict) else f"{len(x)} items"
@@ -881,9 +881,3 @@ def _check_fit_args(epochs: Any, initial_epoch: Any, validation_split: Any, freq
 def _validates_after(epoch: int, freq: int | list[int]) -> bool:
     """Keras's rule: every `freq` epochs, or after the listed epochs (counted from 1)."""
     return epoch + 1 in freq if isinstance(freq, list | tuple) else (epoch + 1) % freq == 0
-
-
-def _input_name(tensor: Any) -> str | None:
-    """The name of the Input layer that made a model's input tensor."""
-    history = getattr(tensor, "_keras_history", None)
-    return getattr(history.layer, "name", None) if history is not None else None
