@@ -8,7 +8,7 @@ PIP_INSTALL := $(PIP) install --quiet -c constraints.txt
 
 .PHONY: install demo test test-all lint bench clean
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt convolve/data/_bilinear.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[test]'
 	touch $@

@@ -7,8 +7,9 @@ loader can skip the file or stop with a clear message.
 Resizing reproduces Keras, which resizes with TensorFlow's `tf.image.resize` (no
 antialiasing):
 
-* "bilinear": torch `interpolate(mode="bilinear", antialias=False)` in float32,
-  TensorFlow's half-pixel bilinear (within float32 rounding of Keras).
+* "bilinear": TensorFlow's half-pixel bilinear, bit for bit, by the C kernel in
+  `_bilinear.c`. Where it could not be built (no C compiler at install time), torch's
+  `interpolate(mode="bilinear", antialias=False)` in float32, within 1e-3 of Keras.
 * "nearest": torch `interpolate(mode="nearest-exact")`, identical to TensorFlow.
 * "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic": TensorFlow's
   kernels re-implemented in `convolve.data.resize`, float32 (within 1e-3 of Keras).
@@ -50,6 +51,11 @@ from PIL import (
 )
 
 from convolve.data import jpeg, resize
+
+try:
+    from convolve.data import _bilinear
+except ImportError:  # built where a C compiler was at hand; see `_resize`
+    _bilinear = None
 
 # Importing the plugins registers them; `Image.open(formats=...)` needs them registered.
 _PLUGINS = (
@@ -191,12 +197,14 @@ def read_file(path: str) -> bytes:
         os.close(fd)
 
 
-def decode_image(path: str, spec: DecodeSpec) -> np.ndarray:
+def decode_image(path: str, spec: DecodeSpec, out: np.ndarray | None = None) -> np.ndarray:
     """Reads, converts and resizes one image file.
 
     Args:
         path: The file.
         spec: Channels, target size and resizing rules.
+        out: An array of the result's shape and dtype that the common paths (a plain or
+            cropping resize) write into, saving a copy; the result is `out` when they did.
 
     Returns:
         An array of shape `(height, width, spec.num_channels)`: uint8, or float32 for the
@@ -205,15 +213,17 @@ def decode_image(path: str, spec: DecodeSpec) -> np.ndarray:
     Raises:
         BadImageError: The file cannot be loaded; the message names it and says why.
     """
-    return decode_bytes(read_file(path), spec, path)
+    return decode_bytes(read_file(path), spec, path, out)
 
 
-def decode_bytes(data: bytes, spec: DecodeSpec, path: str = "<bytes>") -> np.ndarray:
+def decode_bytes(
+    data: bytes, spec: DecodeSpec, path: str = "<bytes>", out: np.ndarray | None = None
+) -> np.ndarray:
     """`decode_image` for file contents already in memory; `path` names it in errors."""
     if not spec.jpeg_draft:
         array = jpeg.decode(data, spec.num_channels)
         if array is not None:
-            return _sized(array, spec)
+            return _sized(array, spec, out)
     with warnings.catch_warnings():
         # Pillow only warns between 1x and 2x its pixel limit; both are refused here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -260,10 +270,10 @@ def _decode_opened(img: Image.Image, spec: DecodeSpec) -> np.ndarray:
     return _sized(_as_array(img), spec)
 
 
-def _sized(array: np.ndarray, spec: DecodeSpec) -> np.ndarray:
+def _sized(array: np.ndarray, spec: DecodeSpec, out: np.ndarray | None = None) -> np.ndarray:
     if spec.image_size is None:
         return _expand_channels(array, spec.num_channels)
-    return resize_image(array, spec)
+    return resize_image(array, spec, out)
 
 
 def _orientation(img: Image.Image) -> int:
@@ -388,18 +398,22 @@ def _pad_geometry(h: int, w: int, target_h: int, target_w: int) -> tuple[int, in
     return resized_h, resized_w, pad_top, pad_left
 
 
-def resize_image(image: np.ndarray, spec: DecodeSpec) -> np.ndarray:
+def resize_image(image: np.ndarray, spec: DecodeSpec, out: np.ndarray | None = None) -> np.ndarray:
     """Resizes a `(height, width, channels)` array with Keras's crop or pad rules.
 
-    The result is uint8 for "nearest", float32 for the other methods.
+    The result is uint8 for "nearest", float32 for the other methods; see `decode_image`
+    for `out`.
     """
     assert spec.image_size is not None
     target_h, target_w = (int(v) for v in spec.image_size)
     h, w = image.shape[:2]
+    if image.shape[2] != spec.num_channels:
+        out = None  # channels are added after resizing
     if spec.crop_to_aspect_ratio:
         crop_h, crop_w, top, left = _crop_box(h, w, target_h, target_w)
         box = (top, left, top + crop_h, left + crop_w)
-        return _expand_channels(_resize(image, box, target_h, target_w, spec), spec.num_channels)
+        resized = _resize(image, box, target_h, target_w, spec, out)
+        return _expand_channels(resized, spec.num_channels)
     if spec.pad_to_aspect_ratio:
         resized_h, resized_w, top, left = _pad_geometry(h, w, target_h, target_w)
         inner = _resize(image, (0, 0, h, w), resized_h, resized_w, spec)
@@ -407,12 +421,17 @@ def resize_image(image: np.ndarray, spec: DecodeSpec) -> np.ndarray:
         out = np.zeros((target_h, target_w, inner.shape[2]), dtype=inner.dtype)
         out[top : top + resized_h, left : left + resized_w] = inner
         return out
-    resized = _resize(image, (0, 0, h, w), target_h, target_w, spec)
+    resized = _resize(image, (0, 0, h, w), target_h, target_w, spec, out)
     return _expand_channels(resized, spec.num_channels)
 
 
 def _resize(
-    image: np.ndarray, box: tuple[int, int, int, int], out_h: int, out_w: int, spec: DecodeSpec
+    image: np.ndarray,
+    box: tuple[int, int, int, int],
+    out_h: int,
+    out_w: int,
+    spec: DecodeSpec,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     top, left, bottom, right = box
     array = image[top:bottom, left:right]
@@ -421,20 +440,24 @@ def _resize(
         return np.ascontiguousarray(array, dtype=output_dtype(spec.interpolation))
     if mode is None:
         return resize.resize(array, out_h, out_w, spec.interpolation)
+    if out is None:
+        out = np.empty((out_h, out_w, array.shape[2]), dtype=output_dtype(spec.interpolation))
+    if spec.interpolation == "bilinear" and _bilinear is not None:
+        _bilinear.resize_into(array, out)
+        return out
     with warnings.catch_warnings():
         # Pillow's buffer is read-only; interpolate only reads it.
         warnings.simplefilter("ignore", UserWarning)
         tensor = torch.from_numpy(array)
     if spec.interpolation == "bilinear":
-        # TensorFlow interpolates uint8 pixels in float32 and keeps the fractions; torch's
-        # uint8 kernel would round every result to an integer.
+        # Without the compiled kernel. TensorFlow interpolates uint8 pixels in float32 and
+        # keeps the fractions; torch's uint8 kernel would round every result to an integer.
         tensor = tensor.float()
     # A channels-last view takes torch's vectorised path. Left to itself torch returns
     # planes (channels-first) and spends a third of the resize repacking its channels-last
-    # result into them; given channels-last memory to write into, it skips that, and the
-    # (height, width, channels) array comes back without a copy.
-    resized = torch.empty((1, out_h, out_w, array.shape[2]), dtype=tensor.dtype)
+    # result into them; given channels-last memory to write into, it skips that.
+    resized = torch.from_numpy(out)[None]
     _RESIZE_INTO[spec.interpolation](
         tensor.permute(2, 0, 1)[None], [out_h, out_w], resized.permute(0, 3, 1, 2)
     )
-    return resized[0].numpy()
+    return out

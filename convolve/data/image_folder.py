@@ -124,9 +124,13 @@ class _BatchDecoder(TorchDataset):
 
     def _decode_into(self, index: int, path: str, out: np.ndarray) -> tuple[str, str] | None:
         try:
-            # Batches are stored (height, width, channels), as decoding returns them: a
-            # straight copy (a transposing one costs a tenth of a resize).
-            out[index] = decode_image(path, self.spec)
+            # Batches are stored (height, width, channels), as decoding returns them, so
+            # the resize writes straight into the batch (a transposing copy would cost a
+            # tenth of a resize); the paths that cannot, return an array to copy.
+            slot = out[index]
+            image = decode_image(path, self.spec, slot)
+            if image is not slot:
+                slot[...] = image
         except BadImageError as e:
             return path, e.reason
         return None
