@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from convolve.data.data_tensor import as_data_tensor, plain
+
 AUTOTUNE = -1
 """Pass to `prefetch` (or `num_parallel_calls`) to let the dataset choose; as `tf.data`."""
 
@@ -69,6 +71,10 @@ def _split(element: Any) -> list[Any]:
         raise ValueError(f"Cannot unbatch an element whose parts have different sizes {sizes}.")
     n = sizes.pop()
     return [_pack(element, iter([leaf[i] for leaf in leaves])) for i in range(n)]
+
+
+def _as_data_element(element: Any) -> Any:
+    return _map_leaves(as_data_tensor, element)
 
 
 def _call(fn: Callable, element: Any) -> Any:
@@ -131,7 +137,10 @@ class Dataset:
         return UNKNOWN_CARDINALITY
 
     def __iter__(self) -> Iterator[Any]:
-        return self._iterate()
+        """One pass. Tensors come as `DataTensor`s: torch tensors that NumPy's reductions
+        (`np.min(batch)`) also take, as they take the TensorFlow tensors Keras's datasets
+        yield. Datasets built on this one read the plain elements (`_iterate`)."""
+        return map(_as_data_element, self._iterate())
 
     def __len__(self) -> int:
         n = self.cardinality()
@@ -233,7 +242,7 @@ class Dataset:
         def to_numpy(leaf: Any) -> Any:
             return leaf.numpy() if isinstance(leaf, torch.Tensor) else leaf
 
-        for element in self:
+        for element in self._iterate():
             yield _map_leaves(to_numpy, element)
 
     @staticmethod
@@ -253,7 +262,7 @@ class _TensorSlices(Dataset):
 
         def to_tensor(leaf: Any) -> Any:
             if isinstance(leaf, torch.Tensor):
-                return leaf
+                return plain(leaf)
             array = np.asarray(leaf)
             if array.dtype.kind in "biuf":
                 return torch.from_numpy(np.ascontiguousarray(array))
@@ -287,7 +296,7 @@ class _Map(Dataset):
         return self._parent.cardinality()
 
     def _iterate(self) -> Iterator[Any]:
-        for element in self._parent:
+        for element in self._parent._iterate():
             yield _call(self._fn, element)
 
 
@@ -301,7 +310,7 @@ class _Filter(Dataset):
         return INFINITE_CARDINALITY if n == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
 
     def _iterate(self) -> Iterator[Any]:
-        for element in self._parent:
+        for element in self._parent._iterate():
             if bool(_call(self._predicate, element)):
                 yield element
 
@@ -321,7 +330,7 @@ class _Cache(Dataset):
             yield from self._elements
             return
         filling = []
-        for element in self._parent:
+        for element in self._parent._iterate():
             filling.append(element)
             yield element
         self._elements = filling  # only a complete pass is kept
@@ -344,11 +353,11 @@ class _Take(Dataset):
 
     def _iterate(self) -> Iterator[Any]:
         if self._count == -1:
-            yield from self._parent
+            yield from self._parent._iterate()
             return
         if self._count == 0:
             return
-        it = iter(self._parent)
+        it = self._parent._iterate()
         try:
             for i, element in enumerate(it):
                 yield element
@@ -374,7 +383,7 @@ class _Skip(Dataset):
     def _iterate(self) -> Iterator[Any]:
         if self._count == -1:
             return
-        yield from itertools.islice(self._parent, self._count, None)
+        yield from itertools.islice(self._parent._iterate(), self._count, None)
 
 
 class _Repeat(Dataset):
@@ -392,7 +401,7 @@ class _Repeat(Dataset):
         passes: Iterable[int] = itertools.count() if self._count == -1 else range(self._count)
         for _ in passes:
             empty = True
-            for element in self._parent:
+            for element in self._parent._iterate():
                 empty = False
                 yield element
             if empty:
@@ -418,7 +427,7 @@ class _Shuffle(Dataset):
         self._epoch += 1
         rng = np.random.default_rng([base, epoch])
         buffer: list[Any] = []
-        for element in self._parent:
+        for element in self._parent._iterate():
             if len(buffer) < self._buffer_size:
                 buffer.append(element)
                 continue
@@ -447,7 +456,7 @@ class _Batch(Dataset):
 
     def _iterate(self) -> Iterator[Any]:
         pending: list[Any] = []
-        for element in self._parent:
+        for element in self._parent._iterate():
             pending.append(element)
             if len(pending) == self._batch_size:
                 yield _stack(pending)
@@ -462,7 +471,7 @@ class _Unbatch(Dataset):
         return n if n == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
 
     def _iterate(self) -> Iterator[Any]:
-        for element in self._parent:
+        for element in self._parent._iterate():
             yield from _split(element)
 
 
@@ -487,7 +496,7 @@ class _Prefetch(Dataset):
         from convolve import config
 
         if config.is_deterministic():  # in order with the training thread's random draws
-            yield from self._parent
+            yield from self._parent._iterate()
             return
         if self._active is not None:
             # A previous pass was abandoned: let its thread finish with the source first,
@@ -497,7 +506,7 @@ class _Prefetch(Dataset):
         stop = threading.Event()
 
         def produce() -> None:
-            it = iter(self._parent)
+            it = self._parent._iterate()
             try:
                 for element in it:
                     if not _put(q, element, stop):

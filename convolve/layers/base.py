@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from convolve import _tree, constraints, initializers, regularizers
+from convolve.data.data_tensor import plain
 from convolve.layers import layout, tracking
 from convolve.layers.layout import engine_memory_format as _engine_memory_format
 from convolve.layers.naming import to_snake_case, unique_name
@@ -526,7 +527,7 @@ class Layer(nn.Module):
 
     def _as_input_tensor(self, x: Any) -> torch.Tensor:
         if isinstance(x, torch.Tensor):
-            t = x
+            t = plain(x)  # a dataset's DataTensor would route every op through Python
         else:
             array = np.asarray(x)
             if array.dtype.kind not in "biuf":

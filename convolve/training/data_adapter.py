@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from convolve import _tree
+from convolve.data.data_tensor import plain
 from convolve.data.py_dataset import EpochsOf, PyDataset
 from convolve.distribute import Shard
 from convolve.layers import layout
@@ -49,7 +50,7 @@ _NON_NUMERIC = {"O": "Python objects", "U": "strings", "S": "bytes", "M": "datet
 
 def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.dtype):
     if isinstance(value, torch.Tensor):
-        t = value
+        t = plain(value)  # a dataset's DataTensor would route every op through Python
     else:
         try:
             array = np.asarray(value)

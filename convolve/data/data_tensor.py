@@ -1,0 +1,57 @@
+"""`DataTensor`: the torch tensors a dataset yields, which NumPy's reductions also take.
+
+Keras's datasets yield TensorFlow tensors, and tutorials inspect a batch with NumPy:
+`np.min(first_image), np.max(first_image)` after rescaling. NumPy runs `np.min(x)` as
+`x.min(axis=None, out=None)` on anything that is not an array, which a torch tensor
+refuses. A `DataTensor` is a torch tensor in every other respect; only these reductions,
+when NumPy calls them (it always passes `out`), are computed by NumPy on the values.
+
+Layers and `fit` take the plain tensor underneath (`plain`), so no model computation pays
+for the subclass; operations a user applies to a batch directly keep it a `DataTensor`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+# The methods NumPy's `sum`, `prod`, `min`/`amin`, `max`/`amax`, `mean`, `std`, `var`, `all`
+# and `any` call on a non-array without falling back to converting it.
+_NUMPY_REDUCTIONS = ("sum", "prod", "min", "max", "mean", "std", "var", "all", "any")
+
+
+class DataTensor(torch.Tensor):
+    """A torch tensor from a dataset; `np.min(batch)` and friends work on it as on arrays."""
+
+    def __repr__(self, *, tensor_contents: Any = None) -> str:
+        return plain(self).__repr__(tensor_contents=tensor_contents)
+
+
+def _reduction(name: str) -> Any:
+    torch_method = getattr(torch.Tensor, name)
+    numpy_function = getattr(np, name)
+
+    def method(self: DataTensor, *args: Any, **kwargs: Any) -> Any:
+        if "out" in kwargs and not args:  # NumPy's call: np.min(x) -> x.min(axis=..., out=...)
+            return numpy_function(self.numpy(force=True), **kwargs)
+        return torch_method(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = torch_method.__doc__
+    return method
+
+
+for _name in _NUMPY_REDUCTIONS:
+    setattr(DataTensor, _name, _reduction(_name))
+
+
+def plain(t: torch.Tensor) -> torch.Tensor:
+    """The tensor as a plain `torch.Tensor` (no copy)."""
+    return t.as_subclass(torch.Tensor) if type(t) is DataTensor else t
+
+
+def as_data_tensor(value: Any) -> Any:
+    """`value` as a `DataTensor` (no copy) if it is a plain tensor; otherwise unchanged."""
+    return value.as_subclass(DataTensor) if type(value) is torch.Tensor else value
