@@ -23,7 +23,15 @@ _NUMPY_REDUCTIONS = ("sum", "prod", "min", "max", "mean", "std", "var", "all", "
 
 
 class DataTensor(torch.Tensor):
-    """A torch tensor from a dataset; `np.min(batch)` and friends work on it as on arrays."""
+    """A torch tensor from a dataset; `np.min(batch)` and friends work on it as on arrays.
+
+    Its `shape` is a plain tuple, printed `(32, 180, 180, 3)` as a tf.data batch's shape
+    is; `size()` still returns a `torch.Size`.
+    """
+
+    @property
+    def shape(self) -> tuple[int, ...]:  # type: ignore[override]
+        return tuple(plain(self).shape)
 
     def __repr__(self, *, tensor_contents: Any = None) -> str:
         return plain(self).__repr__(tensor_contents=tensor_contents)

@@ -44,6 +44,9 @@ def test_torch_calls_are_unchanged():
     assert type(x.mean()) is DataTensor and type(x[0] * 2) is DataTensor
     assert x.std(dim=1, keepdim=True).shape == (4, 1, 5)
     assert repr(x[0, 0]) == repr(reference[0, 0])  # prints as "tensor(...)"
+    # The shape prints as tf.data's does; it still compares and slices like torch's.
+    assert str(x.shape) == "(4, 3, 5)" and x.shape == reference.shape
+    assert x.shape[1:] == (3, 5) and x.size() == torch.Size([4, 3, 5])
 
 
 def test_the_rescaling_tutorial_on_an_image_folder(image_folder):
