@@ -53,10 +53,12 @@ REMOTE_FILES: dict[str, RemoteFile] = {
     "cifar10": RemoteFile(
         _TORONTO + "cifar-10-python.tar.gz",
         "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        keras_filename="cifar-10-batches-py-target_archive",
     ),
     "cifar100": RemoteFile(
         _TORONTO + "cifar-100-python.tar.gz",
         "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+        keras_filename="cifar-100-python-target_archive",
     ),
     "boston_housing": RemoteFile(
         _TF_KERAS + "boston_housing.npz",

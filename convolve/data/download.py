@@ -1,6 +1,9 @@
 """Fetching dataset files into a local cache, checked against pinned SHA-256 hashes.
 
-Files live in `$CONVOLVE_HOME/datasets` (default `~/.convolve/datasets`). A download is
+Files live in `$CONVOLVE_HOME/datasets` (default `~/.convolve/datasets`). A file that Keras
+has already downloaded into its own cache (`$KERAS_HOME/datasets`, default
+`~/.keras/datasets`) is used from there when its hash matches, so nothing is fetched twice
+and a machine that ran the Keras version of a program works offline. A download is
 written to a temporary file in the same folder and renamed into place only after its hash
 matches, so the cache never holds a partial or unverified file. Setting
 `CONVOLVE_DATASETS_URL` fetches every file from that base URL instead of its canonical
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -36,12 +40,16 @@ class RemoteFile:
     Attributes:
         url: Canonical download URL.
         sha256: Expected SHA-256 of the file, lowercase hex.
-        subdir: Sub-folder of the datasets cache folder to keep it in ("" for none).
+        subdir: Sub-folder of the datasets cache folder to keep it in ("" for none); Keras
+            uses the same one.
+        keras_filename: The file's name in Keras's cache, where Keras names it differently
+            ("" for the same name).
     """
 
     url: str
     sha256: str
     subdir: str = ""
+    keras_filename: str = ""
 
     @property
     def filename(self) -> str:
@@ -174,9 +182,22 @@ def fetch(remote: RemoteFile, fname: str | None = None, timeout: float = 60.0) -
         ChecksumError: The downloaded file's SHA-256 differs from the pinned one (nothing
             is kept).
     """
-    folder = cache_dir() / remote.subdir if remote.subdir else cache_dir()
-    target = folder / (fname or remote.filename)
+    name = fname or remote.filename
+    target = cache_dir() / remote.subdir / name
     # A stale or damaged copy is fetched again; it stays until the new one is verified.
-    if target.is_file() and sha256_of(target) == remote.sha256.lower():
-        return target
+    candidates = [target] + [
+        home / "datasets" / remote.subdir / (remote.keras_filename or name)
+        for home in keras_homes()
+    ]
+    for path in candidates:
+        if path.is_file() and sha256_of(path) == remote.sha256.lower():
+            return path
     return download(source_url(remote), target, remote.sha256, "sha256", timeout)
+
+
+def keras_homes() -> list[Path]:
+    """Where Keras keeps what it downloads: `$KERAS_HOME` (default `~/.keras`), and
+    `/tmp/.keras`, Keras's folder when its home is not writable."""
+    home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+    temp = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+    return [Path(home).expanduser(), Path(temp) / ".keras"]

@@ -1,8 +1,8 @@
 """Built-in datasets, as in `keras.datasets`: `mnist.load_data()` and friends.
 
 Files are cached in `$CONVOLVE_HOME/datasets` (default `~/.convolve/datasets`) and checked
-against pinned SHA-256 hashes. `mnist_digits()` returns 5,000 real MNIST digits that need no
-download.
+against pinned SHA-256 hashes; files Keras has downloaded into `~/.keras/datasets` are used
+from there. `mnist_digits()` returns 5,000 real MNIST digits that need no download.
 """
 
 from convolve.data.builtin import REMOTE_FILES, mnist_digits

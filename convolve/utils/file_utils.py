@@ -45,7 +45,10 @@ def get_file(
     Differences from Keras, on purpose:
 
     - The default `cache_dir` is convolve's home, `$CONVOLVE_HOME` (default `~/.convolve`),
-      so files land in `~/.convolve/datasets` beside the built-in datasets.
+      so files land in `~/.convolve/datasets` beside the built-in datasets. A file that
+      Keras has already downloaded into its default cache (`~/.keras`, same sub-folder and
+      name, passing `file_hash`; with `extract`, also extracted there) is returned from
+      there instead of being downloaded again.
     - A download goes to a hidden temporary file in the same folder and is renamed into
       place only after its hash matches: no partial or unverified file is ever left at the
       target. A hash mismatch deletes it and raises `ChecksumError` (a `ValueError`) naming
@@ -119,6 +122,12 @@ def get_file(
         download_target = os.path.join(datadir, fname)
 
     algorithm = _download.resolve_algorithm(hash_algorithm, file_hash)
+    if cache_dir is None and not force_download and not os.path.exists(download_target):
+        kept_by_keras = _keras_copy(
+            cache_subdir, download_target, extraction_dir, file_hash, algorithm
+        )
+        if kept_by_keras is not None:
+            return kept_by_keras
     download = force_download or not os.path.exists(download_target)
     if not download and file_hash is not None:
         if _download.hash_file(download_target, algorithm) != file_hash.lower():
@@ -138,6 +147,30 @@ def get_file(
         if not _extract_archive(download_target, extraction_dir, fmt):
             warnings.warn("Could not extract archive.", stacklevel=2)
     return extraction_dir
+
+
+def _keras_copy(
+    cache_subdir: str,
+    download_target: str,
+    extraction_dir: str | None,
+    file_hash: str | None,
+    algorithm: str,
+) -> str | None:
+    """The same file in Keras's default cache (its extracted folder, when extracting), if
+    Keras has downloaded it there and it passes `file_hash`."""
+    for home in _download.keras_homes():
+        folder = os.path.join(home, cache_subdir)
+        target = os.path.join(folder, os.path.basename(download_target))
+        if not os.path.isfile(target):
+            continue
+        if file_hash is not None and _download.hash_file(target, algorithm) != file_hash.lower():
+            continue
+        if extraction_dir is None:
+            return target
+        extracted = os.path.join(folder, os.path.basename(extraction_dir))
+        if os.path.isdir(extracted):
+            return extracted
+    return None
 
 
 def _writable_datadir(cache_dir: Any, cache_subdir: str) -> str:

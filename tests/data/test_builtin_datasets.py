@@ -101,6 +101,7 @@ def served(tmp_path, monkeypatch):
     server = Server(files)
     home = tmp_path / "home"
     monkeypatch.setenv("CONVOLVE_HOME", str(home))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("CONVOLVE_DATASETS_URL", server.url + "/")
     for key, remote in list(builtin.REMOTE_FILES.items()):
         digest = hashlib.sha256((files / remote.filename).read_bytes()).hexdigest()
@@ -181,9 +182,53 @@ def test_corrupted_cache_is_fetched_again(served):
     assert server.requests == ["/mnist.npz", "/mnist.npz"]
 
 
+@pytest.mark.parametrize(
+    "load, keras_path",
+    [
+        (lambda: datasets.mnist.load_data(), "mnist.npz"),
+        (lambda: datasets.fashion_mnist.load_data(), "fashion-mnist/*"),
+        (lambda: datasets.cifar10.load_data(), "cifar-10-batches-py-target_archive"),
+        (lambda: datasets.cifar100.load_data(), "cifar-100-python-target_archive"),
+        (lambda: datasets.boston_housing.load_data(), "boston_housing.npz"),
+    ],
+)
+def test_files_in_keras_cache_are_used_without_a_download(served, tmp_path, load, keras_path):
+    server, cache, _ = served
+    expected = load()
+    assert server.requests  # fetched once, into convolve's cache
+    keras_datasets = tmp_path / "keras" / "datasets"
+    for fetched in cache.rglob("*"):  # the same files, where and as Keras names them
+        if fetched.is_file():
+            name = keras_path.replace("*", fetched.name)
+            (keras_datasets / name).parent.mkdir(parents=True, exist_ok=True)
+            (keras_datasets / name).write_bytes(fetched.read_bytes())
+    for fetched in cache.rglob("*"):
+        if fetched.is_file():
+            fetched.unlink()
+    server.requests.clear()
+    got = load()
+    assert server.requests == []
+    for (x, y), (want_x, want_y) in zip(got, expected, strict=True):  # train, test
+        np.testing.assert_array_equal(x, want_x)
+        np.testing.assert_array_equal(y, want_y)
+    assert not [p for p in cache.rglob("*") if p.is_file()]  # used in place, not copied
+
+
+def test_a_damaged_file_in_keras_cache_is_ignored(served, tmp_path):
+    server, cache, arrays = served
+    keras_datasets = tmp_path / "keras" / "datasets"
+    keras_datasets.mkdir(parents=True)
+    (keras_datasets / "mnist.npz").write_bytes(b"truncated")
+    (_, _), (x_test, _) = datasets.mnist.load_data()
+    np.testing.assert_array_equal(x_test, arrays["x_test"])
+    assert server.requests == ["/mnist.npz"]
+    assert (keras_datasets / "mnist.npz").read_bytes() == b"truncated"  # left as it was
+
+
 def test_offline_error_names_url_file_and_folder(tmp_path, monkeypatch):
     url = closed_port_url()
     monkeypatch.setenv("CONVOLVE_HOME", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("CONVOLVE_DATASETS_URL", url)
     with pytest.raises(datasets.DownloadError) as info:
         datasets.cifar10.load_data()

@@ -15,6 +15,7 @@ import pytest
 from http_server import Server, closed_port_url
 
 import convolve
+from convolve.data import download
 from convolve.data.download import ChecksumError, DownloadError
 from convolve.utils import get_file
 
@@ -47,7 +48,9 @@ def _tree(folder: str | Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, monkeypatch):
+    # Keras's cache, looked at when no cache_dir is given: empty unless a test fills it.
+    monkeypatch.setattr(download, "keras_homes", lambda: [tmp_path / "cache" / "keras"])
     files = tmp_path / "server"
     files.mkdir()
     (files / "payload.bin").write_bytes(PAYLOAD)
@@ -78,6 +81,29 @@ def test_fname_and_default_cache_dir(served, monkeypatch):
     named = get_file("other.bin", f"{server.url}/payload.bin", cache_subdir="sub")
     assert named == str(cache / "home" / "sub" / "other.bin")
     assert Path(named).read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("extract", [False, True])
+def test_files_keras_downloaded_are_not_downloaded_again(served, monkeypatch, extract):
+    import keras
+
+    server, cache = served
+    monkeypatch.setenv("CONVOLVE_HOME", str(cache / "home"))
+    url = f"{server.url}/arch.tar.gz"
+    digest = hashlib.sha256((server.root / "arch.tar.gz").read_bytes()).hexdigest()
+    (cache / "keras").mkdir(parents=True)
+    theirs = keras.utils.get_file(origin=url, extract=extract, cache_dir=str(cache / "keras"))
+    assert server.requests == ["/arch.tar.gz"]
+    assert get_file(origin=url, extract=extract) == theirs
+    assert get_file(origin=url, extract=extract, file_hash=digest) == theirs
+    assert server.requests == ["/arch.tar.gz"]  # no second download
+    assert not [p for p in (cache / "home").rglob("*") if p.is_file()]  # nothing stored
+    # A copy that fails the hash is left alone, and the file downloaded into convolve's cache.
+    archive = Path(theirs + "_archive" if extract else theirs)
+    archive.write_bytes(b"damaged")
+    ours = get_file(origin=url, extract=extract, file_hash=digest)
+    assert ours == str(cache / "home" / "datasets" / Path(theirs).name)
+    assert server.requests == ["/arch.tar.gz"] * 2 and archive.read_bytes() == b"damaged"
 
 
 @pytest.mark.parametrize(
