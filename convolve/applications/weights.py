@@ -1,6 +1,7 @@
 """Pretrained weight files: download into a cache, verify a pinned hash, load by layer name.
 
-Files are cached in `$CONVOLVE_HOME/models` (default `~/.convolve/models`). A download is
+Files are cached in `$CONVOLVE_HOME/models` (default `~/.convolve/models`); a file Keras has
+already downloaded into `~/.keras/models` is used from there if it passes. A download is
 streamed into a temporary file next to its destination, hashed on the way, and renamed into
 place only once the hash matches the pin, so the cache never holds a partial or unverified
 file. Setting `CONVOLVE_MODELS_URL` fetches every file from that base URL instead of its
@@ -26,7 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from convolve.data.download import ChecksumError, DownloadError, download, hash_file
+from convolve.data.download import (
+    ChecksumError,
+    DownloadError,
+    download,
+    hash_file,
+    keras_homes,
+)
 from convolve.saving.errors import ModelFileError
 
 __all__ = [
@@ -130,13 +137,18 @@ def get_file(
     folder = models_dir()
     target = folder / fname
     stale = None
-    if target.is_file():
+    # Ours, else the copy Keras keeps in its own cache (`~/.keras/models`) if it passes.
+    for path in [target] + [home / "models" / fname for home in keras_homes()]:
+        if not path.is_file():
+            continue
         if expected is None:
-            return target
-        stale = hash_file(target, algorithm)
-        if stale == expected.lower():
-            return target
-        # A damaged or outdated copy: fetch it again; it stays until a good one replaces it.
+            return path
+        digest = hash_file(path, algorithm)
+        if digest == expected.lower():
+            return path
+        if path == target:
+            stale = digest
+    # A damaged or outdated copy of ours is fetched again; it stays until a good one replaces it.
     base = base_url or os.environ.get(BASE_URL_ENV)
     url = base.rstrip("/") + "/" + fname if base else origin
     try:

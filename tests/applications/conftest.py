@@ -13,6 +13,8 @@ def cache(tmp_path, monkeypatch):
     """An empty `$CONVOLVE_HOME`; returns its `models` folder. Downloads go nowhere real."""
     home = tmp_path / "home"
     monkeypatch.setenv("CONVOLVE_HOME", str(home))
+    # Keras's own cache, looked at before downloading: empty unless a test fills it.
+    monkeypatch.setattr(weights, "keras_homes", lambda: [tmp_path / "keras"])
     # Port 1 on the loopback refuses connections: nothing leaves the machine.
     monkeypatch.setenv(weights.BASE_URL_ENV, "http://127.0.0.1:1/")
     monkeypatch.setattr(weights, "_pins", {})

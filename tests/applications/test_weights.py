@@ -86,6 +86,19 @@ def test_keras_md5_pins_are_enforced(server, cache):
     assert list(cache.iterdir()) == []
 
 
+def test_a_file_in_keras_cache_is_used_if_it_passes(server, cache, tmp_path):
+    source = serve_weights(server)
+    keras_models = tmp_path / "keras" / "models"
+    keras_models.mkdir(parents=True)
+    (keras_models / NOTOP).write_bytes((server.root / NOTOP).read_bytes())
+    weights.pin_hash(NOTOP, sha256(server.root / NOTOP))
+    assert_same_weights(source.get_weights(), small(weights="imagenet"))
+    assert server.requests == [] and not cache.exists()  # used in place
+    (keras_models / NOTOP).write_bytes(b"truncated")  # failing the pin: downloaded instead
+    assert_same_weights(source.get_weights(), small(weights="imagenet"))
+    assert server.requests == [f"/{NOTOP}"] and (keras_models / NOTOP).read_bytes() == b"truncated"
+
+
 def test_damaged_cached_copy_is_downloaded_again(server, cache):
     source = serve_weights(server)
     weights.pin_hash(NOTOP, sha256(server.root / NOTOP))
