@@ -60,7 +60,7 @@ def new_figure(
     return fig, axes
 
 
-def finish(fig: Any, path: PathLike) -> Any:
+def finish(fig: Any, path: PathLike, dpi: float = 110) -> Any:
     """Saves `fig` atomically to `path` when given (and closes it); returns the figure."""
     path = check_path(path)
     if path is None:
@@ -70,7 +70,7 @@ def finish(fig: Any, path: PathLike) -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

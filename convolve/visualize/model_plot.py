@@ -140,6 +140,7 @@ def plot_model(
     show_layer_activations: bool = False,
     title: str | None = None,
     to_file: PathLike = None,
+    dpi: float = 110,
 ) -> Any:
     """Draws a model's layers as boxes joined by arrows along the graph.
 
@@ -156,6 +157,7 @@ def plot_model(
         show_layer_activations: add the activation of layers that have one.
         title: a title over the diagram (the model's name by default).
         to_file: Keras's name for `path`.
+        dpi: resolution of a saved .png.
 
     Returns:
         The matplotlib Figure. Each layer's box is a patch whose `gid` is `"layer:<name>"`,
@@ -234,4 +236,4 @@ def plot_model(
         ax.add_patch(arrow)
     name = title if title is not None else f'Model: "{model.name}"'
     ax.text(width / 2, height - _TITLE_H / 2, name, ha="center", va="center", fontsize=10)
-    return finish(fig, path)
+    return finish(fig, path, dpi)

@@ -107,3 +107,26 @@ def test_subclassed_model_is_refused():
 
     with pytest.raises(ValueError, match="needs a Sequential or functional model"):
         plot_model(Net())
+
+
+def test_keras_utils_signature_and_file(trained, tmp_path, monkeypatch):
+    import inspect
+
+    import keras
+    from PIL import Image
+
+    from convolve.utils.model_visualization import plot_model as utils_plot_model
+
+    theirs = inspect.signature(keras.utils.plot_model).parameters
+    ours = inspect.signature(utils_plot_model).parameters
+    shared = [name for name in theirs if name != "splines"]  # graphviz's, taken by **kwargs
+    assert [(n, ours[n].default) for n in shared] == [(n, theirs[n].default) for n in shared]
+    monkeypatch.chdir(tmp_path)
+    utils_plot_model(trained.model, splines="ortho")  # Keras's default file name
+    utils_plot_model(trained.model, to_file="low.png", dpi=100)
+    with Image.open("model.png") as high, Image.open("low.png") as low:
+        assert high.width == pytest.approx(2 * low.width, rel=0.05)  # dpi 200 against 100
+    with pytest.raises(ValueError, match="rankdir='BT'"):
+        utils_plot_model(trained.model, to_file="x.png", rankdir="BT")
+    with pytest.raises(ValueError, match=r"\.png, \.svg or \.pdf"):
+        utils_plot_model(trained.model, to_file="model.gif")
