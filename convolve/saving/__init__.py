@@ -1,6 +1,7 @@
 """Model files: Keras 3's `.keras` format, weights files, export, and their safety rules.
 
-- `save_model` / `load_model`: `.keras` archives that open in Keras 3 and vice versa.
+- `save_model` / `load_model`: `.keras` archives that open in Keras 3 and vice versa, and
+  Keras's legacy HDF5 model files (`.h5` / `.hdf5`), written and read as Keras 3 does.
 - `save_weights` / `load_weights`: `.weights.h5` (Keras), `.safetensors` (convolve's flat
   layout), and legacy Keras 2 `.h5` for reading (`by_name=True` supported).
 - `serialize_layer` / `deserialize_layer`, `model_to_json` / `model_from_json`: configs.

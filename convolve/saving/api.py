@@ -2,8 +2,9 @@
 
 Model files (`.keras`) are Keras 3's format exactly: a model saved here opens in Keras
 (`keras.saving.load_model`) and one saved by Keras opens here, when it uses layers convolve
-has. Weight files are Keras's `.weights.h5`, convolve's `.safetensors` (see
-`safetensors_format`), and, for reading, Keras 2's `.h5`.
+has. The same holds for Keras's legacy HDF5 model files (`.h5`, see `legacy_h5`). Weight
+files are Keras's `.weights.h5`, convolve's `.safetensors` (see `safetensors_format`), and,
+for reading, Keras 2's `.h5`.
 
 A model file is data, never code: nothing is unpickled, classes come from an allowlist
 (see `objects`), and every size the file declares is checked against what it stores before
@@ -17,12 +18,12 @@ import functools
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 import torch
 
-from convolve.saving import archive, objects, serialization, weights
+from convolve.saving import archive, legacy_h5, objects, serialization, weights
 from convolve.saving.atomic import check_overwrite, previous_generation, write_bytes_atomic
 from convolve.saving.errors import ModelFileError, UnsafeModelError
 from convolve.saving.h5safe import HDF5_SIGNATURE, H5Reader, ShapeMismatch, write_h5
@@ -48,12 +49,14 @@ def save_model(
 
     The file holds the architecture (`config.json`), the compile settings, the weights and
     the optimizer state (`model.weights.h5`), so that `load_model` gives back a model that
-    predicts the same and continues training where it stopped.
+    predicts the same and continues training where it stopped. A path ending in `.h5` or
+    `.hdf5` gets Keras's legacy HDF5 model file instead (with a warning, as in Keras),
+    holding the same.
 
     Args:
         model: a Sequential or functional model (or a registered subclass).
-        filepath: where to write; must end in `.keras`. A binary file object works too
-            (written directly, so not atomically).
+        filepath: where to write; must end in `.keras` (or `.h5` / `.hdf5`). A binary file
+            object works too (a `.keras` archive, written directly, so not atomically).
         overwrite: replace an existing file (else raise `FileExistsError`).
         **kwargs: `zipped=True` and `include_optimizer=True` are accepted for Keras
             compatibility; anything else is an error.
@@ -77,20 +80,26 @@ def save_model(
         filepath.write(_model_bytes(model, include_optimizer))
         return
     path = os.fspath(filepath)
-    if path.endswith((".h5", ".hdf5")):
+    legacy = path.endswith((".h5", ".hdf5"))
+    if legacy:
+        warnings.warn(legacy_h5.SAVE_WARNING, stacklevel=2)
+    elif not path.endswith(".keras"):
         raise ValueError(
-            f"save_model: the legacy Keras 2 .h5 model format is not written by convolve; "
-            f"use a .keras file. Received filepath={path}"
+            "save_model: the filepath must end in .keras (or .h5 for Keras's legacy HDF5 "
+            f"format). Received filepath={path}"
         )
-    if not path.endswith(".keras"):
-        raise ValueError(f"save_model: the filepath must end in .keras. Received filepath={path}")
     if not model.built:
         warnings.warn(
             f"Saving model '{model.name}', which is not built yet: it has no weights.",
             stacklevel=2,
         )
     check_overwrite(path, overwrite)
-    _write_file(path, _model_bytes(model, include_optimizer), "model file")
+    if legacy:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # as Keras does
+        data = legacy_h5.model_bytes(model, include_optimizer)
+    else:
+        data = _model_bytes(model, include_optimizer)
+    _write_file(path, data, "model file")
 
 
 def _write_file(path: str, data: bytes, what: str) -> None:
@@ -201,10 +210,11 @@ def load_model(
     compile: bool = True,
     safe_mode: bool = True,
 ) -> Any:
-    """Loads a model saved by `save_model` or by Keras 3 (`.keras`).
+    """Loads a model saved by `save_model` or by Keras 3 (`.keras`, or legacy `.h5`).
 
     Args:
-        filepath: the `.keras` file (or a binary file object holding one).
+        filepath: the `.keras` or `.h5` / `.hdf5` file (or a binary file object holding
+            one).
         custom_objects: classes or functions the file may name besides convolve's own and
             the registered ones, by name.
         compile: compile the model as it was saved and restore the optimizer state.
@@ -223,14 +233,11 @@ def load_model(
     else:
         path = os.fspath(filepath)
         data = _read_file(path)
-    if data.startswith(HDF5_SIGNATURE):
-        raise ModelFileError(
-            path, None, "legacy Keras 2 .h5 model files are not supported by load_model; "
-            "rebuild the model in code and call model.load_weights(path)"
-        )  # fmt: skip
+    legacy = data.startswith(HDF5_SIGNATURE) or path.endswith((".h5", ".hdf5"))
+    load = _load_legacy_h5 if legacy else _load_archive
 
     def run() -> Any:
-        return _load_archive(data, path, custom_objects, compile, safe_mode)
+        return load(data, path, custom_objects, compile, safe_mode)
 
     return _guarded(path, "load the model", run)
 
@@ -268,7 +275,8 @@ def _load_archive(
     ctx = Context(path, archive.CONFIG, dict(custom_objects or {}), safe_mode)
     objects.audit(config, ctx)
     with H5Reader(_weights_member(reader, path), path, archive.WEIGHTS) as h5:
-        _check_against_file(config, ctx, h5)
+        dry_load = functools.partial(weights.load_keras_h5, reader=h5, config=config, dry_run=True)
+        _check_against_file(config, ctx, dry_load)
         model = serialization.model_from_config(config, ctx, compile, audit=False)
         weights.load_keras_h5(model, h5, config=config)
         if compile:
@@ -276,12 +284,33 @@ def _load_archive(
     return model
 
 
-def _check_against_file(config: Any, ctx: Context, h5: H5Reader) -> None:
+def _load_legacy_h5(
+    data: bytes, path: str, custom_objects: Any, compile: bool, safe_mode: bool
+) -> Any:
+    """A legacy HDF5 model file: `model_config`, `model_weights`, then `training_config`."""
+    custom_objects = dict(custom_objects or {})
+    with H5Reader(data, path) as h5:
+        config = legacy_h5.read_model_config(h5)
+        ctx = Context(path, legacy_h5.MODEL_CONFIG, custom_objects, safe_mode)
+        objects.audit(config, ctx)
+        dry_load = functools.partial(
+            weights.load_legacy_h5, reader=h5, by_name=False, skip_mismatch=False, dry_run=True
+        )
+        _check_against_file(config, ctx, dry_load)
+        model = serialization.model_from_config(config, ctx, compile=False, audit=False)
+        weights.load_legacy_h5(model, h5, by_name=False, skip_mismatch=False)
+        if compile:
+            ctx = Context(path, legacy_h5.TRAINING_CONFIG, custom_objects, safe_mode)
+            legacy_h5.compile_as_saved(model, h5, ctx)
+    return model
+
+
+def _check_against_file(config: Any, ctx: Context, dry_load: Callable[[Any], None]) -> None:
     """Builds the model on the meta device (no memory) and checks the file holds it.
 
     A config can describe layers of any size; building them for real would allocate
     before the weights file is even looked at. On the meta device nothing is allocated,
-    so every weight's shape and stored size are checked first.
+    so `dry_load(skeleton)` checks every weight's shape and stored size first.
     """
     try:
         with torch.device("meta"):
@@ -290,7 +319,7 @@ def _check_against_file(config: Any, ctx: Context, h5: H5Reader) -> None:
         if "meta" not in str(err).lower():
             raise
         return  # a user layer that cannot be built without data; checked while loading
-    weights.load_keras_h5(skeleton, h5, config=config, dry_run=True)
+    dry_load(skeleton)
 
 
 # ===================================================================== weights

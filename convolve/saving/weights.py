@@ -251,21 +251,33 @@ def load_keras_h5(
     mismatches.raise_if_any()
 
 
-def load_optimizer_h5(model: Any, reader: H5Reader) -> None:
-    """Restores the optimizer state saved under "optimizer/vars", if both exist."""
+def load_optimizer_h5(
+    model: Any, reader: H5Reader, where: str = "optimizer/vars", names: list[str] | None = None
+) -> None:
+    """Restores the optimizer state saved in the group `where`, if both exist.
+
+    Args:
+        model: the compiled model.
+        reader: the open file.
+        where: the group holding the optimizer's variables.
+        names: their dataset names in Keras's order; by default "0", "1", ... (the
+            `.keras` layout).
+    """
     optimizer = getattr(model, "optimizer", None)
-    group = None if optimizer is None else reader.group("optimizer/vars")
+    group = None if optimizer is None else reader.group(where)
     if group is None:
         return
-    count = len(reader.keys(group, "optimizer/vars"))
+    if names is None:
+        names = [str(i) for i in range(len(reader.keys(group, where)))]
 
     def read(i: int, shape: tuple[int, ...]) -> torch.Tensor:
-        ds = reader.dataset(group, str(i), f"optimizer/vars/{i}")
+        entry = f"{where}/{names[i]}"
+        ds = reader.dataset(group, names[i], entry)
         if ds is None:
-            raise reader.error(f"optimizer/vars/{i}", "missing optimizer variable")
-        return reader.read(ds, shape, f"optimizer/vars/{i}")
+            raise reader.error(entry, "missing optimizer variable")
+        return reader.read(ds, shape, entry)
 
-    set_optimizer_arrays(model, count, read, lambda msg: warnings.warn(msg, stacklevel=3))
+    set_optimizer_arrays(model, len(names), read, lambda msg: warnings.warn(msg, stacklevel=3))
 
 
 def _int_key(key: str) -> tuple[int, str]:
@@ -282,8 +294,14 @@ def _legacy_weights(layer: Layer) -> list[tuple[Layer, Any, torch.Tensor]]:
     ]
 
 
-def load_legacy_h5(model: Any, reader: H5Reader, by_name: bool, skip_mismatch: bool) -> None:
-    """Keras 2 `.h5` weights: `[model_weights/]<layer>/<weight path>` with `weight_names`."""
+def load_legacy_h5(
+    model: Any, reader: H5Reader, by_name: bool, skip_mismatch: bool, dry_run: bool = False
+) -> None:
+    """Keras 2 `.h5` weights: `[model_weights/]<layer>/<weight path>` with `weight_names`.
+
+    With `dry_run`, only checks that every weight is present with the right shape and a
+    sane size, reading nothing (the model may live on the meta device).
+    """
     root = reader.group("")
     base = ""
     if reader.attr(root, "layer_names", "/") is None and reader.group("model_weights") is not None:
@@ -327,6 +345,8 @@ def load_legacy_h5(model: Any, reader: H5Reader, by_name: bool, skip_mismatch: b
                 )
                 return
             datasets.append((ds, where))
+        if dry_run:
+            return
         values = [reader.read(ds, None, where) for ds, where in datasets]
         with torch.no_grad():
             for (_, spec, tensor), value in zip(targets, values, strict=True):

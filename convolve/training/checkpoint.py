@@ -23,8 +23,8 @@ class ModelCheckpoint(MonitorCallback):
         filepath: Where to save. It may contain `str.format` fields filled with `epoch`
             (from 1), `batch` (from 1, when saving every few batches) and any name in the
             logs, e.g. `"ckpt/{epoch:02d}-{val_loss:.2f}.keras"`. It must end in
-            `.weights.h5` when `save_weights_only=True`, else in `.keras` (the legacy `.h5`
-            model format is refused here, before training starts).
+            `.weights.h5` when `save_weights_only=True`, else in `.keras` or `.h5` (Keras's
+            legacy HDF5 model format); anything else is refused before training starts.
         monitor: Quantity compared when `save_best_only=True`.
         verbose: 0 is silent; 1 prints a message at each save decision.
         save_best_only: Save only when the monitored quantity improves on the best seen.
@@ -84,13 +84,7 @@ class ModelCheckpoint(MonitorCallback):
                     "provided must end in `.weights.h5` (Keras weights format). Received: "
                     f"filepath={self.filepath}"
                 )
-        elif self.filepath.endswith((".h5", ".hdf5")):  # refused now, not after epoch 1
-            raise ValueError(
-                "ModelCheckpoint: the legacy Keras 2 .h5 model format is not written by "
-                "convolve; use a filepath ending in `.keras`, or save_weights_only=True with "
-                f"`.weights.h5`. Received: filepath={self.filepath}"
-            )
-        elif not self.filepath.endswith(".keras"):
+        elif not self.filepath.endswith((".keras", ".h5")):
             raise ValueError(
                 "The filepath provided must end in `.keras` (Keras model format). Received: "
                 f"filepath={self.filepath}"

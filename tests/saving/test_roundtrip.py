@@ -359,8 +359,6 @@ def test_unbuilt_and_wrong_extensions(tmp_path):
     model = build("mlp")
     with pytest.raises(ValueError, match=".keras"):
         model.save(tmp_path / "m.pt")
-    with pytest.raises(ValueError, match=".keras"):
-        model.save(tmp_path / "m.h5")
     with pytest.raises(ValueError, match="weights.h5"):
         model.save_weights(tmp_path / "m.h5")
     model.save(tmp_path / "m.keras")

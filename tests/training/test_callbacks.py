@@ -601,6 +601,7 @@ def test_model_checkpoint_saves_every_n_batches_with_batch_in_name(tmp_path):
         dict(filepath="model.h5x"),
         dict(filepath="model.keras", save_weights_only=True),
         dict(filepath="model.h5", save_weights_only=True),
+        dict(filepath="model.hdf5"),
         dict(filepath="model.keras", save_freq="batch"),
     ],
 )
@@ -614,12 +615,8 @@ def test_model_checkpoint_errors_match_keras(kwargs):
 
 def test_model_checkpoint_accepts_keras_extensions():
     cb.ModelCheckpoint("m.keras")
+    cb.ModelCheckpoint("m.h5")  # Keras's legacy HDF5 model format
     cb.ModelCheckpoint("m.weights.h5", save_weights_only=True)
-
-
-def test_model_checkpoint_refuses_the_legacy_h5_model_format_before_training():
-    with pytest.raises(ValueError, match=r"legacy Keras 2 .h5 model format.*filepath=m.h5"):
-        cb.ModelCheckpoint("m.h5")
 
 
 def test_model_checkpoint_into_a_directory_is_an_error(tmp_path):
