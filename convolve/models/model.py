@@ -100,7 +100,8 @@ class Model(Trainer, Layer):
 
     # ------------------------------------------------------------ files
     def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
-        """Saves architecture, weights and compile settings as a Keras `.keras` file."""
+        """Saves architecture, weights and compile settings as a Keras `.keras` file, or in
+        Keras's legacy HDF5 format for a path ending `.h5`/`.hdf5`."""
         from convolve.saving import save_model
 
         save_model(self, filepath, overwrite=overwrite, **kwargs)
