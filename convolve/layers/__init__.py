@@ -2,16 +2,31 @@
 
 from convolve.layers.activation_layers import PReLU
 from convolve.layers.augmentation import (
+    AutoContrast,
     CutMix,
+    Equalization,
     MixUp,
     RandomBrightness,
+    RandomColorDegeneration,
+    RandomColorJitter,
     RandomContrast,
     RandomCrop,
+    RandomErasing,
     RandomFlip,
+    RandomGaussianBlur,
+    RandomGrayscale,
+    RandomHue,
+    RandomInvert,
+    RandomPerspective,
+    RandomPosterization,
     RandomResizedCrop,
     RandomRotation,
+    RandomSaturation,
+    RandomSharpness,
+    RandomShear,
     RandomTranslation,
     RandomZoom,
+    Solarization,
 )
 from convolve.layers.base import Layer
 from convolve.layers.convolution import (

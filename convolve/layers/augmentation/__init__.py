@@ -5,28 +5,65 @@ torch operations. Called directly without `training`, a layer augments, as Keras
 """
 
 from convolve.layers.augmentation._image import ImageLayer, RandomImageLayer
-from convolve.layers.augmentation.color import RandomBrightness, RandomContrast
+from convolve.layers.augmentation.color import (
+    RandomBrightness,
+    RandomColorDegeneration,
+    RandomColorJitter,
+    RandomContrast,
+    RandomHue,
+    RandomSaturation,
+)
+from convolve.layers.augmentation.filters import (
+    RandomErasing,
+    RandomGaussianBlur,
+    RandomSharpness,
+)
 from convolve.layers.augmentation.geometric import (
     RandomCrop,
     RandomFlip,
     RandomResizedCrop,
     RandomRotation,
+    RandomShear,
     RandomTranslation,
     RandomZoom,
 )
 from convolve.layers.augmentation.mixing import CutMix, MixUp
+from convolve.layers.augmentation.perspective import RandomPerspective
+from convolve.layers.augmentation.tone import (
+    AutoContrast,
+    Equalization,
+    RandomGrayscale,
+    RandomInvert,
+    RandomPosterization,
+    Solarization,
+)
 
 __all__ = [
+    "AutoContrast",
     "CutMix",
+    "Equalization",
     "ImageLayer",
     "MixUp",
     "RandomBrightness",
+    "RandomColorDegeneration",
+    "RandomColorJitter",
     "RandomContrast",
     "RandomCrop",
+    "RandomErasing",
     "RandomFlip",
+    "RandomGaussianBlur",
+    "RandomGrayscale",
+    "RandomHue",
     "RandomImageLayer",
+    "RandomInvert",
+    "RandomPerspective",
+    "RandomPosterization",
     "RandomResizedCrop",
     "RandomRotation",
+    "RandomSaturation",
+    "RandomSharpness",
+    "RandomShear",
     "RandomTranslation",
     "RandomZoom",
+    "Solarization",
 ]

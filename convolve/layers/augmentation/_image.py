@@ -66,6 +66,15 @@ def number_pair(check: cu.ArgumentErrors, name: str, value: Any) -> tuple[float,
     return None
 
 
+def value_range(check: cu.ArgumentErrors, value: Any) -> tuple[float, float]:
+    """Keras's `value_range`: two different numbers, the `(low, high)` range of the inputs,
+    returned sorted."""
+    pair = number_pair(check, "value_range", value)
+    if pair is not None and pair[0] == pair[1]:
+        check.add(f"value_range must hold two different numbers, received value_range={value!r}")
+    return (0.0, 255.0) if pair is None else (min(pair), max(pair))
+
+
 def factor_range(
     check: cu.ArgumentErrors,
     name: str,
@@ -126,6 +135,18 @@ def resize(
         align_corners=False if smooth else None,
         antialias=bool(antialias) and smooth,
     )
+
+
+def box_masks(
+    x0: torch.Tensor, x1: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """`(batch, 1, height, width)`: True at the pixels `(x, y)` with `x0 <= x < x1` and
+    `y0 <= y < y1`, for each image's own box (Keras's whole-pixel membership)."""
+    xs = torch.arange(width, device=x0.device, dtype=torch.float32)
+    ys = torch.arange(height, device=x0.device, dtype=torch.float32)
+    inside_x = (xs >= x0[:, None]) & (xs < x1[:, None])
+    inside_y = (ys >= y0[:, None]) & (ys < y1[:, None])
+    return inside_y[:, None, :, None] & inside_x[:, None, None, :]
 
 
 def aspect_crop_box(height: int, width: int, target: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -249,20 +270,22 @@ def affine_transform(
         images.dtype if images.is_floating_point() else torch.float32
     )
     fill = float(fill_value) if fill_mode == "constant" else 0.0
-    source = images - fill if fill else images
-    out = F.grid_sample(
-        source,
-        grid,
-        mode=interpolation,
-        padding_mode=_PADDING[fill_mode],
-        align_corners=False,
-    )
-    if fill:
-        out = out + fill
+    out = sample_filled(images, grid, interpolation, _PADDING[fill_mode], fill)
     # Left in grid_sample's channels-first memory: a following affine layer picks its write
     # order for whichever layout it gets, and convolution and pooling convert what they
     # receive (`layout.feature_map_format`), so a stack of these layers costs one copy.
     return out.transpose(-1, -2) if columns else out
+
+
+def sample_filled(
+    images: torch.Tensor, grid: torch.Tensor, interpolation: str, padding: str, fill: float
+) -> torch.Tensor:
+    """`grid_sample` (half-pixel centres) that reads `fill` outside the image where
+    `padding` is "zeros": outside neighbours weigh in as `fill`, as in Keras's
+    interpolation with a constant fill."""
+    source = images - fill if fill else images
+    out = F.grid_sample(source, grid, mode=interpolation, padding_mode=padding, align_corners=False)
+    return out + fill if fill else out
 
 
 # --------------------------------------------------------------------- layers
@@ -280,6 +303,7 @@ class ImageLayer(Layer):
     _engine_layout = True
     _default_training = False
     _float_images = True  # outputs are floats of the layer's dtype, as Keras's are
+    _config_keys: tuple[str, ...] = ()  # constructor arguments that get_config reports as set
 
     def _image_shape(self, input_shape: Any) -> Any:
         if isinstance(input_shape, dict):
@@ -365,7 +389,8 @@ class ImageLayer(Layer):
         return self._output_image_shape(tuple(input_shape))
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "data_format": "channels_last"}
+        arguments = {key: getattr(self, key) for key in self._config_keys}
+        return {**super().get_config(), "data_format": "channels_last", **arguments}
 
 
 def _map_batch_axis(structure: Any, fn) -> Any:
@@ -402,6 +427,26 @@ class RandomImageLayer(SeededDraws, ImageLayer):
     ) -> torch.Tensor:
         """Uniform in [low, high), computed as Keras does: `(high - low) * u + low`."""
         return (high - low) * self._rand(shape, device) + low
+
+    def _normal(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
+        return torch.randn(
+            tuple(shape), generator=self.generator(device), device=device, dtype=torch.float32
+        )
+
+    def _signs(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
+        """-1 or 1 with equal chances, as Keras draws directions."""
+        return torch.where(self._rand(shape, device) > 0.5, -1.0, 1.0)
+
+    def _chosen(self, n: int, probability: Sequence[float], device: torch.device) -> torch.Tensor:
+        """Which of `n` images to change, as Keras decides it: each image draws its own
+        probability in `[low, high]` and is chosen when a uniform draw falls below it."""
+        chance = self._uniform((n,), probability[0], probability[1], device)
+        return self._rand((n,), device) < chance
+
+    def _draw_with(self, owner: RandomImageLayer) -> None:
+        """Draws from `owner`'s generators from now on (the very `torch.Generator` objects),
+        so that the steps of a composite layer take successive draws from one stream."""
+        self.seed, self._generators = owner.seed, owner._generators
 
     def _permutation(self, n: int, device: torch.device) -> torch.Tensor:
         return torch.argsort(self._rand((n,), device))

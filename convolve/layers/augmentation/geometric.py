@@ -1,4 +1,4 @@
-"""Geometric augmentation: flips, rotations, zooms, translations and random crops."""
+"""Geometric augmentation: flips, rotations, zooms, translations, shears and random crops."""
 
 from __future__ import annotations
 
@@ -309,6 +309,74 @@ class RandomTranslation(_AffineLayer):
             "height_factor": self.height_factor,
             "width_factor": self.width_factor,
         }
+
+
+def _shear_range(check: cu.ArgumentErrors, name: str, value: Any) -> tuple[float, float]:
+    """Keras's shear factors: a number `f` in [0, 1] means `(-f, f)`. A pair may reach down
+    to -1 (Keras's allows [0, 1] only), so that the `(-f, f)` its config holds rebuilds."""
+    if im.is_number(value):
+        upper = im.factor_range(check, name, value, 0.0, 1.0)[1]
+        return -upper, upper
+    return im.factor_range(check, name, value, -1.0, 1.0)
+
+
+class RandomShear(_AffineLayer):
+    """Shears each image by its own random amount in training.
+
+    Each image draws a horizontal shear `sx` and a vertical one `sy`, and one sign for
+    both; output pixel `(x, y)` reads the input at `(x + sx * y, y + sy * x)`, about the
+    top-left corner, as in Keras.
+
+    Args:
+        x_factor: `f` in [0, 1], meaning `(-f, f)`, or `(lower, upper)`, each in [-1, 1]:
+            the range of `sx` before its sign.
+        y_factor: the same for `sy`.
+        interpolation: `"bilinear"` or `"nearest"`.
+        fill_mode: as in `RandomRotation` (default `"reflect"`).
+        fill_value: the value outside the image with `fill_mode="constant"`.
+        data_format: `None` or `"channels_last"`.
+        seed: makes the draws repeatable.
+        **kwargs: base layer arguments.
+
+    Example:
+        >>> import torch
+        >>> from convolve.layers.augmentation import RandomShear
+        >>> x = torch.arange(9.0).reshape(1, 3, 3, 1)
+        >>> shear = RandomShear(x_factor=(1.0, 1.0), fill_mode="constant", seed=0)
+        >>> shear(x, training=True)[0, ..., 0].round().tolist()  # row y moved by y (this seed)
+        [[0.0, 1.0, 2.0], [4.0, 5.0, 0.0], [8.0, 0.0, 0.0]]
+    """
+
+    def __init__(
+        self, x_factor: float | Sequence[float] = 0.0, y_factor: float | Sequence[float] = 0.0,
+        interpolation: str = "bilinear", fill_mode: str = "reflect", fill_value: float = 0.0,
+        data_format: str | None = None, seed: int | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        check = cu.ArgumentErrors(type(self).__name__)
+        x_range = _shear_range(check, "x_factor", x_factor)
+        y_range = _shear_range(check, "y_factor", y_factor)
+        args = self._init_affine(check, fill_mode, interpolation, seed, fill_value, data_format)
+        check.raise_if_any()
+        super().__init__(seed=args["seed"], **kwargs)
+        self.x_factor, self.y_factor = x_range, y_range
+        self._set_affine(args)
+
+    def get_random_transformation(self, images, training=True):
+        if not training:
+            return None
+        shape, device = (images.shape[0], 1), images.device
+        sign = self._signs(shape, device)
+        shear_y = self._uniform(shape, *self.y_factor, device)
+        shear_x = self._uniform(shape, *self.x_factor, device)
+        return {"shear_factor": torch.cat([shear_x, shear_y], dim=1) * sign}
+
+    def _matrix(self, transformation, height, width):
+        shear_x, shear_y = transformation["shear_factor"].unbind(1)
+        ones, zeros = torch.ones_like(shear_x), torch.zeros_like(shear_x)
+        return _rows(ones, shear_x, zeros, shear_y, ones, zeros)
+
+    def get_config(self):
+        return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
 
 
 class _CropLayer(im.RandomImageLayer):

@@ -151,14 +151,9 @@ class CutMix(_MixLayer):
         x0 = self._rand((batch,), device) * (width - box_w)
         y0 = self._rand((batch,), device) * (height - box_h)
         x1, y1 = x0 + box_w, y0 + box_h
-        xs = torch.arange(width, device=device, dtype=torch.float32)
-        ys = torch.arange(height, device=device, dtype=torch.float32)
-        inside_x = (xs >= x0[:, None]) & (xs < x1[:, None])
-        inside_y = (ys >= y0[:, None]) & (ys < y1[:, None])
-        masks = inside_y[:, None, :, None] & inside_x[:, None, None, :]
         return {
             "permutation_order": self._permutation(batch, device),
-            "batch_masks": masks,
+            "batch_masks": im.box_masks(x0, x1, y0, y1, height, width),
             "mix_weight": 1.0 - (x1 - x0) * (y1 - y0) / (width * height),
         }
 
