@@ -267,10 +267,10 @@ class AutoContrast(im.ImageLayer):
 
 
 def _equalize(values: torch.Tensor, bins: int) -> torch.Tensor:
-    """Histogram equalization of each channel of each image, values on the 0..255 scale,
-    computed as Keras's `Equalization` computes it for one channel."""
-    batch, channels, height, width = values.shape
-    flat = values.reshape(batch * channels, height * width)
+    """Histogram equalization of each channel, values on the 0..255 scale, as Keras's
+    `Equalization` computes it: one histogram per channel over the whole batch."""
+    channels_first = values.transpose(0, 1)
+    flat = channels_first.reshape(channels_first.shape[0], -1)
     bin_of = torch.clamp((flat * (bins - 1) / 255.0).to(torch.int32), 0, bins - 1)
     counts = torch.zeros(flat.shape[0], bins, dtype=torch.int64, device=flat.device)
     counts.scatter_add_(1, bin_of.long(), torch.ones_like(bin_of, dtype=torch.int64))
@@ -283,19 +283,19 @@ def _equalize(values: torch.Tensor, bins: int) -> torch.Tensor:
     entry = torch.clamp(flat / 255.0 * (bins - 1), 0, bins - 1).to(torch.int32)
     equalized = lookup.gather(1, entry.long())
     flat_channel = (counts > 0).sum(dim=1, keepdim=True) <= 1  # nothing to spread
-    return torch.where(flat_channel, flat, equalized).reshape(values.shape)
+    return torch.where(flat_channel, flat, equalized).reshape(channels_first.shape).transpose(0, 1)
 
 
 class Equalization(im.ImageLayer):
-    """Equalizes the histogram of each channel of each image, in training.
+    """Equalizes the histogram of each channel, in training.
 
     Values are mapped to `(0, 255)` and binned into `bins` bins; each value becomes its
     bin's place in the channel's cumulative histogram, stretched to `[0, 255]` and
     rounded, and is mapped back. A channel with a single occupied bin stays as it is.
-    Keras computes one histogram per channel over the whole batch, so that an image's
-    result depends on the others in its batch; this layer computes one per image, as
-    PIL's and torchvision's `equalize` do, and matches Keras on each image alone. As in
-    Keras, the layer returns its input at inference.
+    As in Keras, the histogram of a channel is taken over the whole batch (so an image's
+    result depends on the others in its batch; call the layer on one image at a time for
+    PIL's and torchvision's per-image `equalize`), and the layer returns its input at
+    inference.
 
     Args:
         value_range: the `(low, high)` range of the input values.
