@@ -24,6 +24,7 @@ from convolve import (
     ops,
     optimizers,
     preprocessing,
+    random,
     regularizers,
     saving,
     utils,

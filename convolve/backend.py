@@ -1,5 +1,7 @@
 """Keras's `keras.backend` helpers that tutorials call: `clear_session`, `floatx`, ...
 
+The settings are `convolve.config`'s own functions under their `keras.backend` names.
+
 Example:
     >>> import convolve
     >>> convolve.backend.clear_session()
@@ -13,9 +15,12 @@ from __future__ import annotations
 
 import gc
 import sys
+from typing import Any
 
 from convolve import config, mixed_precision
 from convolve.layers.naming import reset_names
+from convolve.layers.symbolic import KerasTensor
+from convolve.ops._dtypes import result_type, standardize_dtype
 
 __all__ = [
     "backend",
@@ -23,90 +28,44 @@ __all__ = [
     "epsilon",
     "floatx",
     "image_data_format",
+    "is_keras_tensor",
+    "result_type",
     "set_epsilon",
     "set_floatx",
     "set_image_data_format",
+    "standardize_dtype",
 ]
 
-_EPSILON_DEFAULT = 1e-7
-_epsilon = _EPSILON_DEFAULT
-_KERAS_FLOATX = ("bfloat16", "float16", "float32", "float64")
-_KERAS_FORMATS = ("channels_first", "channels_last")
-
 backend = config.backend
+epsilon = config.epsilon
+floatx = config.floatx
 image_data_format = config.image_data_format
+set_epsilon = config.set_epsilon
+set_floatx = config.set_floatx
+set_image_data_format = config.set_image_data_format
 
 
 def clear_session(free_memory: bool = True) -> None:
     """Resets global state, as `keras.backend.clear_session()` does.
 
     Automatic names start over (the next model is `sequential` again, its first dense layer
-    `dense`), the global dtype policy returns to `"float32"`, and `torch.compile`'s caches
-    are dropped when compilation was used.
+    `dense`), the global dtype policy returns to `"float32"`, interactive logging, traceback
+    filtering and safe deserialization return to their defaults, and `torch.compile`'s
+    caches are dropped when compilation was used. `epsilon` and the `fit` caps stay set.
 
     Args:
         free_memory: Also run Python's garbage collector (Keras's default).
     """
     reset_names()
     mixed_precision.set_global_policy(None)
+    config.reset_session_settings()
     if "torch._dynamo" in sys.modules:
         sys.modules["torch._dynamo"].reset()
     if free_memory:
         gc.collect()
 
 
-def set_image_data_format(data_format: str) -> None:
-    """Accepts only `"channels_last"`, the one layout convolve computes in.
-
-    Raises:
-        ValueError: For `"channels_first"` (not supported) or an unknown format.
-    """
-    if data_format not in _KERAS_FORMATS:
-        raise ValueError(
-            f"The `data_format` argument must be one of {set(_KERAS_FORMATS)}. "
-            f"Received: data_format={data_format}"
-        )
-    if data_format != "channels_last":
-        raise ValueError(
-            "set_image_data_format: convolve computes channels_last only (inputs are "
-            "(batch, height, width, channels)); received data_format='channels_first'."
-        )
-
-
-def floatx() -> str:
-    """The default float dtype of weights: `"float32"` (see `convolve.mixed_precision`)."""
-    return mixed_precision.global_policy().variable_dtype
-
-
-def set_floatx(value: str) -> None:
-    """Accepts only `"float32"`: convolve keeps weights in float32.
-
-    For float16 or bfloat16 computation use
-    `convolve.mixed_precision.set_global_policy("mixed_float16")`.
-
-    Raises:
-        ValueError: For any other dtype name.
-    """
-    if value not in _KERAS_FLOATX:
-        raise ValueError(f"Unknown `floatx` value: {value}. Expected one of {set(_KERAS_FLOATX)}")
-    if value != "float32":
-        raise ValueError(
-            f"set_floatx: convolve keeps weights in float32; received {value!r}. For "
-            "float16/bfloat16 computation use "
-            "convolve.mixed_precision.set_global_policy('mixed_float16' or 'mixed_bfloat16')."
-        )
-
-
-def epsilon() -> float:
-    """The fuzz factor `set_epsilon` last set (Keras's default, 1e-7)."""
-    return _epsilon
-
-
-def set_epsilon(value: float) -> None:
-    """Sets the value `epsilon()` returns.
-
-    convolve's built-in losses, metrics and layers use Keras's default 1e-7 whatever this
-    is set to; the value is for user code that reads `epsilon()`.
-    """
-    global _epsilon
-    _epsilon = float(value)
+def is_keras_tensor(x: Any) -> bool:
+    """Whether `x` is a symbolic tensor, such as the output of `Input()` or of a layer
+    called on one."""
+    return isinstance(x, KerasTensor)

@@ -1,4 +1,6 @@
-"""Process-wide settings, as in `keras.config`: the device, the dtype policy, compilation.
+"""Process-wide settings, as in `keras.config`: Keras's settings (floatx, epsilon, image
+data format, logging, deserialization safety, debugging caps on `fit`) and convolve's own
+(the device, the dtype policy, compilation).
 
 The device is where `fit`, `evaluate` and `predict` put the model and the data. By default
 it is CUDA when a GPU is visible (in a `torchrun` job, the GPU of the process's
@@ -24,14 +26,31 @@ import torch
 __all__ = [
     "backend",
     "device",
+    "disable_interactive_logging",
+    "disable_traceback_filtering",
     "dtype_policy",
-    "image_data_format",
-    "jit_compile_options",
+    "enable_interactive_logging",
+    "enable_traceback_filtering",
+    "enable_unsafe_deserialization",
+    "epsilon",
+    "floatx",
     "host_memory_reuse",
+    "image_data_format",
+    "is_interactive_logging_enabled",
+    "is_traceback_filtering_enabled",
+    "jit_compile_options",
+    "max_epochs",
+    "max_steps_per_epoch",
+    "set_backend",
     "set_device",
     "set_dtype_policy",
+    "set_epsilon",
+    "set_floatx",
     "set_host_memory_reuse",
+    "set_image_data_format",
     "set_jit_compile_options",
+    "set_max_epochs",
+    "set_max_steps_per_epoch",
 ]
 
 _device: torch.device | None = None
@@ -103,9 +122,88 @@ def backend() -> str:
     return "torch"
 
 
+def set_backend(backend: str) -> None:
+    """Accepts only `"torch"`: convolve runs on PyTorch and has no other backend.
+
+    Raises:
+        ValueError: For any other backend name.
+    """
+    if backend != "torch":
+        raise ValueError(
+            f"set_backend: convolve runs on PyTorch only; received backend={backend!r}."
+        )
+
+
+_FLOATX = "float32"
+_FLOATX_NAMES = ("bfloat16", "float16", "float32", "float64")
+_IMAGE_DATA_FORMATS = ("channels_first", "channels_last")
+_epsilon = 1e-7
+
+
+def floatx() -> str:
+    """The default float dtype of weights and inputs: `"float32"`, as Keras's default."""
+    return _FLOATX
+
+
+def set_floatx(value: str) -> None:
+    """Accepts only `"float32"`: convolve's layers and training loop keep weights in float32.
+
+    For float16 or bfloat16 computation use
+    `convolve.mixed_precision.set_global_policy("mixed_float16")`.
+
+    Raises:
+        ValueError: For any other dtype name.
+    """
+    if value not in _FLOATX_NAMES:
+        raise ValueError(f"Unknown `floatx` value: {value}. Expected one of {set(_FLOATX_NAMES)}")
+    if value != _FLOATX:
+        raise ValueError(
+            f"set_floatx: convolve keeps weights in float32; received {value!r}. For "
+            "float16/bfloat16 computation use "
+            "convolve.mixed_precision.set_global_policy('mixed_float16' or 'mixed_bfloat16')."
+        )
+
+
+def epsilon() -> float:
+    """The fuzz factor `set_epsilon` last set (Keras's default, 1e-7)."""
+    return _epsilon
+
+
+def set_epsilon(value: float) -> None:
+    """Sets the value `epsilon()` returns.
+
+    convolve's built-in losses, metrics and layers use Keras's default 1e-7 whatever this
+    is set to; the value is for user code that reads `epsilon()`.
+    """
+    global _epsilon
+    _epsilon = float(value)
+
+
 def image_data_format() -> str:
     """The layout users see: always `"channels_last"`, as Keras's default."""
     return "channels_last"
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Accepts only `"channels_last"`, the one layout convolve computes in.
+
+    Keras layers take this setting as their default `data_format`; convolve's layers take
+    channels-last inputs only, so `"channels_first"` is refused rather than ignored.
+
+    Raises:
+        ValueError: For `"channels_first"` (not supported) or an unknown format.
+    """
+    data_format = str(data_format).lower()
+    if data_format not in _IMAGE_DATA_FORMATS:
+        raise ValueError(
+            f"The `data_format` argument must be one of {set(_IMAGE_DATA_FORMATS)}. "
+            f"Received: data_format={data_format}"
+        )
+    if data_format != "channels_last":
+        raise ValueError(
+            "set_image_data_format: convolve computes channels_last only (inputs are "
+            "(batch, height, width, channels)); received data_format='channels_first'."
+        )
 
 
 def dtype_policy() -> Any:
@@ -219,3 +317,126 @@ def set_host_memory_reuse(enabled: bool) -> None:
 def host_memory_reuse() -> bool:
     """Whether CPU runs keep freed memory for reuse (see `set_host_memory_reuse`)."""
     return _host_memory_reuse
+
+
+# Settings that `clear_session()` returns to their defaults, as Keras's does.
+_interactive_logging = True
+_traceback_filtering = True
+_unsafe_deserialization = False
+
+
+def reset_session_settings() -> None:
+    """Restores interactive logging, traceback filtering and safe deserialization."""
+    global _interactive_logging, _traceback_filtering, _unsafe_deserialization
+    _interactive_logging, _traceback_filtering, _unsafe_deserialization = True, True, False
+
+
+def enable_interactive_logging() -> None:
+    """Writes progress bars, summaries and training messages to stdout (the default)."""
+    global _interactive_logging
+    _interactive_logging = True
+
+
+def disable_interactive_logging() -> None:
+    """Sends progress bars, summaries and training messages to the `"convolve"` logger.
+
+    They are logged at INFO level instead of written to stdout, as Keras sends them to
+    `absl.logging`: nothing is shown unless logging is configured to show INFO records.
+    """
+    global _interactive_logging
+    _interactive_logging = False
+
+
+def is_interactive_logging_enabled() -> bool:
+    """Whether training messages go to stdout (True) or to the `"convolve"` logger."""
+    return _interactive_logging
+
+
+def enable_traceback_filtering() -> None:
+    """Records that traceback filtering is wanted (the default).
+
+    convolve never rewrites tracebacks, so this setting changes no behaviour; it is kept
+    for code that reads `is_traceback_filtering_enabled()`.
+    """
+    global _traceback_filtering
+    _traceback_filtering = True
+
+
+def disable_traceback_filtering() -> None:
+    """Records that traceback filtering is not wanted (see `enable_traceback_filtering`)."""
+    global _traceback_filtering
+    _traceback_filtering = False
+
+
+def is_traceback_filtering_enabled() -> bool:
+    """The value last set with `enable_traceback_filtering` / `disable_traceback_filtering`."""
+    return _traceback_filtering
+
+
+def enable_unsafe_deserialization() -> None:
+    """Lets model files and configs hold Python code (lambdas, Lambda layers).
+
+    As in Keras, this overrides the `safe_mode` argument of every later `load_model`,
+    `model_from_json` or `deserialize_layer` call, until `clear_session()`. Use it only
+    for files you trust: loading them runs their code.
+    """
+    global _unsafe_deserialization
+    _unsafe_deserialization = True
+
+
+def is_unsafe_deserialization_enabled() -> bool:
+    """Whether `enable_unsafe_deserialization()` is in effect."""
+    return _unsafe_deserialization
+
+
+def _cap_from_environment(name: str) -> int | None:
+    # Keras reads the same variables, so a script can be shortened without editing it.
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+_max_epochs = _cap_from_environment("KERAS_MAX_EPOCHS")
+_max_steps_per_epoch = _cap_from_environment("KERAS_MAX_STEPS_PER_EPOCH")
+
+
+def _checked_cap(setter: str, value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{setter}: expected a positive int or None; received {value!r}.")
+    return value
+
+
+def set_max_epochs(max_epochs: int | None) -> None:
+    """Caps the number of epochs of every `fit` call, for quick debugging runs.
+
+    `fit(epochs=n)` then runs `min(n, max_epochs)` epochs and warns when it cuts. The
+    `KERAS_MAX_EPOCHS` environment variable sets it at import.
+
+    Args:
+        max_epochs: The cap, or None for none.
+    """
+    global _max_epochs
+    _max_epochs = _checked_cap("set_max_epochs", max_epochs)
+
+
+def max_epochs() -> int | None:
+    """The cap `set_max_epochs` set (or `KERAS_MAX_EPOCHS`), or None."""
+    return _max_epochs
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch: int | None) -> None:
+    """Caps the steps of each epoch of `fit`, and of `evaluate` and `predict`, for debugging.
+
+    Each of those calls then runs at most `max_steps_per_epoch` batches per epoch (fewer if
+    `steps_per_epoch` or `steps` asks for fewer) and warns when it cuts. The
+    `KERAS_MAX_STEPS_PER_EPOCH` environment variable sets it at import.
+
+    Args:
+        max_steps_per_epoch: The cap, or None for none.
+    """
+    global _max_steps_per_epoch
+    _max_steps_per_epoch = _checked_cap("set_max_steps_per_epoch", max_steps_per_epoch)
+
+
+def max_steps_per_epoch() -> int | None:
+    """The cap `set_max_steps_per_epoch` set (or `KERAS_MAX_STEPS_PER_EPOCH`), or None."""
+    return _max_steps_per_epoch

@@ -108,13 +108,13 @@ class RandomUniform(_Seeded):
 _PHI_MINUS_2 = 0.5 * (1.0 + math.erf(-2.0 / math.sqrt(2.0)))  # normal CDF at -2
 
 
-def _truncated_normal(shape, mean, stddev, generator) -> torch.Tensor:
+def _truncated_normal(shape, mean, stddev, generator, device=None) -> torch.Tensor:
     """Normal values truncated at two standard deviations, as Keras draws them.
 
     Inverse-CDF sampling: uniform in [CDF(-2), CDF(2)], mapped back through erfinv. One
-    pass, fast on large kernels.
+    pass, fast on large kernels. float32, on `device` (the CPU by default).
     """
-    t = torch.empty(shape, dtype=torch.float32)
+    t = torch.empty(shape, dtype=torch.float32, device=device)
     t.uniform_(2 * _PHI_MINUS_2 - 1, 1 - 2 * _PHI_MINUS_2, generator=generator)
     t.erfinv_().mul_(math.sqrt(2.0) * stddev).add_(mean)
     return t.clamp_(mean - 2 * stddev, mean + 2 * stddev)

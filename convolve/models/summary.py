@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import shutil
@@ -12,8 +13,9 @@ import rich.markup
 import rich.table
 import torch
 
-from convolve import _tree
+from convolve import _tree, config
 from convolve.layers.base import Layer, is_shape, map_shapes
+from convolve.training.console import print_msg
 
 _DTYPE_BITS = {"float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
 
@@ -122,7 +124,12 @@ def print_summary(
     layer_range: list[str] | None = None,
     show_cost: bool = False,
 ) -> None:
-    """Prints `model`'s summary as Keras does, to stdout or through `print_fn`."""
+    """Prints `model`'s summary as Keras does, to stdout or through `print_fn`.
+
+    With interactive logging disabled and no `print_fn`, it goes to the `"convolve"` logger.
+    """
+    if not print_fn and not config.is_interactive_logging_enabled():
+        print_fn = functools.partial(print_msg, line_break=False)
     sequential_like = _is_sequential_like(model)
     if sequential_like:
         default_length, default_positions = 88, [0.45, 0.80, 1.0]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from convolve import config
 from convolve.saving import registration
 from convolve.saving.errors import ModelFileError, UnsafeModelError
 
@@ -37,6 +38,11 @@ class Context:
     member: str | None = None  # the part of the file holding the config, e.g. "config.json"
     custom_objects: Mapping[str, Any] = field(default_factory=dict)
     safe_mode: bool = True
+
+    def __post_init__(self) -> None:
+        # As in Keras, enable_unsafe_deserialization() overrides every call's safe_mode.
+        if config.is_unsafe_deserialization_enabled():
+            self.safe_mode = False
 
     def where(self, entry: str) -> str:
         return f"{self.member}: {entry}" if self.member else entry

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convolve import _tree
+from convolve import _tree, config
 from convolve.data.data_tensor import plain
 from convolve.data.py_dataset import EpochsOf, PyDataset
 from convolve.distribute import Shard
@@ -516,6 +516,7 @@ def make_batches(
     if x is None:
         raise ValueError("`x` is required; received x=None.")
     _check_steps(steps)
+    steps = capped_steps(steps)
     if is_array_structure(x):
         return ArrayBatches(
             x, y, sample_weight, batch_size, shuffle, device, steps=steps, shard=shard,
@@ -544,6 +545,15 @@ def _check_steps(steps: Any) -> None:
             "The number of steps (`steps_per_epoch`, `validation_steps` or `steps`) must "
             f"be a positive integer or None; received {steps!r}"
         )
+
+
+def capped_steps(steps: int | None) -> int | None:
+    """`steps` within `convolve.config.max_steps_per_epoch()`, warning when cut, as Keras."""
+    cap = config.max_steps_per_epoch()
+    if cap is None or (steps is not None and steps <= cap):
+        return steps
+    warnings.warn(f"Limiting steps_per_epoch to {cap}", stacklevel=3)
+    return cap
 
 
 def class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: Any) -> np.ndarray:

@@ -327,6 +327,7 @@ class Trainer:
 
         self._assert_compiled("fit")
         _check_fit_args(epochs, initial_epoch, validation_split, validation_freq)
+        epochs = _capped_epochs(epochs)
         if on_nonfinite not in ("ignore", "raise"):
             raise ValueError(
                 f"`on_nonfinite` must be 'ignore' or 'raise', received {on_nonfinite!r}"
@@ -353,7 +354,7 @@ class Trainer:
                     f"validation_split={validation_split} with {_describe(train)})."
                 )
             train, val = train.split(validation_split)
-            val.shuffle, val.steps = False, validation_steps
+            val.shuffle, val.steps = False, data_adapter.capped_steps(validation_steps)
         self._prepare_for(train, strategy=strategy)
         callback_list = CallbackList(
             callbacks,
@@ -876,6 +877,15 @@ def _check_fit_args(epochs: Any, initial_epoch: Any, validation_split: Any, freq
             "`validation_freq` must be a positive integer (validate every that many epochs) "
             f"or a list of epoch numbers counted from 1; received {freq!r}"
         )
+
+
+def _capped_epochs(epochs: int) -> int:
+    """`epochs` within `convolve.config.max_epochs()`, warning when cut, as Keras."""
+    cap = config.max_epochs()
+    if cap is None or epochs <= cap:
+        return epochs
+    warnings.warn(f"Limiting epochs to {cap}", stacklevel=3)
+    return cap
 
 
 def _validates_after(epoch: int, freq: int | list[int]) -> bool:

@@ -1,10 +1,17 @@
 """Utilities: seeding, image files and datasets."""
 
+from convolve.applications._builder import source_inputs as get_source_inputs
 from convolve.backend import clear_session as clear_session
+from convolve.backend import is_keras_tensor as is_keras_tensor
+from convolve.config import disable_interactive_logging as disable_interactive_logging
+from convolve.config import enable_interactive_logging as enable_interactive_logging
+from convolve.config import is_interactive_logging_enabled as is_interactive_logging_enabled
 from convolve.data.py_dataset import PyDataset as PyDataset
 from convolve.data.py_dataset import Sequence as Sequence
+from convolve.ops._dtypes import standardize_dtype as standardize_dtype
 from convolve.saving.registration import CustomObjectScope as CustomObjectScope
 from convolve.saving.registration import custom_object_scope as custom_object_scope
+from convolve.saving.registration import get_custom_objects as get_custom_objects
 from convolve.saving.registration import get_registered_name as get_registered_name
 from convolve.saving.registration import get_registered_object as get_registered_object
 from convolve.saving.registration import register_keras_serializable as register_keras_serializable
@@ -21,4 +28,5 @@ from convolve.utils.image_utils import img_to_array as img_to_array
 from convolve.utils.image_utils import load_img as load_img
 from convolve.utils.image_utils import save_img as save_img
 from convolve.utils.image_utils import smart_resize as smart_resize
+from convolve.utils.model_visualization import plot_model as plot_model
 from convolve.utils.random import set_random_seed

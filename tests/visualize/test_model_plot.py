@@ -115,7 +115,7 @@ def test_keras_utils_signature_and_file(trained, tmp_path, monkeypatch):
     import keras
     from PIL import Image
 
-    from convolve.utils.model_visualization import plot_model as utils_plot_model
+    from convolve.utils import plot_model as utils_plot_model
 
     theirs = inspect.signature(keras.utils.plot_model).parameters
     ours = inspect.signature(utils_plot_model).parameters
