@@ -20,7 +20,7 @@ from torch import nn
 
 from convolve import _tree, constraints, initializers, regularizers
 from convolve.data.data_tensor import plain
-from convolve.layers import layout, tracking
+from convolve.layers import auto_config, layout, tracking
 from convolve.layers.layout import engine_memory_format as _engine_memory_format
 from convolve.layers.naming import to_snake_case, unique_name
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node, is_symbolic
@@ -119,6 +119,13 @@ class Layer(nn.Module):
     input_ndim: int | None = None  # exact input rank this layer accepts, if fixed
     min_input_ndim: int | None = None
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        layer = super().__new__(cls)
+        # Keras records a layer's constructor arguments for the config of user classes
+        # that do not write `get_config`; see `auto_config`.
+        object.__setattr__(layer, "_auto_config", auto_config.capture(cls, args, kwargs))
+        return layer
+
     def __init__(
         self,
         *,
@@ -203,6 +210,7 @@ class Layer(nn.Module):
             )
         return self._shape_by_tracing(input_shape)
 
+    @auto_config.default_config
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
             "name": self.name,
@@ -211,6 +219,8 @@ class Layer(nn.Module):
         }
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        if auto_config.uses_auto_config(self):  # a user's class without its own get_config
+            return auto_config.config_of(self, config)
         return config
 
     @classmethod

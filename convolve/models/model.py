@@ -23,14 +23,14 @@ class Model(Trainer, Layer):
         if cls is Model and (args or "inputs" in kwargs):
             from convolve.models.functional import Functional
 
-            return super().__new__(Functional)
+            return super().__new__(Functional, *args, **kwargs)
         if _functional_arguments(args, kwargs):
             from convolve.models.functional import functional_subclass
 
             # `class CustomModel(Model)` built as CustomModel(inputs, outputs), as in Keras's
             # "customizing fit" guide: a functional model with the subclass's methods.
-            return super().__new__(functional_subclass(cls))
-        return super().__new__(cls)
+            return super().__new__(functional_subclass(cls), *args, **kwargs)
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args: Any, name: str | None = None, **kwargs: Any) -> None:
         if args or "inputs" in kwargs:
