@@ -254,8 +254,10 @@ class Trainer:
         # As on Keras's torch backend, `trainable` is read at every step. A frozen weight has
         # requires_grad off, so a loss without a graph means nothing to train; only then are
         # the trainable weights listed (trainable ones that the loss does not reach get
-        # torch's error from backward, as in Keras).
-        if loss.requires_grad or self.trainable_weights:  # type: ignore[attr-defined]
+        # torch's error from backward, as in Keras). A frozen model has none, even where a
+        # layer inside was unfrozen afterwards.
+        trains = self.trainable and (loss.requires_grad or self.trainable_weights)  # type: ignore[attr-defined]
+        if trains:
             self.optimizer.scale_loss(loss).backward()
             if self._nonfinite_raise:
                 self._check_finite_gradients()

@@ -486,6 +486,22 @@ def test_a_frozen_model_logs_its_loss_and_metrics_and_updates_nothing():
     assert results[0][2] == results[1][2] == 0  # no update counted
 
 
+def test_a_layer_unfrozen_inside_a_frozen_model_is_not_trained():
+    # Keras: a frozen model has no trainable weights, whatever its layers say.
+    for lib in (convolve, keras):
+        model = lib.Sequential([lib.Input((5,)), lib.layers.Dense(3), lib.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.trainable = False
+        model.layers[0].trainable = True
+        assert model.trainable_weights == []
+        before = model.get_weights()
+        with pytest.warns(UserWarning, match=_NO_TRAINABLE):
+            model.fit(X, Y, epochs=1, verbose=0)
+        for a, b in zip(model.get_weights(), before, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert int(model.optimizer.iterations) == 0
+
+
 def test_trainable_is_read_at_each_step_as_on_keras_torch_backend():
     """Keras's torch backend reads `trainable_weights` in every step, not at compile()."""
     ours, theirs = _pair(lambda lib: dict(optimizer="sgd", loss="binary_crossentropy"))
