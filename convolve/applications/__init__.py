@@ -17,35 +17,53 @@ from convolve.applications import (
     densenet,
     efficientnet,
     imagenet_utils,
+    inception_v3,
+    mobilenet,
     mobilenet_v2,
     resnet,
     resnet50,
+    resnet_v2,
     vgg16,
     vgg19,
     weights,
+    xception,
 )
 from convolve.applications.densenet import DenseNet121
 from convolve.applications.efficientnet import EfficientNetB0
+from convolve.applications.inception_v3 import InceptionV3
+from convolve.applications.mobilenet import MobileNet
 from convolve.applications.mobilenet_v2 import MobileNetV2
 from convolve.applications.resnet import ResNet50, ResNet101, ResNet152
+from convolve.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from convolve.applications.vgg import VGG16, VGG19
+from convolve.applications.xception import Xception
 
 __all__ = [
     "VGG16",
     "VGG19",
     "DenseNet121",
     "EfficientNetB0",
+    "InceptionV3",
+    "MobileNet",
     "MobileNetV2",
     "ResNet50",
     "ResNet101",
     "ResNet152",
+    "ResNet50V2",
+    "ResNet101V2",
+    "ResNet152V2",
+    "Xception",
     "densenet",
     "efficientnet",
     "imagenet_utils",
+    "inception_v3",
+    "mobilenet",
     "mobilenet_v2",
     "resnet",
     "resnet50",
+    "resnet_v2",
     "vgg16",
     "vgg19",
     "weights",
+    "xception",
 ]

@@ -30,25 +30,29 @@ def lively_weights(model, seed: int = 0) -> list[np.ndarray]:
 
     Keras's initial weights make deep networks' outputs vanish (MobileNetV2's are ~1e-12),
     which would let a comparison with an absolute tolerance pass whatever the network does.
-    Kernels get He scaling (per channel for depthwise ones), normalizations get statistics
-    near the identity; Keras's order of `get_weights()` is kept.
+    Kernels get He scaling (per channel for depthwise ones; a separable convolution's
+    depthwise kernel, which no activation follows, keeps the variance), normalizations get
+    statistics near the identity; Keras's order of `get_weights()` is kept.
     """
     rng = np.random.default_rng(seed)
     weights = []
     for layer in model.layers:
         kind = type(layer).__name__
+        names = _weight_names(layer)
         for i, w in enumerate(layer.get_weights()):
             if kind == "Normalization":
                 weights.append(w)  # the input statistics stay as built (mean 0, variance 1)
                 continue
-            if kind == "BatchNormalization":  # gamma, beta, moving_mean, moving_variance
-                near_one = i in (0, 3)
+            if kind == "BatchNormalization":
+                near_one = names[i].endswith(("/gamma:0", "/moving_variance:0"))
                 w = rng.uniform(0.8, 1.2, w.shape) if near_one else rng.normal(0.0, 0.1, w.shape)
             elif w.ndim == 1:  # biases
                 w = rng.normal(0.0, 0.1, w.shape)
             else:
-                taps = w.shape[:2] if kind == "DepthwiseConv2D" else w.shape[:-1]
-                gain = 1.0 if kind == "Dense" else 2.0
+                separable_depthwise = kind == "SeparableConv2D" and i == 0
+                depthwise = kind == "DepthwiseConv2D" or separable_depthwise
+                taps = w.shape[:2] if depthwise else w.shape[:-1]
+                gain = 1.0 if kind == "Dense" or separable_depthwise else 2.0
                 w = rng.normal(0.0, np.sqrt(gain / np.prod(taps)), w.shape)
             weights.append(w.astype("float32"))
     return weights
@@ -87,15 +91,19 @@ def write_h5(
 
 
 _NAMES = {
-    "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
     "DepthwiseConv2D": ("depthwise_kernel", "bias"),
+    "SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
     "Normalization": ("mean", "variance", "count"),
 }
 
 
 def _weight_names(layer) -> list[str]:
     """Keras 2's names of a layer's weights: `layer/kernel:0`, `layer/bias:0`, ..."""
-    names = _NAMES.get(type(layer).__name__, ("kernel", "bias"))
+    if type(layer).__name__ == "BatchNormalization":  # `scale` and `center` may drop one
+        names = ("gamma",) * layer.scale + ("beta",) * layer.center
+        names += ("moving_mean", "moving_variance")
+    else:
+        names = _NAMES.get(type(layer).__name__, ("kernel", "bias"))
     return [f"{layer.name}/{name}:0" for name in names[: len(layer.weights)]]
 
 
