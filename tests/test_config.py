@@ -207,6 +207,22 @@ def test_disabled_interactive_logging_prints_nothing(capsys):
     assert _printed(convolve, capsys, interactive=False) == ""
 
 
+def test_disabled_interactive_logging_silences_the_data_messages(capsys, tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (4, 4)).save(tmp_path / name / "0.png")
+    settings = (
+        (convolve.config.enable_interactive_logging, "Found 2 files belonging to 2 classes."),
+        (convolve.config.disable_interactive_logging, ""),
+    )
+    for setting, expected in settings:
+        setting()
+        convolve.utils.image_dataset_from_directory(tmp_path, image_size=(4, 4))
+        assert capsys.readouterr().out.strip() == expected
+
+
 @pytest.mark.parity
 def test_keras_silences_the_same_messages(capsys):
     # Keras keeps the setting per thread and updates progress bars from a worker thread,

@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from convolve.training.console import print_msg
+
 _CHUNK = 1 << 20
 
 
@@ -133,7 +135,7 @@ def download(
     # as any other file in a shared cache.
     tmp = folder / f".{target.name}.{os.urandom(4).hex()}.part"
     digest = hashlib.new(algorithm)
-    print(f"Downloading data from {url}")
+    print_msg(f"Downloading data from {url}")
     try:
         try:
             with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=timeout) as r:

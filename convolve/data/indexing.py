@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from convolve.training.console import print_msg
+
 KERAS_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 """The extensions Keras indexes."""
 
@@ -129,9 +131,9 @@ def index_directory(
 
     if verbose:
         if label_array is None:
-            print(f"Found {len(filenames)} files.")
+            print_msg(f"Found {len(filenames)} files.")
         else:
-            print(f"Found {len(filenames)} files belonging to {len(names)} classes.")
+            print_msg(f"Found {len(filenames)} files belonging to {len(names)} classes.")
 
     file_paths = [os.path.join(directory, name) for name in filenames]
     if shuffle:
@@ -155,12 +157,12 @@ def split_subset(
         return samples, labels
     num_val = int(validation_split * len(samples))
     if subset == "training":
-        print(f"Using {len(samples) - num_val} files for training.")
+        print_msg(f"Using {len(samples) - num_val} files for training.")
         # `[:-0]` is empty: with no validation files Keras trains on nothing, and so do we.
         samples = samples[:-num_val]
         labels = None if labels is None else labels[:-num_val]
     elif subset == "validation":
-        print(f"Using {num_val} files for validation.")
+        print_msg(f"Using {num_val} files for validation.")
         samples = samples[-num_val:]
         labels = None if labels is None else labels[-num_val:]
     else:

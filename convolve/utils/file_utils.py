@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from convolve.data import download as _download
+from convolve.training.console import print_msg
 
 
 def get_file(
@@ -131,7 +132,7 @@ def get_file(
     download = force_download or not os.path.exists(download_target)
     if not download and file_hash is not None:
         if _download.hash_file(download_target, algorithm) != file_hash.lower():
-            print(
+            print_msg(
                 "A local file was found, but it seems to be incomplete or outdated because "
                 f"the {algorithm} file hash does not match the original value of {file_hash} "
                 "so we will re-download the data."
