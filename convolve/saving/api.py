@@ -72,6 +72,7 @@ def save_model(
     """
     include_optimizer = kwargs.pop("include_optimizer", True)
     zipped = kwargs.pop("zipped", None)
+    _check_save_format(filepath, kwargs.pop("save_format", None))
     if kwargs:
         raise ValueError(f"save_model: unrecognized arguments {sorted(kwargs)}")
     if zipped is False:
@@ -100,6 +101,27 @@ def save_model(
     else:
         data = _model_bytes(model, include_optimizer)
     _write_file(path, data, "model file")
+
+
+def _check_save_format(filepath: Any, save_format: Any) -> None:
+    """Keras 3's rule for the Keras 2 `save_format` argument: a warning where the file's
+    extension decides the format anyway, else an error."""
+    if not save_format:
+        return
+    message = (
+        "The `save_format` argument is deprecated in Keras 3. "
+        f"Received: save_format={save_format!r}"
+    )
+    if str(getattr(filepath, "name", filepath)).endswith((".h5", ".hdf5", ".keras")):
+        warnings.warn(
+            f"{message}. It can be left out: the file's extension gives the format.",
+            stacklevel=3,
+        )
+        return
+    raise ValueError(
+        f"{message}. Remove it and pass a file path ending in .keras or .h5; received "
+        f"filepath={filepath}"
+    )
 
 
 def _write_file(path: str, data: bytes, what: str) -> None:

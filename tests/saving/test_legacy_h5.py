@@ -473,3 +473,17 @@ def test_unbuilt_models_save_and_load(tmp_path):
     loaded = saving.load_model(tmp_path / "u.h5", compile=False)
     assert loaded.name == "unbuilt" and not loaded.built
     assert isinstance(loaded, convolve.Model)
+
+
+def test_keras_2_save_format_argument_is_handled_as_keras_3_does(tmp_path):
+    for lib in (convolve, keras):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)])
+        model.save(tmp_path / f"{lib.__name__}.h5", save_format="h5")  # Keras 3 only warns
+        assert (tmp_path / f"{lib.__name__}.h5").is_file()
+        with pytest.raises(ValueError, match="save_format"):
+            model.save(tmp_path / f"{lib.__name__}_model", save_format="tf")
+        assert not (tmp_path / f"{lib.__name__}_model").exists()
+    with pytest.warns(UserWarning, match="save_format='keras'"):
+        Sequential([layers.Input((3,)), layers.Dense(2)]).save(
+            tmp_path / "m.keras", save_format="keras"
+        )
