@@ -16,6 +16,7 @@ the file and the entry at fault. Every write is atomic.
 from convolve.saving.api import load_model, load_weights, save_model, save_weights
 from convolve.saving.errors import ModelFileError, UnsafeModelError
 from convolve.saving.export import export_model, to_torch
+from convolve.saving.keras_objects import deserialize_keras_object, serialize_keras_object
 from convolve.saving.registration import (
     CustomObjectScope,
     custom_object_scope,
@@ -40,6 +41,7 @@ __all__ = [
     "ModelFileError",
     "UnsafeModelError",
     "custom_object_scope",
+    "deserialize_keras_object",
     "deserialize_layer",
     "export_model",
     "functional_config",
@@ -56,6 +58,7 @@ __all__ = [
     "save_weights",
     "sequential_config",
     "sequential_from_config",
+    "serialize_keras_object",
     "serialize_layer",
     "to_torch",
 ]

@@ -9,6 +9,8 @@ from convolve.config import is_interactive_logging_enabled as is_interactive_log
 from convolve.data.py_dataset import PyDataset as PyDataset
 from convolve.data.py_dataset import Sequence as Sequence
 from convolve.ops._dtypes import standardize_dtype as standardize_dtype
+from convolve.saving.keras_objects import deserialize_keras_object as deserialize_keras_object
+from convolve.saving.keras_objects import serialize_keras_object as serialize_keras_object
 from convolve.saving.registration import CustomObjectScope as CustomObjectScope
 from convolve.saving.registration import custom_object_scope as custom_object_scope
 from convolve.saving.registration import get_custom_objects as get_custom_objects
