@@ -13,8 +13,13 @@ from typing import Any
 import torch
 
 
-def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """Keras's fan-in and fan-out: the receptive field multiplies the last two axes."""
+def compute_fans(
+    shape: tuple[int, ...], input_axes: Any = None, output_axes: Any = None
+) -> tuple[int, int]:
+    """Keras's fan-in and fan-out: the receptive field multiplies the last two axes, or,
+    with both `input_axes` and `output_axes` given, the products of those axes."""
+    if input_axes is not None and output_axes is not None:
+        return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -137,8 +142,11 @@ class VarianceScaling(_Seeded):
         mode: str = "fan_in",
         distribution: str = "truncated_normal",
         seed: int | None = None,
+        input_axes: Any = None,
+        output_axes: Any = None,
     ) -> None:
         super().__init__(seed)
+        self.input_axes, self.output_axes = input_axes, output_axes
         if scale <= 0.0:
             raise ValueError(f"VarianceScaling: `scale` must be positive, got scale={scale!r}")
         if mode not in self._MODES:
@@ -153,7 +161,7 @@ class VarianceScaling(_Seeded):
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def __call__(self, shape, dtype=torch.float32):
-        fan_in, fan_out = compute_fans(tuple(shape))
+        fan_in, fan_out = compute_fans(tuple(shape), self.input_axes, self.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
         scale = self.scale / max(1.0, fan[self.mode])
         gen = self._generator()
@@ -173,15 +181,19 @@ class VarianceScaling(_Seeded):
             "mode": self.mode,
             "distribution": self.distribution,
             "seed": self.seed,
+            "input_axes": self.input_axes,
+            "output_axes": self.output_axes,
         }
 
 
 def _variance_preset(name: str, scale: float, mode: str, distribution: str) -> type:
-    def __init__(self, seed: int | None = None) -> None:
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+    def __init__(
+        self, seed: int | None = None, input_axes: Any = None, output_axes: Any = None
+    ) -> None:
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
 

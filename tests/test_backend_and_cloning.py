@@ -63,13 +63,7 @@ def test_initializer_aliases_match_keras(name):
     ours, theirs = getattr(convolve.initializers, name)(), getattr(keras.initializers, name)()
     assert isinstance(ours, convolve.initializers.Initializer)
     assert type(ours).__name__ == type(theirs).__name__
-    # Keras 3.15 added `input_axes`/`output_axes` (None by default) to the fan-based
-    # initializers; convolve's classes do not have them yet.
-    expected = {
-        k: v
-        for k, v in theirs.get_config().items()
-        if not (k in ("input_axes", "output_axes") and v is None)
-    }
+    expected = theirs.get_config()
     if name == "identity":  # Keras's Identity leaves `gain` out of its config ({})
         expected = {"gain": 1.0}
     assert ours.get_config() == expected
@@ -176,3 +170,23 @@ def test_clone_subclassed_model():
         convolve.models.clone_model(model, clone_function=lambda layer: layer)
     clone = convolve.models.clone_model(model)
     assert type(clone) is _Sub and clone.dense is not model.dense
+
+
+def test_fan_axes_choose_the_fans_as_in_keras():
+    # Keras 3.15's input_axes/output_axes: the fans are the products of those axes.
+    shape = (20, 30, 5)
+    for lib in (convolve, keras):
+        init = lib.initializers.VarianceScaling(
+            scale=1.0,
+            mode="fan_in",
+            distribution="uniform",
+            seed=1,
+            input_axes=[2],
+            output_axes=[0],
+        )
+        values = np.asarray(init(shape))
+        limit = np.sqrt(3.0 / 5)  # fan_in = shape[2]; by default it would be 30 * 20
+        assert values.shape == shape and np.abs(values).max() <= limit
+        assert np.abs(values).max() > 0.95 * limit
+    config = convolve.initializers.HeNormal(input_axes=[0], output_axes=[1]).get_config()
+    assert config == keras.initializers.HeNormal(input_axes=[0], output_axes=[1]).get_config()

@@ -183,6 +183,28 @@ class ArgumentErrors:
 
 
 # --------------------------------------------------------------------- config helpers
+def keras_weight_order(config: dict[str, Any]) -> dict[str, Any]:
+    """A convolution's config with its weight entries in Keras's order: the initializers,
+    the regularizers, `activity_regularizer` (None included, as Keras writes it), then the
+    constraints, where the first of them stood."""
+    config = dict(config)
+    activity = config.pop("activity_regularizer", None)
+    kinds = ("_initializer", "_regularizer", "_constraint")
+    weights = [k for k in config if k.endswith(kinds)]
+    ordered = [k for kind in kinds for k in weights if k.endswith(kind)]
+    grouped = {k: config[k] for k in ordered if k.endswith(kinds[:2])}
+    grouped["activity_regularizer"] = activity
+    grouped.update({k: config[k] for k in ordered if k.endswith(kinds[2])})
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in grouped:
+            if weights and key == weights[0]:
+                out.update(grouped)
+            continue
+        out[key] = value
+    return out
+
+
 def serialize_initializer(value: initializers.Initializer) -> dict[str, Any]:
     return initializers.serialize(value)
 

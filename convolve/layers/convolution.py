@@ -285,7 +285,7 @@ class BaseConv(ConvFamily):
                 **self._weight_config("bias"),
             }
         )
-        return config
+        return cu.keras_weight_order(config)
 
 
 class Conv1D(BaseConv):

@@ -149,7 +149,7 @@ class BaseDepthwiseConv(ConvFamily):
                 **self._weight_config("bias"),
             }
         )
-        return config
+        return cu.keras_weight_order(config)
 
 
 class DepthwiseConv1D(BaseDepthwiseConv):
@@ -307,7 +307,7 @@ class BaseSeparableConv(ConvFamily):
                 **self._weight_config("bias"),
             }
         )
-        return config
+        return cu.keras_weight_order(config)
 
 
 class SeparableConv1D(BaseSeparableConv):
@@ -538,13 +538,16 @@ class BaseConvTranspose(ConvFamily):
             {
                 "filters": self.filters,
                 **self._window_config(),
-                "output_padding": self.output_padding,
                 **self._activation_config(),
                 **self._weight_config("kernel"),
                 **self._weight_config("bias"),
             }
         )
-        return config
+        window = list(config)
+        at = window.index("data_format")  # Keras puts output_padding before data_format
+        items = list(config.items())
+        items.insert(at, ("output_padding", self.output_padding))
+        return cu.keras_weight_order(dict(items))
 
 
 class Conv1DTranspose(BaseConvTranspose):

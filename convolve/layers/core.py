@@ -135,9 +135,16 @@ class Dense(_EngineLayer):
         kernel_constraint: Any = None,
         bias_constraint: Any = None,
         lora_rank: int | None = None,
+        lora_alpha: float | None = None,
+        quantization_config: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if quantization_config is not None:
+            raise ValueError(
+                "Dense: quantization is not supported, received "
+                f"quantization_config={quantization_config!r}"
+            )
         self.units = _args.positive_int("Dense", "units", units)
         self.activation = _args.activation("Dense", activation)
         self.use_bias = bool(use_bias)
@@ -200,6 +207,7 @@ class Dense(_EngineLayer):
             "bias_regularizer": _maybe_serialize(self.bias_regularizer),
             "kernel_constraint": constraints.serialize(self.kernel_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
+            "quantization_config": None,
         }
 
 
@@ -282,9 +290,11 @@ class _SpatialDropout(Dropout):
         return fn(inputs, self.rate, training=True)
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("noise_shape")
-        return {**config, "data_format": self.data_format}
+        # Keras's keys and order: no `trainable`, and `data_format` only from 2D up.
+        config = {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": self._dtype}
+        if self.rank > 1:
+            config["data_format"] = self.data_format
+        return config
 
 
 class SpatialDropout1D(_SpatialDropout):
