@@ -448,7 +448,12 @@ def test_config_roundtrip_and_keras_interop(name: str, kwargs: dict[str, Any]) -
     assert type(theirs).__name__ == name
     keras_config = theirs.get_config()
     ours = loss.get_config()
-    assert {key: ours[key] for key in keras_config} == keras_config
+    # Keras leaves some arguments out (Huber's delta, ...); convolve writes them only when
+    # they are not at their default, so that a save keeps them.
+    kept = {k: ours[k] for k in type(loss)._keras_omits if k in ours}
+    assert ours == {**keras_config, **kept}
+    if not kwargs:
+        assert not kept
 
 
 @pytest.mark.parity

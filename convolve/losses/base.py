@@ -158,10 +158,16 @@ class BuiltinLoss(LossFunctionWrapper):
     """A wrapper whose config is its constructor arguments (no serialised function)."""
 
     _config_keys: tuple[str, ...] = ()
+    # Arguments Keras leaves out of the config, with their defaults: written only when set
+    # to something else, so that the config equals Keras's and a save still keeps them.
+    _keras_omits: dict[str, Any] = {}
 
     def get_config(self) -> dict[str, Any]:
         config = Loss.get_config(self)
         config.update({key: self._fn_kwargs[key] for key in self._config_keys})
+        for key, default in self._keras_omits.items():
+            if self._fn_kwargs[key] != default:
+                config[key] = self._fn_kwargs[key]
         return config
 
     @classmethod

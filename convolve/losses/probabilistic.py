@@ -401,7 +401,8 @@ class SparseCategoricalCrossentropy(BuiltinLoss):
         dtype: Dtype of the computation.
     """
 
-    _config_keys = ("from_logits", "ignore_class", "axis")
+    _config_keys = ("from_logits", "ignore_class")
+    _keras_omits = {"axis": -1}
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from convolve.losses._tensors import EPSILON, l2_normalize, regression_inputs
-from convolve.losses.base import BuiltinLoss, Loss, reduction_only_loss
+from convolve.losses.base import BuiltinLoss, reduction_only_loss
 
 # float32(log(2)) exactly as torch computes it, so log_cosh subtracts the same constant as Keras.
 _LOG2 = float(torch.log(torch.tensor(2.0)))
@@ -140,6 +140,8 @@ class Huber(BuiltinLoss):
         dtype: Dtype of the computation.
     """
 
+    _keras_omits = {"delta": 1.0}
+
     def __init__(
         self,
         delta: float = 1.0,
@@ -148,10 +150,6 @@ class Huber(BuiltinLoss):
         dtype: Any = None,
     ) -> None:
         super().__init__(huber, name=name, reduction=reduction, dtype=dtype, delta=delta)
-
-    def get_config(self) -> dict[str, Any]:
-        # Keras leaves `delta` out of the config; keeping it lets from_config rebuild the loss.
-        return {**Loss.get_config(self), "delta": self._fn_kwargs["delta"]}
 
 
 class CosineSimilarity(BuiltinLoss):
@@ -164,7 +162,7 @@ class CosineSimilarity(BuiltinLoss):
         dtype: Dtype of the computation.
     """
 
-    _config_keys = ("axis",)
+    _keras_omits = {"axis": -1}
 
     def __init__(
         self,
