@@ -1,12 +1,20 @@
-"""The steps every application shares: argument checks, the input, the head, the weights."""
+"""The steps every application shares: argument checks, the input, the head, the weights;
+and `build`, the whole assembly for the families written as a body function, in the manner
+of Keras's `ResNet(stack_fn, ...)`."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from convolve.applications import imagenet_utils
-from convolve.applications.weights import WeightFile, get_file, load_weights
+from convolve.applications.weights import (
+    WeightFile,
+    get_file,
+    load_weights,
+    load_weights_in_order,
+)
 from convolve.layers.core import Dense, InputLayer
 from convolve.layers.core import Input as _Input
 from convolve.layers.pooling import GlobalAveragePooling2D, GlobalMaxPooling2D
@@ -99,18 +107,90 @@ def finish(
     name: str,
     weights: Any,
     weight_file: WeightFile | None,
+    in_order: bool = False,
 ) -> Model:
-    """Creates the functional model and loads its weights (`"imagenet"` or a file path)."""
+    """Creates the functional model and loads its weights (`"imagenet"` or a file path),
+    matching layers by name or, if `in_order`, in order (see `load_weights_in_order`)."""
     inputs: Any = img_input
     if input_tensor is not None:
         sources = source_inputs(input_tensor)
         inputs = sources[0] if len(sources) == 1 else sources
     model = Model(inputs, outputs, name=name)
+    load = load_weights_in_order if in_order else load_weights
     if weights == "imagenet":
         if weight_file is None:  # pragma: no cover - every family publishes its files
             raise ValueError(f"No ImageNet weights are published for model '{name}'.")
         path = get_file(weight_file.fname, weight_file.origin, file_hash=weight_file.file_hash)
-        load_weights(model, path)
+        load(model, path)
     elif weights is not None:
-        load_weights(model, weights)
+        load(model, weights)
     return model
+
+
+def build(
+    body: Callable[[KerasTensor], KerasTensor],
+    weight_file: WeightFile,
+    *,
+    default_size: int,
+    min_size: int,
+    pool_names: tuple[str | None, str | None] = (None, None),
+    in_order: bool = False,
+    include_top: bool,
+    weights: Any,
+    input_tensor: Any,
+    input_shape: Any,
+    pooling: str | None,
+    classes: int,
+    classifier_activation: Any,
+    name: str,
+) -> Model:
+    """An application: the input, `body` (the network up to its last feature map), the head
+    (`avg_pool` and `predictions`, or the optional global pooling, named `pool_names`) and
+    the weights (`"imagenet"` or a path), matched by name or, if `in_order`, in order."""
+    check_arguments(weights, include_top, classes, pooling, classifier_activation)
+    input_shape = imagenet_utils.obtain_input_shape(
+        input_shape,
+        default_size=default_size,
+        min_size=min_size,
+        require_flatten=include_top,
+        weights=weights,
+    )
+    img_input = image_input(input_tensor, input_shape)
+    x = body(img_input)
+    if include_top:
+        x = GlobalAveragePooling2D(name="avg_pool")(x)
+        x = classifier(x, classes, classifier_activation)
+    else:
+        x = pool(x, pooling, *pool_names)
+    return finish(img_input, input_tensor, x, name, weights, weight_file, in_order=in_order)
+
+
+def builder_doc(
+    summary: str, module: str, min_size: int, default_size: int, example: str = ""
+) -> str:
+    """The docstring of a builder made with `build`: `summary`, the preprocessing of
+    `convolve.applications.<module>` (scaling to [-1, 1] for all of them) and the arguments."""
+    return f"""{summary}
+
+    Call `convolve.applications.{module}.preprocess_input` on images (values in [0, 255])
+    first: it scales them to [-1, 1].
+
+    Args:
+        include_top: include the classifier (global average pooling and `predictions`).
+        weights: None (random initialization), `"imagenet"` (download Keras's ImageNet
+            weights into the cache, see `convolve.applications.weights`), or the path of a
+            Keras `.h5` weights file.
+        input_tensor: a symbolic tensor (output of `convolve.Input()`) to use as the input.
+        input_shape: the input shape, `(height, width, 3)`, at least {min_size}x{min_size}.
+            With `include_top=True` and ImageNet weights it must be
+            `({default_size}, {default_size}, 3)`.
+        pooling: for `include_top=False`: None (the last feature map, 4D), `"avg"` or
+            `"max"` (global pooling to a 2D output).
+        classes: the number of classes of the classifier; 1000 with ImageNet weights.
+        classifier_activation: the activation of `predictions`; None gives logits. With
+            pretrained weights only None or `"softmax"`.
+        name: the model's name.
+
+    Returns:
+        A functional `Model`.
+{example}"""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convolve.applications import _assemble, imagenet_utils
+from convolve.applications import _builder, imagenet_utils
 from convolve.applications.weights import KERAS_APPLICATIONS, WeightFile
 from convolve.layers.convolution import Conv2D
 from convolve.layers.core import Activation
@@ -157,7 +157,7 @@ def InceptionV3(  # noqa: N802 - Keras's public name
     classifier_activation: Any = "softmax",
     name: str = "inception_v3",
 ) -> Model:
-    return _assemble.build(
+    return _builder.build(
         _inception_body, weight_file(include_top), default_size=299, min_size=75, in_order=True,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
@@ -165,7 +165,7 @@ def InceptionV3(  # noqa: N802 - Keras's public name
     )  # fmt: skip
 
 
-InceptionV3.__doc__ = _assemble.builder_doc(
+InceptionV3.__doc__ = _builder.builder_doc(
     "The InceptionV3 network: a convolutional stem, then 11 inception modules.\n\n"
     "    Most layers have automatic names, which differ from those in Keras's weight files;\n"
     "    the files' layers are matched to the model's in order, as Keras does.",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from convolve.applications import _assemble, imagenet_utils, resnet
+from convolve.applications import _builder, imagenet_utils, resnet
 from convolve.applications.weights import KERAS_APPLICATIONS, WeightFile
 from convolve.layers.convolution import Conv2D
 from convolve.layers.core import Activation
@@ -103,7 +103,7 @@ def _resnet_v2(
     classifier_activation: Any,
     name: str,
 ) -> Model:
-    return _assemble.build(
+    return _builder.build(
         functools.partial(_body, blocks=_CONFIGS[family][0]), weight_file(family, include_top),
         default_size=224, min_size=32, pool_names=("avg_pool", "max_pool"),
         include_top=include_top, weights=weights, input_tensor=input_tensor,
@@ -160,7 +160,7 @@ def ResNet152V2(  # noqa: N802 - Keras's public name
     )  # fmt: skip
 
 
-ResNet50V2.__doc__ = _assemble.builder_doc(
+ResNet50V2.__doc__ = _builder.builder_doc(
     "The ResNet50V2 network: pre-activation stages of 3, 4, 6 and 3 residual blocks.",
     "resnet_v2",
     min_size=32,
@@ -173,10 +173,10 @@ ResNet50V2.__doc__ = _assemble.builder_doc(
         ((None, 2, 2, 2048), 23564800)
 """,
 )
-ResNet101V2.__doc__ = _assemble.builder_doc(
+ResNet101V2.__doc__ = _builder.builder_doc(
     "The ResNet101V2 network: stages of 3, 4, 23 and 3 residual blocks.", "resnet_v2", 32, 224
 )
-ResNet152V2.__doc__ = _assemble.builder_doc(
+ResNet152V2.__doc__ = _builder.builder_doc(
     "The ResNet152V2 network: stages of 3, 8, 36 and 3 residual blocks.", "resnet_v2", 32, 224
 )
 

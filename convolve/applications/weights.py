@@ -316,3 +316,48 @@ def _read_layer(path: str, group: Any, group_name: str, layer: Any) -> list[np.n
             )
         values.append(value)
     return values
+
+
+def load_weights_in_order(model: Any, filepath: str | os.PathLike) -> None:
+    """Loads a Keras `.h5` weights file into `model`, pairing layers in order as Keras does.
+
+    Keras's Xception and InceptionV3 files were written by Keras 1 and 2, whose automatic
+    names (`convolution2d_1`, `conv2d_1`, ...) are neither the names the builders give today
+    nor stable from one session to the next, so matching layers by name cannot find them.
+
+    Every array is checked against the model before any is assigned; a file that is not a
+    Keras `.h5` weights file, or whose layers do not pair one to one with the model's, is
+    loaded by name instead (with `weights.load_weights`'s checks and errors).
+    """
+    path = os.fspath(filepath)
+    plan = _plan_in_order(model, path)
+    if plan is None:
+        load_weights(model, path)
+        return
+    for layer, values in plan:
+        layer.set_weights(values)
+
+
+def _plan_in_order(model: Any, path: str) -> list | None:
+    """(layer, arrays) for each of the model's layers with weights, or None if they do not
+    pair one to one with the file's."""
+    if path.endswith(".weights.h5"):
+        return None
+    try:
+        f = _h5py().File(path, "r")
+    except OSError:
+        return None
+    with f:
+        root = f["model_weights"] if "model_weights" in f else f
+        groups = [
+            g
+            for g in _string_list(root, "layer_names")
+            if g in root and _string_list(root[g], "weight_names")
+        ]
+        layers = [layer for layer in model.layers if layer.weights]
+        if not groups or len(groups) != len(layers):
+            return None
+        return [
+            (layer, _read_layer(path, root[group], group, layer))
+            for layer, group in zip(layers, groups, strict=True)
+        ]

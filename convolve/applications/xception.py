@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convolve.applications import _assemble, imagenet_utils
+from convolve.applications import _builder, imagenet_utils
 from convolve.applications.weights import KERAS_APPLICATIONS, WeightFile
 from convolve.layers.convolution import Conv2D
 from convolve.layers.convolution_variants import SeparableConv2D
@@ -100,7 +100,7 @@ def Xception(  # noqa: N802 - Keras's public name
     classifier_activation: Any = "softmax",
     name: str = "xception",
 ) -> Model:
-    return _assemble.build(
+    return _builder.build(
         _xception_body, weight_file(include_top), default_size=299, min_size=71, in_order=True,
         include_top=include_top, weights=weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes,
@@ -108,7 +108,7 @@ def Xception(  # noqa: N802 - Keras's public name
     )  # fmt: skip
 
 
-Xception.__doc__ = _assemble.builder_doc(
+Xception.__doc__ = _builder.builder_doc(
     "The Xception network: 36 convolutions, most of them depthwise separable, in 14 blocks.\n\n"
     "    Keras's weight files name their layers as Keras 1 did automatically; they are matched\n"
     "    to the model's layers in order, as Keras does.",

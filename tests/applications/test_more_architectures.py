@@ -24,7 +24,7 @@ from test_parity import check_pair
 
 import convolve
 from convolve import applications
-from convolve.applications import _assemble, inception_v3, mobilenet, resnet_v2, weights, xception
+from convolve.applications import inception_v3, mobilenet, resnet_v2, weights, xception
 from convolve.layers.naming import reset_names, to_snake_case
 from convolve.saving.errors import ModelFileError
 
@@ -298,7 +298,7 @@ def test_in_order_loading_pairs_layers_by_position(tmp_path):
     model = tiny()  # conv2d, conv2d_1, ...: by name, conv2d_1 would get the first kernel
     with pytest.raises(ModelFileError, match="conv2d_1"):
         weights.load_weights(model, path)
-    _assemble.load_weights_in_order(model, path)
+    weights.load_weights_in_order(model, path)
     assert_same_weights(source.get_weights(), model)
 
 
@@ -309,7 +309,7 @@ def test_in_order_loading_falls_back_to_names_when_the_layers_do_not_pair(tmp_pa
     model = tiny()
     for layer, named in zip(model.layers, source.layers, strict=False):
         layer.name = named.name
-    _assemble.load_weights_in_order(model, path)
+    weights.load_weights_in_order(model, path)
     assert_same_weights(source.get_weights()[: len(model.get_weights())], model)
 
 
@@ -318,11 +318,11 @@ def test_in_order_loading_checks_every_shape_before_changing_anything(tmp_path):
     model = tiny(width=5)
     before = all_weights(model)
     with pytest.raises(ModelFileError, match=r"has shape \(3, 3, 3, 4\).*\(3, 3, 3, 5\)"):
-        _assemble.load_weights_in_order(model, path)
+        weights.load_weights_in_order(model, path)
     assert_same_weights(before, model)
     (tmp_path / "text.h5").write_text("not HDF5")
     with pytest.raises(ModelFileError, match="cannot be read as an HDF5 file"):
-        _assemble.load_weights_in_order(model, tmp_path / "text.h5")
+        weights.load_weights_in_order(model, tmp_path / "text.h5")
 
 
 @pytest.mark.parity
