@@ -32,7 +32,7 @@ from convolve.data.download import (
     DownloadError,
     download,
     hash_file,
-    keras_homes,
+    keras_copies,
 )
 from convolve.saving.errors import ModelFileError
 
@@ -137,18 +137,16 @@ def get_file(
     folder = models_dir()
     target = folder / fname
     stale = None
-    # Ours, else the copy Keras keeps in its own cache (`~/.keras/models`) if it passes.
-    for path in [target] + [home / "models" / fname for home in keras_homes()]:
-        if not path.is_file():
-            continue
+    if target.is_file():
         if expected is None:
-            return path
-        digest = hash_file(path, algorithm)
-        if digest == expected.lower():
-            return path
-        if path == target:
-            stale = digest
-    # A damaged or outdated copy of ours is fetched again; it stays until a good one replaces it.
+            return target
+        stale = hash_file(target, algorithm)
+        if stale == expected.lower():
+            return target
+        # A damaged or outdated copy: fetch it again; it stays until a good one replaces it.
+    kept = next(keras_copies(Path("models", fname), expected, algorithm or "sha256"), None)
+    if kept is not None:  # the copy Keras keeps in its own cache (`~/.keras/models`)
+        return kept
     base = base_url or os.environ.get(BASE_URL_ENV)
     url = base.rstrip("/") + "/" + fname if base else origin
     try:

@@ -19,6 +19,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,14 +188,26 @@ def fetch(remote: RemoteFile, fname: str | None = None, timeout: float = 60.0) -
     name = fname or remote.filename
     target = cache_dir() / remote.subdir / name
     # A stale or damaged copy is fetched again; it stays until the new one is verified.
-    candidates = [target] + [
-        home / "datasets" / remote.subdir / (remote.keras_filename or name)
-        for home in keras_homes()
-    ]
-    for path in candidates:
-        if path.is_file() and sha256_of(path) == remote.sha256.lower():
-            return path
+    if target.is_file() and sha256_of(target) == remote.sha256.lower():
+        return target
+    relative = Path("datasets", remote.subdir, remote.keras_filename or name)
+    kept = next(keras_copies(relative, remote.sha256), None)
+    if kept is not None:
+        return kept
     return download(source_url(remote), target, remote.sha256, "sha256", timeout)
+
+
+def keras_copies(
+    relative: str | os.PathLike, file_hash: str | None, algorithm: str = "sha256"
+) -> Iterator[Path]:
+    """The copies of the file at `relative` in Keras's cache folders (see `keras_homes`)
+    that have `file_hash` (all of them when it is None), to be used in place."""
+    for home in keras_homes():
+        path = home / relative
+        if not path.is_file():
+            continue
+        if file_hash is None or hash_file(path, algorithm) == file_hash.lower():
+            yield path
 
 
 def keras_homes() -> list[Path]:

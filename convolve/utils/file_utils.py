@@ -159,18 +159,13 @@ def _keras_copy(
 ) -> str | None:
     """The same file in Keras's default cache (its extracted folder, when extracting), if
     Keras has downloaded it there and it passes `file_hash`."""
-    for home in _download.keras_homes():
-        folder = os.path.join(home, cache_subdir)
-        target = os.path.join(folder, os.path.basename(download_target))
-        if not os.path.isfile(target):
-            continue
-        if file_hash is not None and _download.hash_file(target, algorithm) != file_hash.lower():
-            continue
+    relative = os.path.join(cache_subdir, os.path.basename(download_target))
+    for kept in _download.keras_copies(relative, file_hash, algorithm):
         if extraction_dir is None:
-            return target
-        extracted = os.path.join(folder, os.path.basename(extraction_dir))
-        if os.path.isdir(extracted):
-            return extracted
+            return str(kept)
+        extracted = kept.with_name(os.path.basename(extraction_dir))
+        if extracted.is_dir():
+            return str(extracted)
     return None
 
 

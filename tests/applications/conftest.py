@@ -6,6 +6,7 @@ import pytest
 from http_server import Server
 
 from convolve.applications import imagenet_utils, weights
+from convolve.data import download
 
 
 @pytest.fixture
@@ -14,7 +15,7 @@ def cache(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("CONVOLVE_HOME", str(home))
     # Keras's own cache, looked at before downloading: empty unless a test fills it.
-    monkeypatch.setattr(weights, "keras_homes", lambda: [tmp_path / "keras"])
+    monkeypatch.setattr(download, "keras_homes", lambda: [tmp_path / "keras"])
     # Port 1 on the loopback refuses connections: nothing leaves the machine.
     monkeypatch.setenv(weights.BASE_URL_ENV, "http://127.0.0.1:1/")
     monkeypatch.setattr(weights, "_pins", {})
