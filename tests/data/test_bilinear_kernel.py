@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from convolve.data import _bilinear
-
-tf = pytest.importorskip("tensorflow")
 
 
 def _tf_bilinear(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
