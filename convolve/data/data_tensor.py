@@ -55,6 +55,13 @@ for _name in _NUMPY_REDUCTIONS:
     setattr(DataTensor, _name, _reduction(_name))
 
 
+def from_array(array: np.ndarray) -> torch.Tensor:
+    """A torch tensor on `array`'s memory, or on a copy where that memory is read-only
+    (NumPy views of TensorFlow tensors, memory maps), which torch would warn about."""
+    array = np.ascontiguousarray(array)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
 def plain(t: torch.Tensor) -> torch.Tensor:
     """The tensor as a plain `torch.Tensor` (no copy)."""
     return t.as_subclass(torch.Tensor) if type(t) is DataTensor else t

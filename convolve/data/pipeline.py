@@ -9,6 +9,7 @@ and return torch tensors.
 from __future__ import annotations
 
 import itertools
+import operator
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convolve.data.data_tensor import as_data_tensor, plain
+from convolve.data.data_tensor import as_data_tensor, from_array, plain
 
 AUTOTUNE = -1
 """Pass to `prefetch` (or `num_parallel_calls`) to let the dataset choose; as `tf.data`."""
@@ -245,6 +246,70 @@ class Dataset:
         for element in self._iterate():
             yield _map_leaves(to_numpy, element)
 
+    def concatenate(self, dataset: Dataset) -> Dataset:
+        """This dataset's elements, then `dataset`'s."""
+        if not isinstance(dataset, Dataset):
+            raise ValueError(f"`dataset` must be a Dataset; received {type(dataset).__name__}")
+        return _Concatenate(self, dataset)
+
+    def enumerate(self, start: int = 0) -> Dataset:
+        """Pairs each element with its index: `(index, element)`, counting from `start`."""
+        return _Enumerate(self, _check_count("start", start, allow_minus_one=False))
+
+    def flat_map(self, map_func: Callable[..., Dataset]) -> Dataset:
+        """Maps each element to a dataset and chains their elements."""
+        if not callable(map_func):
+            raise ValueError(f"`map_func` must be callable; received {map_func!r}")
+        return _FlatMap(self, map_func)
+
+    def reduce(self, initial_state: Any, reduce_func: Callable[[Any, Any], Any]) -> Any:
+        """Folds the elements into one value: `state = reduce_func(state, element)`."""
+        if not callable(reduce_func):
+            raise ValueError(f"`reduce_func` must be callable; received {reduce_func!r}")
+        state = initial_state
+        for element in self._iterate():
+            state = reduce_func(state, element)
+        return state
+
+    @staticmethod
+    def zip(*datasets: Any) -> Dataset:
+        """Elements of several datasets side by side, until the shortest ends.
+
+        Takes datasets as arguments or one (nested) tuple or dict of them, as `tf.data`.
+        """
+        structure = datasets[0] if len(datasets) == 1 else datasets
+        if isinstance(structure, Dataset):
+            structure = (structure,)
+        parts = _leaves(structure)
+        if not parts or not all(isinstance(d, Dataset) for d in parts):
+            kinds = [type(d).__name__ for d in parts]
+            raise ValueError(f"`datasets` must hold datasets only; received {kinds}")
+        return _Zip(structure, parts)
+
+    @staticmethod
+    def range(*args: int) -> Dataset:
+        """The integers of Python's `range(*args)`, as int64 tensors."""
+        try:
+            if not 1 <= len(args) <= 3:
+                raise TypeError
+            numbers = range(*(operator.index(a) for a in args))  # ints, integer scalars
+        except TypeError:
+            raise ValueError(
+                f"range takes 1 to 3 integers (stop, or start, stop[, step]); received {args}"
+            ) from None
+        return _TensorSlices(torch.arange(numbers.start, numbers.stop, numbers.step))
+
+    @staticmethod
+    def from_tensors(tensors: Any) -> Dataset:
+        """A dataset of one element: `tensors` as they are (no slicing)."""
+
+        def one(leaf: Any) -> Any:
+            if isinstance(leaf, torch.Tensor):
+                return plain(leaf)[None]
+            return np.asarray(leaf)[None]
+
+        return _TensorSlices(_map_leaves(one, tensors))
+
     @staticmethod
     def from_tensor_slices(tensors: Any) -> Dataset:
         """A dataset of the slices of `tensors` along their first axis.
@@ -265,7 +330,7 @@ class _TensorSlices(Dataset):
                 return plain(leaf)
             array = np.asarray(leaf)
             if array.dtype.kind in "biuf":
-                return torch.from_numpy(np.ascontiguousarray(array))
+                return from_array(array)
             return list(array)
 
         self._tensors = _map_leaves(to_tensor, tensors)
@@ -285,6 +350,69 @@ class _TensorSlices(Dataset):
     def _iterate(self) -> Iterator[Any]:
         for i in range(self._n):
             yield self[i]
+
+
+class _Concatenate(Dataset):
+    def __init__(self, first: Dataset, second: Dataset) -> None:
+        super().__init__(first)
+        self._second = second
+
+    def cardinality(self) -> int:
+        a, b = self._parent.cardinality(), self._second.cardinality()
+        if INFINITE_CARDINALITY in (a, b):
+            return INFINITE_CARDINALITY
+        return UNKNOWN_CARDINALITY if min(a, b) < 0 else a + b
+
+    def _iterate(self) -> Iterator[Any]:
+        yield from self._parent._iterate()
+        yield from self._second._iterate()
+
+
+class _Enumerate(Dataset):
+    def __init__(self, parent: Dataset, start: int) -> None:
+        super().__init__(parent)
+        self._start = start
+
+    def cardinality(self) -> int:
+        return self._parent.cardinality()
+
+    def _iterate(self) -> Iterator[Any]:
+        for i, element in enumerate(self._parent._iterate(), self._start):
+            yield torch.tensor(i), element
+
+
+class _FlatMap(Dataset):
+    def __init__(self, parent: Dataset, fn: Callable) -> None:
+        super().__init__(parent)
+        self._fn = fn
+
+    def _iterate(self) -> Iterator[Any]:
+        for element in self._parent._iterate():
+            inner = _call(self._fn, element)
+            if not isinstance(inner, Dataset):
+                raise ValueError(
+                    f"flat_map's `map_func` must return a Dataset; it returned a "
+                    f"{type(inner).__name__}"
+                )
+            yield from inner._iterate()
+
+
+class _Zip(Dataset):
+    def __init__(self, structure: Any, parts: list[Dataset]) -> None:
+        super().__init__(parts[0])
+        self._structure = structure
+        self._parts = parts
+
+    def cardinality(self) -> int:
+        sizes = [d.cardinality() for d in self._parts]
+        finite = [n for n in sizes if n >= 0]
+        if finite:
+            return min(finite)
+        return UNKNOWN_CARDINALITY if UNKNOWN_CARDINALITY in sizes else INFINITE_CARDINALITY
+
+    def _iterate(self) -> Iterator[Any]:
+        for elements in zip(*(d._iterate() for d in self._parts), strict=False):  # shortest
+            yield _pack(self._structure, iter(elements))
 
 
 class _Map(Dataset):

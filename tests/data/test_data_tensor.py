@@ -9,7 +9,7 @@ import torch
 
 from convolve import layers, models
 from convolve.data import Dataset, image_dataset_from_directory
-from convolve.data.data_tensor import DataTensor, plain
+from convolve.data.data_tensor import DataTensor, from_array, plain
 
 REDUCTIONS = ["sum", "prod", "min", "max", "amin", "amax", "mean", "std", "var", "all", "any"]
 
@@ -87,3 +87,17 @@ def test_numpy_iterator_and_nested_elements():
     assert type(element["image"]) is DataTensor and np.max(element["label"]) == 1
     arrays = next(ds.as_numpy_iterator())
     assert type(arrays["image"]) is np.ndarray
+
+
+def test_read_only_arrays_are_copied_and_writable_ones_shared():
+    # NumPy views of TensorFlow tensors (a tf.data pipeline fed to fit) are read-only;
+    # torch warns on such memory, so those arrays are copied and others used in place.
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    shared = from_array(array)
+    assert np.shares_memory(shared.numpy(), array)
+    array.flags.writeable = False
+    copied = from_array(array)
+    assert not np.shares_memory(copied.numpy(), array)
+    np.testing.assert_array_equal(copied.numpy(), array)
+    x, _ = next(iter(Dataset.from_tensor_slices((array, array))))
+    np.testing.assert_array_equal(x.numpy(), array[0])

@@ -150,3 +150,61 @@ def test_as_numpy_iterator_and_dict_elements():
 def test_bad_arguments(call, needle):
     with pytest.raises(ValueError, match=needle):
         call(numbers())
+
+
+def _values(dataset) -> list:
+    """A tf.data or convolve dataset's elements as nested Python lists."""
+
+    def as_lists(element):
+        if isinstance(element, tuple | list):
+            return [as_lists(e) for e in element]
+        return np.asarray(element).tolist()
+
+    return [as_lists(e) for e in dataset.as_numpy_iterator()]
+
+
+def test_range_concatenate_enumerate_zip_flat_map_match_tf_data():
+    import tensorflow as tf
+
+    cases = [
+        (lambda D: D.range(5), "range(5)"),
+        (lambda D: D.range(2, 11, 3), "range with step"),
+        (lambda D: D.range(3).concatenate(D.range(10, 12)), "concatenate"),
+        (lambda D: D.range(4).enumerate(start=5), "enumerate"),
+        (lambda D: D.zip(D.range(3), D.range(10, 20)), "zip of arguments"),
+        (lambda D: D.zip((D.range(2), (D.range(5, 9), D.range(7)))), "zip of a nested tuple"),
+        (lambda D: D.range(4).flat_map(lambda x: D.range(x)), "flat_map"),
+        (lambda D: D.from_tensors(np.arange(6).reshape(2, 3)), "from_tensors"),
+    ]
+    for build, what in cases:
+        ours, theirs = build(Dataset), build(tf.data.Dataset)
+        assert _values(ours) == _values(theirs), what
+        assert ours.cardinality() == int(theirs.cardinality()), what
+    zipped = Dataset.zip({"a": Dataset.range(2), "b": Dataset.range(3)})
+    assert [{k: int(v) for k, v in e.items()} for e in zipped] == [
+        {"a": 0, "b": 0},
+        {"a": 1, "b": 1},
+    ]
+
+
+def test_reduce_folds_like_tf_data():
+    import tensorflow as tf
+
+    ours = Dataset.range(1, 6).reduce(0, lambda state, x: state + x * x)
+    theirs = tf.data.Dataset.range(1, 6).reduce(np.int64(0), lambda state, x: state + x * x)
+    assert int(ours) == int(theirs) == 55
+
+
+@pytest.mark.parametrize(
+    "call, needle",
+    [
+        (lambda: Dataset.range(1.5), "range takes 1 to 3 integers"),
+        (lambda: Dataset.range(3).concatenate([1, 2]), "`dataset` must be a Dataset"),
+        (lambda: Dataset.zip(Dataset.range(2), [1]), "`datasets` must hold datasets only"),
+        (lambda: list(Dataset.range(2).flat_map(lambda x: [x])), "must return a Dataset"),
+        (lambda: Dataset.range(2).enumerate(start=-3), "`start` must be >= 0"),
+    ],
+)
+def test_new_methods_reject_bad_arguments(call, needle):
+    with pytest.raises(ValueError, match=needle):
+        call()
