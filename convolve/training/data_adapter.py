@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from convolve import _tree, config
-from convolve.data.data_tensor import plain
+from convolve.data.data_tensor import from_array, plain
 from convolve.data.py_dataset import EpochsOf, PyDataset
 from convolve.distribute import Shard
 from convolve.layers import layout
@@ -67,7 +67,7 @@ def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.d
             )
         if array.dtype.kind == "f" and array.dtype != np.float32:
             array = array.astype(np.float32)
-        t = torch.from_numpy(np.ascontiguousarray(array))
+        t = from_array(array)
     if t.is_complex():
         raise ValueError(
             f"`{name}` must hold real numbers; received dtype {t.dtype} with shape "
