@@ -14,7 +14,19 @@ Example:
     [1.0, 1.0]
 """
 
-from convolve.ops import _symbolic, core, creation, linalg, logic, manipulation, math, nn, reduction
+from convolve.ops import (
+    _symbolic,
+    control_flow,
+    core,
+    creation,
+    linalg,
+    logic,
+    manipulation,
+    math,
+    nn,
+    reduction,
+)
+from convolve.ops.control_flow import *  # noqa: F403
 from convolve.ops.core import *  # noqa: F403
 from convolve.ops.creation import *  # noqa: F403
 from convolve.ops.linalg import *  # noqa: F403
@@ -26,7 +38,7 @@ from convolve.ops.reduction import *  # noqa: F403
 
 __all__ = sorted(
     name
-    for module in (core, creation, linalg, logic, manipulation, math, nn, reduction)
+    for module in (control_flow, core, creation, linalg, logic, manipulation, math, nn, reduction)
     for name in module.__all__
 )
 
@@ -39,6 +51,13 @@ for _name in __all__:
         _wrapped[id(_fn)] = _symbolic.symbolic_dispatch(_fn, _name)
     globals()[_name] = _wrapped[id(_fn)]
 del _wrapped, _name, _fn
+
+# `convolve.ops.linalg` and `convolve.ops.numpy` mirror `keras.ops.linalg` and
+# `keras.ops.numpy`, with the same (graph-building) functions as `convolve.ops`.
+for _name in linalg.KERAS_LINALG:
+    setattr(linalg, _name, globals()[_name])
+del _name
+from convolve.ops import image, numpy  # noqa: E402
 
 
 def __getattr__(name: str) -> object:

@@ -17,8 +17,9 @@ from convolve.ops._dtypes import result_type, to_torch_dtype
 from convolve.ops.core import as_tensor, tensors
 
 __all__ = [
-    "arange", "array", "copy", "eye", "full", "full_like", "identity", "linspace", "ones",
-    "ones_like", "zeros", "zeros_like",
+    "arange", "array", "bartlett", "blackman", "copy", "empty", "empty_like", "eye", "full",
+    "full_like", "geomspace", "hamming", "hanning", "identity", "kaiser", "linspace", "logspace",
+    "ones", "ones_like", "tri", "vander", "zeros", "zeros_like",
 ]  # fmt: skip
 
 Shape = int | tuple[int, ...] | list[int]
@@ -148,3 +149,114 @@ def array(x: Any, dtype: Any = None) -> torch.Tensor:
 def copy(x: Any) -> torch.Tensor:
     """A copy of `x` that does not share memory with it."""
     return torch.clone(as_tensor(x))
+
+
+def empty(shape: Shape, dtype: Any = None) -> torch.Tensor:
+    """An uninitialised tensor (float32 unless `dtype`)."""
+    return torch.empty(_shape(shape), dtype=to_torch_dtype(dtype), device=config.device())
+
+
+def empty_like(x: Any, dtype: Any = None) -> torch.Tensor:
+    """An uninitialised tensor with the shape (and, unless `dtype`, the dtype) of `x`."""
+    x = as_tensor(x)
+    return torch.empty_like(x, dtype=to_torch_dtype(dtype or x.dtype))
+
+
+def tri(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> torch.Tensor:
+    """An `N x M` matrix with ones at and below the `k`-th diagonal (float32 unless `dtype`)."""
+    M = M or N
+    ones = torch.ones((N, M), dtype=to_torch_dtype(dtype), device=config.device())
+    return torch.tril(ones, diagonal=k)
+
+
+def vander(x: Any, N: int | None = None, increasing: bool = False) -> torch.Tensor:
+    """The Vandermonde matrix of a 1-D `x`: columns are powers of `x` (decreasing by default)."""
+    x = as_tensor(x)
+    if x.ndim != 1:
+        raise ValueError(f"vander: `x` must be 1-D. Received: x.shape={tuple(x.shape)}")
+    if N is not None and N < 0:
+        raise ValueError(f"vander: `N` must be non-negative. Received: N={N}")
+    return torch.vander(x, N=N, increasing=increasing).to(to_torch_dtype(result_type(x.dtype)))
+
+
+def _log_dtype(start: Any, stop: Any, dtype: Any) -> torch.dtype:
+    if dtype is None:
+        dtype = result_type(_type_of(start), _type_of(stop), float)
+    return to_torch_dtype(dtype)
+
+
+def logspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    base: float = 10,
+    dtype: Any = None,
+    axis: int = 0,
+) -> torch.Tensor:
+    """`num` values from `base ** start` to `base ** stop`, evenly spaced in log scale."""
+    if axis != 0:
+        raise ValueError(f"logspace: only axis=0 is supported. Received: axis={axis}")
+    dtype = _log_dtype(start, stop, dtype)
+    if not endpoint:
+        stop = stop - (stop - start) / num
+    if hasattr(start, "__len__") or hasattr(stop, "__len__"):
+        start, stop = (v.to(dtype) for v in tensors(start, stop))
+        steps = torch.arange(num, dtype=dtype, device=start.device) / (num - 1)
+        steps = steps.reshape((num,) + (1,) * start.ndim)
+        return base ** (start[None] + steps * (stop - start)[None])
+    compute = torch.float32 if dtype == torch.float16 else dtype
+    values = torch.logspace(start, stop, num, base=base, dtype=compute, device=config.device())
+    return values.to(dtype)
+
+
+def geomspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    dtype: Any = None,
+    axis: int = 0,
+) -> torch.Tensor:
+    """`num` values from `start` to `stop`, evenly spaced in log scale (a geometric series)."""
+    if axis != 0:
+        raise ValueError(f"geomspace: only axis=0 is supported. Received: axis={axis}")
+    dtype = _log_dtype(start, stop, dtype)
+    start = as_tensor(start, dtype=dtype)
+    stop = as_tensor(stop, dtype=dtype, device=start.device)
+    values = logspace(
+        torch.log10(torch.abs(start)), torch.log10(torch.abs(stop)), num, endpoint, 10, dtype
+    )
+    return values * torch.sign(start)
+
+
+def _window(name: str, fn: Any, x: Any, **kwargs: Any) -> torch.Tensor:
+    length = as_tensor(x)
+    if length.ndim or length.dtype.is_floating_point or length.dtype == torch.bool:
+        raise ValueError(f"{name}: `x` must be an integer window length. Received: x={x!r}")
+    return fn(int(length), device=config.device(), **kwargs)
+
+
+def bartlett(x: Any) -> torch.Tensor:
+    """The Bartlett (triangular) window of length `x`."""
+    return _window("bartlett", torch.signal.windows.bartlett, x)
+
+
+def blackman(x: Any) -> torch.Tensor:
+    """The Blackman window of length `x`."""
+    return _window("blackman", torch.signal.windows.blackman, x)
+
+
+def hamming(x: Any) -> torch.Tensor:
+    """The Hamming window of length `x`."""
+    return _window("hamming", torch.signal.windows.hamming, x)
+
+
+def hanning(x: Any) -> torch.Tensor:
+    """The Hann window of length `x`."""
+    return _window("hanning", torch.signal.windows.hann, x)
+
+
+def kaiser(x: Any, beta: float) -> torch.Tensor:
+    """The Kaiser window of length `x` with shape parameter `beta`."""
+    return _window("kaiser", torch.signal.windows.kaiser, x, beta=float(beta))

@@ -14,9 +14,9 @@ from convolve.ops._dtypes import result_type
 from convolve.ops.core import as_tensor, cast, tensors
 
 __all__ = [
-    "allclose", "equal", "greater", "greater_equal", "isclose", "isfinite", "isinf", "isnan",
-    "less", "less_equal", "logical_and", "logical_not", "logical_or", "logical_xor",
-    "not_equal", "where",
+    "allclose", "equal", "greater", "greater_equal", "isclose", "isfinite", "isin", "isinf",
+    "isnan", "isneginf", "isposinf", "isreal", "less", "less_equal", "logical_and",
+    "logical_not", "logical_or", "logical_xor", "not_equal", "select", "where",
 ]  # fmt: skip
 
 
@@ -95,3 +95,51 @@ def allclose(
 ) -> torch.Tensor:
     """Whether `isclose` holds everywhere, as a 0-d bool tensor."""
     return torch.all(isclose(x1, x2, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+isneginf = _test("isneginf", torch.isneginf)
+isposinf = _test("isposinf", torch.isposinf)
+isreal = _test("isreal", torch.isreal)
+
+
+def isin(x1: Any, x2: Any, assume_unique: bool = False, invert: bool = False) -> torch.Tensor:
+    """Whether each element of `x1` occurs in `x2` (or not, with `invert=True`)."""
+    x1, x2 = tensors(x1, x2)
+    if result_type(x1.dtype, x2.dtype) == "bool":
+        x1, x2 = x1.int(), x2.int()
+    if x1.dtype == torch.bool:
+        x1 = x1.to(x2.dtype)
+    if x2.dtype == torch.bool:
+        x2 = x2.to(x1.dtype)
+    return torch.isin(x1, x2, assume_unique=assume_unique, invert=invert)
+
+
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> torch.Tensor:
+    """Elements of the first `choicelist` tensor whose `condlist` entry holds, else `default`.
+
+    Example:
+        >>> from convolve import ops
+        >>> x = ops.arange(6)
+        >>> ops.select([x < 3, x > 3], [x, x**2], 42).tolist()
+        [0, 1, 2, 42, 16, 25]
+    """
+    if not isinstance(condlist, list | tuple) or not isinstance(choicelist, list | tuple):
+        raise ValueError(
+            "select: `condlist` and `choicelist` must be lists. Received: "
+            f"type(condlist)={type(condlist)}, type(choicelist)={type(choicelist)}"
+        )
+    if not condlist or not choicelist:
+        raise ValueError(
+            f"select: `condlist` and `choicelist` must not be empty. Received: "
+            f"condlist={condlist}, choicelist={choicelist}"
+        )
+    if len(condlist) != len(choicelist):
+        raise ValueError(
+            "select: `condlist` and `choicelist` must have the same length. Received lengths "
+            f"{len(condlist)} and {len(choicelist)}"
+        )
+    values = tensors(*condlist, *choicelist, default)
+    conditions, choices, out = values[: len(condlist)], values[len(condlist) : -1], values[-1]
+    for condition, choice in reversed(list(zip(conditions, choices, strict=True))):
+        out = torch.where(condition.bool(), choice, out)
+    return out

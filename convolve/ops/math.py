@@ -7,6 +7,7 @@ for integer inputs, as `keras.ops` does on the torch backend.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,11 +17,17 @@ from convolve.ops._dtypes import FLOATX, result_type, standardize_dtype
 from convolve.ops.core import as_tensor, cast, tensors
 
 __all__ = [
-    "abs", "absolute", "add", "arccos", "arcsin", "arctan", "arctan2", "ceil", "clip", "cos",
-    "cosh", "divide", "divide_no_nan", "erf", "exp", "expm1", "floor", "floor_divide", "log",
-    "log10", "log1p", "log2", "logaddexp", "maximum", "minimum", "mod", "multiply",
-    "nan_to_num", "negative", "power", "reciprocal", "round", "rsqrt", "sign", "sin", "sinh",
-    "sqrt", "square", "subtract", "tan", "tanh", "true_divide", "trunc",
+    "abs", "absolute", "add", "angle", "arccos", "arccosh", "arcsin", "arcsinh", "arctan",
+    "arctan2", "arctanh", "bitwise_and", "bitwise_invert", "bitwise_left_shift", "bitwise_not",
+    "bitwise_or", "bitwise_right_shift", "bitwise_xor", "cbrt", "cdist", "ceil", "clip", "conj",
+    "conjugate", "cos", "cosh", "deg2rad", "divide", "divide_no_nan", "erf", "erfc", "erfinv",
+    "exp", "exp2", "expm1", "fabs", "floor", "floor_divide", "fmax", "fmin", "fmod", "gcd",
+    "heaviside", "hypot", "i0", "imag", "lcm", "ldexp", "left_shift", "log", "log10", "log1p",
+    "log2", "logaddexp", "logaddexp2", "logdet", "maximum", "minimum", "mod", "multiply",
+    "nan_to_num", "negative", "nextafter", "power", "rad2deg", "real", "reciprocal",
+    "right_shift", "round", "rsqrt", "segment_max", "segment_min", "segment_prod",
+    "segment_sum", "sign", "signbit", "sin", "sinc", "sinh", "sqrt", "square", "subtract",
+    "tan", "tanh", "true_divide", "trunc", "view_as_complex", "view_as_real",
 ]  # fmt: skip
 
 
@@ -228,3 +235,312 @@ def nan_to_num(
 ) -> torch.Tensor:
     """Replaces NaN by `nan` and infinities by `posinf`/`neginf` (default: dtype limits)."""
     return torch.nan_to_num(as_tensor(x), nan=nan, posinf=posinf, neginf=neginf)
+
+
+# --- More elementwise math (NumPy names), with the dtypes of Keras's torch backend. ---
+
+
+def cbrt(x: Any) -> torch.Tensor:
+    """Elementwise real cube root (negative inputs give negative roots)."""
+    x = as_tensor(x)
+    name = standardize_dtype(x.dtype)
+    if name == "bool":
+        x = x.int()
+    elif name == "int64":
+        x = cast(x, "float64")
+    return torch.sign(x) * torch.abs(x) ** (1.0 / 3.0)
+
+
+def exp2(x: Any) -> torch.Tensor:
+    """Elementwise `2 ** x`; integer and bool inputs give float32."""
+    return torch.exp2(_float_input(x))
+
+
+def fabs(x: Any) -> torch.Tensor:
+    """Elementwise absolute value as a float (integer and bool inputs give float32)."""
+    return torch.abs(_float_input(x))
+
+
+def fmod(x1: Any, x2: Any) -> torch.Tensor:
+    """Elementwise C-style remainder, with the sign of the dividend (unlike `mod`)."""
+    x1, x2 = tensors(x1, x2)
+    if result_type(x1.dtype, x2.dtype) == "bool":
+        x1, x2 = x1.int(), x2.int()
+    return torch.fmod(x1, x2)
+
+
+def _float_pair(x1: Any, x2: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    # Integer results become float32 (float64 for int64), as Keras's hypot and heaviside.
+    x1, x2 = tensors(x1, x2)
+    dtype = result_type(x1.dtype, x2.dtype)
+    if dtype in ("int8", "int16", "int32", "uint8", "uint16", "uint32", "bool"):
+        dtype = FLOATX
+    elif dtype == "int64":
+        dtype = "float64"
+    return cast(x1, dtype), cast(x2, dtype)
+
+
+def hypot(x1: Any, x2: Any) -> torch.Tensor:
+    """Elementwise `sqrt(x1 ** 2 + x2 ** 2)`, without overflow; floats out."""
+    return torch.hypot(*_float_pair(x1, x2))
+
+
+def heaviside(x1: Any, x2: Any) -> torch.Tensor:
+    """Step function: 0 where `x1 < 0`, `x2` where `x1 == 0`, 1 where `x1 > 0`."""
+    return torch.heaviside(*_float_pair(x1, x2))
+
+
+def logaddexp2(x1: Any, x2: Any) -> torch.Tensor:
+    """Elementwise `log2(2 ** x1 + 2 ** x2)`, computed stably; floats out."""
+    x1, x2 = tensors(x1, x2)
+    return torch.logaddexp2(*_promoted(x1, x2, float))
+
+
+def deg2rad(x: Any) -> torch.Tensor:
+    """Converts degrees to radians (int64 inputs give float64, other integers float32)."""
+    x = as_tensor(x)
+    out = torch.deg2rad(x)
+    return cast(out, "float64") if x.dtype == torch.int64 else out
+
+
+def rad2deg(x: Any) -> torch.Tensor:
+    """Converts radians to degrees (int64 inputs give float64, other integers float32)."""
+    x = as_tensor(x)
+    out = torch.rad2deg(x)
+    return cast(out, "float64") if x.dtype == torch.int64 else out
+
+
+arccosh = _unary("arccosh", torch.arccosh)
+arcsinh = _unary("arcsinh", torch.arcsinh)
+arctanh = _unary("arctanh", torch.arctanh)
+erfc = _unary("erfc", torch.erfc)
+erfinv = _unary("erfinv", torch.erfinv)
+signbit = _unary("signbit", torch.signbit)
+sinc = _unary("sinc", torch.sinc)
+
+
+def i0(x: Any) -> torch.Tensor:
+    """Modified Bessel function of the first kind, order 0 (float64 kept, ints as float32)."""
+    x = as_tensor(x)
+    name = standardize_dtype(x.dtype)
+    if name in ("int64", "float64"):
+        name = "float64"
+    elif name not in ("bfloat16", "float16"):
+        name = FLOATX
+    return torch.i0(cast(x, name))
+
+
+gcd = _binary("gcd", torch.gcd)
+lcm = _binary("lcm", torch.lcm)
+
+
+def fmax(x1: Any, x2: Any) -> torch.Tensor:
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    return torch.fmax(*_promoted(*_scalar_or_tensor(x1, x2)))
+
+
+def fmin(x1: Any, x2: Any) -> torch.Tensor:
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    return torch.fmin(*_promoted(*_scalar_or_tensor(x1, x2)))
+
+
+def nextafter(x1: Any, x2: Any) -> torch.Tensor:
+    """The next float after `x1` toward `x2`, computed in float64 and cast to the result dtype."""
+    x1, x2 = tensors(x1, x2)
+    dtype = result_type(x1.dtype, x2.dtype, float)
+    return cast(torch.nextafter(cast(x1, "float64"), cast(x2, "float64")), dtype)
+
+
+def ldexp(x1: Any, x2: Any) -> torch.Tensor:
+    """Elementwise `x1 * 2 ** x2`; `x2` must be an integer tensor."""
+    x1, x2 = tensors(x1, x2)
+    name = standardize_dtype(x2.dtype)
+    if "int" not in name:
+        raise TypeError(f"ldexp: the exponent `x2` must be integer. Received dtype {name}")
+    return cast(torch.ldexp(x1, x2), result_type(x1.dtype, x2.dtype, float))
+
+
+def bitwise_and(x: Any, y: Any) -> torch.Tensor:
+    """Elementwise bitwise AND (logical AND for bools)."""
+    return torch.bitwise_and(*tensors(x, y))
+
+
+def bitwise_or(x: Any, y: Any) -> torch.Tensor:
+    """Elementwise bitwise OR (logical OR for bools)."""
+    return torch.bitwise_or(*tensors(x, y))
+
+
+def bitwise_xor(x: Any, y: Any) -> torch.Tensor:
+    """Elementwise bitwise XOR (logical XOR for bools)."""
+    return torch.bitwise_xor(*tensors(x, y))
+
+
+def bitwise_invert(x: Any) -> torch.Tensor:
+    """Elementwise bitwise NOT (logical NOT for bools)."""
+    return torch.bitwise_not(as_tensor(x))
+
+
+def bitwise_not(x: Any) -> torch.Tensor:
+    """Same as `bitwise_invert`."""
+    return bitwise_invert(x)
+
+
+def _shift_operands(x: Any, y: Any) -> tuple[torch.Tensor, Any]:
+    x = as_tensor(x)
+    return x, y if isinstance(y, int) else as_tensor(y, device=x.device)
+
+
+def bitwise_left_shift(x: Any, y: Any) -> torch.Tensor:
+    """Elementwise `x << y`."""
+    return torch.bitwise_left_shift(*_shift_operands(x, y))
+
+
+def bitwise_right_shift(x: Any, y: Any) -> torch.Tensor:
+    """Elementwise `x >> y` (arithmetic shift for signed integers)."""
+    return torch.bitwise_right_shift(*_shift_operands(x, y))
+
+
+def left_shift(x: Any, y: Any) -> torch.Tensor:
+    """Same as `bitwise_left_shift`."""
+    return bitwise_left_shift(x, y)
+
+
+def right_shift(x: Any, y: Any) -> torch.Tensor:
+    """Same as `bitwise_right_shift`."""
+    return bitwise_right_shift(x, y)
+
+
+def _complex_ok(x: Any) -> torch.Tensor:
+    # NumPy complex arrays convert with their dtype kept.
+    if isinstance(x, torch.Tensor):
+        return x
+    if hasattr(x, "dtype") and getattr(x.dtype, "kind", "") == "c":
+        return torch.from_numpy(x)
+    return as_tensor(x)
+
+
+def real(x: Any) -> torch.Tensor:
+    """The real part (the values themselves for real inputs)."""
+    return torch.real(_complex_ok(x))
+
+
+def imag(x: Any) -> torch.Tensor:
+    """The imaginary part of a complex tensor (real inputs are refused, as in Keras on torch)."""
+    x = _complex_ok(x)
+    if not x.is_complex():
+        raise ValueError(f"imag: `x` must be complex. Received dtype {x.dtype}")
+    return torch.imag(x)
+
+
+def conj(x: Any) -> torch.Tensor:
+    """The complex conjugate (the values themselves for real inputs)."""
+    return torch.conj(_complex_ok(x)).resolve_conj()
+
+
+def conjugate(x: Any) -> torch.Tensor:
+    """Same as `conj`."""
+    return conj(x)
+
+
+def angle(x: Any) -> torch.Tensor:
+    """The argument (phase angle) of each complex element; 0 or pi for reals."""
+    x = as_tensor(x)
+    if x.dtype == torch.float16 and x.device.type != "cpu":
+        return torch.angle(x.float()).half()
+    return torch.angle(x)
+
+
+def _segment(
+    kind: str, data: Any, segment_ids: Any, num_segments: int | None, sorted: bool
+) -> torch.Tensor:
+    data = as_tensor(data)
+    ids = as_tensor(segment_ids, device=data.device).long()
+    if ids.ndim != 1 or (data.ndim and ids.shape[0] != data.shape[0]):
+        raise ValueError(
+            f"segment_{kind}: `segment_ids` must be 1-D with one id per row of `data`. "
+            f"Received: segment_ids.shape={tuple(ids.shape)}, data.shape={tuple(data.shape)}"
+        )
+    if num_segments is None:
+        num_segments = int(ids.max()) + 1 if ids.numel() else 0
+    num_segments = int(num_segments)
+    # Ids outside [0, num_segments) are dropped into an extra row that is cut off.
+    ids = torch.where((ids >= 0) & (ids < num_segments), ids, num_segments)
+    index = ids.reshape((-1,) + (1,) * (data.ndim - 1)).expand(data.shape)
+    start = {"sum": 0.0, "max": -math.inf, "min": math.inf, "prod": 1.0}[kind]
+    shape = (num_segments + 1, *data.shape[1:])
+    result = torch.full(shape, start, dtype=torch.float32, device=data.device)
+    reduce = {"sum": "sum", "max": "amax", "min": "amin", "prod": "prod"}[kind]
+    result = result.scatter_reduce(0, index, data.float(), reduce)
+    return result[:-1].to(data.dtype)
+
+
+def segment_sum(
+    data: Any, segment_ids: Any, num_segments: int | None = None, sorted: bool = False
+) -> torch.Tensor:
+    """Sums the rows of `data` that share a segment id (empty segments give 0).
+
+    The sum is accumulated in float32 and cast back to `data`'s dtype, as Keras does.
+    """
+    return _segment("sum", data, segment_ids, num_segments, sorted)
+
+
+def segment_max(
+    data: Any, segment_ids: Any, num_segments: int | None = None, sorted: bool = False
+) -> torch.Tensor:
+    """Maximum of the rows of `data` that share a segment id (empty segments give -inf)."""
+    return _segment("max", data, segment_ids, num_segments, sorted)
+
+
+def segment_min(
+    data: Any, segment_ids: Any, num_segments: int | None = None, sorted: bool = False
+) -> torch.Tensor:
+    """Minimum of the rows of `data` that share a segment id (empty segments give inf)."""
+    return _segment("min", data, segment_ids, num_segments, sorted)
+
+
+def segment_prod(
+    data: Any, segment_ids: Any, num_segments: int | None = None, sorted: bool = False
+) -> torch.Tensor:
+    """Product of the rows of `data` that share a segment id (empty segments give 1)."""
+    return _segment("prod", data, segment_ids, num_segments, sorted)
+
+
+def cdist(x: Any, y: Any) -> torch.Tensor:
+    """Euclidean distances between the rows of `x` and of `y`, batch axes broadcast.
+
+    `x` of shape `(..., n, d)` and `y` of shape `(..., m, d)` give `(..., n, m)`.
+    """
+    x, y = tensors(x, y)
+    if x.ndim < 2 or y.ndim < 2:
+        raise ValueError(
+            f"cdist: inputs must have rank >= 2. Received shapes {tuple(x.shape)}, {tuple(y.shape)}"
+        )
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(
+            f"cdist: the last axes must match. Received shapes {tuple(x.shape)}, {tuple(y.shape)}"
+        )
+    difference = x.unsqueeze(-2) - y.unsqueeze(-3)
+    return torch.sqrt(torch.sum(difference * difference, dim=-1))
+
+
+def view_as_real(x: Any) -> torch.Tensor:
+    """A complex tensor as a real one with a last axis of size 2 (real, imaginary)."""
+    x = _complex_ok(x)
+    if not x.is_complex():
+        raise ValueError(f"view_as_real: `x` must be complex. Received dtype {x.dtype}")
+    return torch.view_as_real(x)
+
+
+def view_as_complex(x: Any) -> torch.Tensor:
+    """A real tensor with a last axis of size 2 as a complex tensor."""
+    x = as_tensor(x)
+    if x.shape[-1:] != (2,):
+        raise ValueError(
+            f"view_as_complex: the last axis must have size 2. Received shape {tuple(x.shape)}"
+        )
+    return torch.view_as_complex(x.contiguous())
+
+
+def logdet(x: Any) -> torch.Tensor:
+    """Natural log of the determinant of a square matrix (or a batch of them)."""
+    return torch.logdet(as_tensor(x))
