@@ -15,6 +15,7 @@ from convolve import (
     constraints,
     datasets,
     distribute,
+    dtype_policies,
     initializers,
     layers,
     losses,
@@ -27,10 +28,24 @@ from convolve import (
     random,
     regularizers,
     saving,
+    tree,
     utils,
     visualize,
 )
+from convolve.dtype_policies import DTypePolicy, FloatDTypePolicy
+from convolve.initializers import Initializer
 from convolve.layers import Input, KerasTensor, Layer
+from convolve.layers.input_spec import InputSpec
+from convolve.losses import Loss
+from convolve.metrics import Metric
 from convolve.models import Model, Sequential
+from convolve.optimizers import Optimizer
+from convolve.regularizers import Regularizer
+from convolve.variables import Variable, device, name_scope
 
 __version__ = "0.1.0"
+
+
+def version() -> str:
+    """The installed convolve version, as `keras.version()` returns Keras's."""
+    return __version__

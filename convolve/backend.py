@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from convolve import config, mixed_precision
+from convolve.layers import naming
 from convolve.layers.naming import reset_names
 from convolve.layers.symbolic import KerasTensor
 from convolve.ops._dtypes import result_type, standardize_dtype
@@ -27,7 +28,10 @@ __all__ = [
     "clear_session",
     "epsilon",
     "floatx",
+    "get_uid",
     "image_data_format",
+    "is_float_dtype",
+    "is_int_dtype",
     "is_keras_tensor",
     "result_type",
     "set_epsilon",
@@ -69,3 +73,24 @@ def is_keras_tensor(x: Any) -> bool:
     """Whether `x` is a symbolic tensor, such as the output of `Input()` or of a layer
     called on one."""
     return isinstance(x, KerasTensor)
+
+
+def get_uid(prefix: str = "") -> int:
+    """A counter per `prefix`, shared with automatic names: 1, 2, 3, ...
+
+    After `Dense()` has been named `dense`, `get_uid("dense")` returns 2, as in Keras.
+    """
+    naming._counters[prefix] += 1
+    return naming._counters[prefix]
+
+
+def is_float_dtype(dtype: Any) -> bool:
+    """Whether `dtype` (a name, NumPy or torch dtype) is a floating-point dtype."""
+    name = standardize_dtype(dtype)
+    return name.startswith("float") or name.startswith("bfloat")
+
+
+def is_int_dtype(dtype: Any) -> bool:
+    """Whether `dtype` (a name, NumPy or torch dtype) is a signed or unsigned integer dtype."""
+    name = standardize_dtype(dtype)
+    return name.startswith("int") or name.startswith("uint")

@@ -18,6 +18,7 @@ from convolve.training.callbacks import (
     ModelCheckpoint,
     ProgbarLogger,
     ReduceLROnPlateau,
+    RemoteMonitor,
     TensorBoard,
     TerminateOnNaN,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "RemoteMonitor",
     "SwapEMAWeights",
     "TensorBoard",
     "TerminateOnNaN",

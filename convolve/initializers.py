@@ -263,6 +263,7 @@ variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
 glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
 he_uniform, he_normal = HeUniform, HeNormal
 lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+OrthogonalInitializer, IdentityInitializer = Orthogonal, Identity  # Keras's longer names
 
 
 def get(identifier: Any) -> Initializer:
@@ -300,3 +301,35 @@ class _CallableInitializer(Initializer):
 
 def serialize(initializer: Initializer) -> dict[str, Any]:
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None):
+    """Rebuilds an initializer from `serialize`'s (or Keras's) `{"class_name", "config"}`.
+
+    Args:
+        config: The serialised initializer (Keras's `module`/`registered_name` keys are
+            ignored), or a name such as `"he_normal"`.
+        custom_objects: Extra names to initializer classes.
+
+    Returns:
+        An `Initializer`.
+    """
+    custom = dict(custom_objects or {})
+    if isinstance(config, str):
+        if config in custom:
+            return get(custom[config])
+        return get(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(
+            "Cannot deserialize initializer: expected a name or a dict with 'class_name'; "
+            f"received config={config!r}"
+        )
+    name = config["class_name"]
+    cls = custom.get(config.get("registered_name") or name) or custom.get(name)
+    cls = cls or _CLASSES.get(name) or _ALIASES.get(name)
+    if cls is None:
+        raise ValueError(
+            f"Unknown initializer class_name={name!r}; known: {sorted(_CLASSES)}. Pass "
+            "custom classes with `custom_objects`."
+        )
+    return cls.from_config(dict(config.get("config") or {}))

@@ -123,3 +123,33 @@ def get(identifier: Any) -> Regularizer | None:
 
 def serialize(regularizer: Regularizer) -> dict[str, Any]:
     return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+
+
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None):
+    """Rebuilds a regularizer from `serialize`'s (or Keras's) `{"class_name", "config"}`.
+
+    Args:
+        config: The serialised regularizer, or a name such as `"l2"`.
+        custom_objects: Extra names to regularizer classes.
+
+    Returns:
+        A `Regularizer`.
+    """
+    custom = dict(custom_objects or {})
+    if isinstance(config, str):
+        return custom[config]() if config in custom else get(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(
+            "Cannot deserialize regularizer: expected a name or a dict with 'class_name'; "
+            f"received config={config!r}"
+        )
+    name = config["class_name"]
+    cls = (
+        custom.get(config.get("registered_name") or name) or custom.get(name) or _BY_NAME.get(name)
+    )
+    if cls is None:
+        raise ValueError(
+            f"Unknown regularizer class_name={name!r}; known: {sorted(_BY_NAME)}. Pass "
+            "custom classes with `custom_objects`."
+        )
+    return cls.from_config(dict(config.get("config") or {}))

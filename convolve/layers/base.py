@@ -8,9 +8,10 @@ receives Keras-layout tensors in `call`, exactly as in Keras; the model converts
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,9 @@ import torch
 from torch import nn
 
 from convolve import _tree, constraints, initializers, regularizers
-from convolve.data.data_tensor import plain
-from convolve.layers import auto_config, layout, tracking
+from convolve.data.data_tensor import from_array, plain
+from convolve.layers import auto_config, layout, naming, tracking
+from convolve.layers.input_spec import assert_input_compatibility
 from convolve.layers.layout import engine_memory_format as _engine_memory_format
 from convolve.layers.naming import to_snake_case, unique_name
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node, is_symbolic
@@ -30,11 +32,18 @@ _DTYPES = {
     "bfloat16": torch.bfloat16,
     "float32": torch.float32,
     "float64": torch.float64,
+    # Integer and boolean layers: inputs of token ids or masks (`Input(dtype="int32")`).
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
 }
 
 
 def standardize_dtype(dtype: Any) -> str:
-    """Returns the Keras name of a float dtype given as name, torch or numpy dtype."""
+    """Returns the Keras name of a dtype given as name, torch or numpy dtype."""
     if dtype is None:
         return "float32"
     if isinstance(dtype, torch.dtype):
@@ -64,14 +73,74 @@ class WeightSpec:
 
 
 class Weight(nn.Parameter):
-    """A trainable weight: a plain `nn.Parameter` to torch, with the `value` of Keras's
-    Variable, so that code written for Keras's torch backend (`v.value.grad` in a custom
-    `train_step`) runs as it is."""
+    """A trainable weight: a plain `nn.Parameter` to torch, with the surface of Keras's
+    Variable (`value`, `name`, `path`, `numpy()`, `assign`), so that code written for
+    Keras's torch backend (`v.value.grad` in a custom `train_step`, `layer.kernel.numpy()`)
+    runs as it is. `numpy()` and `assign` use Keras's axis order, as `get_weights` does;
+    the tensor itself (and its `shape`) keeps torch's."""
 
     @property
     def value(self) -> nn.Parameter:
         """The tensor itself, in torch's layout (gradients live on it)."""
         return self
+
+    @property
+    def name(self) -> str | None:
+        """Keras's name: `kernel`, `bias`, ..."""
+        return self.__dict__.get("_keras_name")
+
+    @property
+    def path(self) -> str | None:
+        """Keras's path: the layers (and name scopes) it was built in, then its name."""
+        return self.__dict__.get("_keras_path", self.name)
+
+    def _keras_axes(self) -> tuple[int, ...] | None:
+        layout = self.__dict__.get("_keras_layout")
+        return None if layout is None else tuple(layout.index(i) for i in range(len(layout)))
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The value as a NumPy array in Keras's axis order (copied to the host)."""
+        del force
+        value = self.detach().cpu()
+        axes = self._keras_axes()
+        return (value if axes is None else value.permute(*axes)).numpy()
+
+    def _coerce(self, value: Any) -> torch.Tensor:
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+        tensor = torch.as_tensor(value, dtype=self.dtype, device=self.device)
+        layout = self.__dict__.get("_keras_layout")
+        keras_shape = tuple(self.numpy().shape) if layout is not None else tuple(self.shape)
+        if tuple(tensor.shape) != keras_shape:
+            raise ValueError(
+                f"The shape of the target variable and the shape of the target value in "
+                f"`variable.assign(value)` must match. variable.shape={keras_shape}, "
+                f"Received: value.shape={tuple(tensor.shape)}. Target variable: {self.name}"
+            )
+        return tensor if layout is None else tensor.permute(*layout)
+
+    def assign(self, value: Any) -> Weight:
+        """Overwrites the value in place (`value` in Keras's axis order)."""
+        with torch.no_grad():
+            self.copy_(self._coerce(value))
+        return self
+
+    def assign_add(self, value: Any) -> Weight:
+        """Adds `value` in place."""
+        with torch.no_grad():
+            self.add_(self._coerce(value))
+        return self
+
+    def assign_sub(self, value: Any) -> Weight:
+        """Subtracts `value` in place."""
+        with torch.no_grad():
+            self.sub_(self._coerce(value))
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Weight:
+        copy = super().__deepcopy__(memo)
+        copy.__dict__.update(self.__dict__)  # Keras's name, path and layout
+        return copy
 
 
 class _KerasLayoutConstraint:
@@ -102,6 +171,19 @@ _CALL_CONTEXT: contextvars.ContextVar[_CallContext | None] = contextvars.Context
 )
 
 
+def _in_name_scope(build: Callable) -> Callable:
+    """`build` run in the layer's name scope, as Keras builds: the weights it creates, and
+    those of the sublayers it builds, get Keras's paths (`block/query/kernel`)."""
+
+    @functools.wraps(build)
+    def scoped(self: Layer, *args: Any, **kwargs: Any) -> Any:
+        with naming.scope(self.name, owner=self):
+            return build(self, *args, **kwargs)
+
+    scoped._in_name_scope = True
+    return scoped
+
+
 class Layer(nn.Module):
     """Base class of every convolve layer (and of models).
 
@@ -118,6 +200,12 @@ class Layer(nn.Module):
     _built_at_init = False  # weightless layers Keras marks as built when constructed
     input_ndim: int | None = None  # exact input rank this layer accepts, if fixed
     min_input_ndim: int | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not hasattr(build, "_in_name_scope"):
+            cls.build = _in_name_scope(build)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
         layer = super().__new__(cls)
@@ -186,6 +274,15 @@ class Layer(nn.Module):
             object.__setattr__(self, name, tracking.track(self, name, value))
             return
         super().__setattr__(name, value)
+        if isinstance(value, nn.Parameter) and getattr(value, "_keras_name", None):
+            # A `convolve.Variable` set as an attribute is one of the layer's weights.
+            specs = self.__dict__.get("_weight_specs")
+            if (
+                specs is not None
+                and name in self._parameters
+                and name not in {spec.attr for spec in specs}
+            ):
+                specs.append(WeightSpec(value.name, name, value.trainable, None))
 
     def __delattr__(self, name: str) -> None:
         if name in self.__dict__ and name in self._modules:
@@ -261,6 +358,10 @@ class Layer(nn.Module):
         constraint = constraints.get(constraint)
         if trainable:
             weight = Weight(value, requires_grad=self._trainable)
+            weight._keras_name = base
+            weight._keras_path = naming.weight_path(self.name, base)
+            if layout is not None:  # Keras's axis order: numpy(), assign, Adafactor's axes
+                weight._keras_layout = layout
             if constraint is not None:  # applied by the optimizer after each update
                 weight.constraint = _KerasLayoutConstraint(constraint, layout)
             self.register_parameter(attr, weight)
@@ -481,6 +582,8 @@ class Layer(nn.Module):
         if is_symbolic(inputs):
             return self._symbolic_call(inputs, *args, training=training, **kwargs)
         inputs = _tree.map_structure(self._as_input_tensor, inputs)
+        if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
+            assert_input_compatibility(self.input_spec, inputs, self.name)
         self.build_for(_tree.map_structure(_keras_shape_of, inputs))
         inputs = self._place(inputs)
         self._clear_activity_losses()
@@ -545,7 +648,7 @@ class Layer(nn.Module):
                     f"Layer '{self.name}' takes numeric inputs; received an array of dtype "
                     f"{array.dtype} with shape {array.shape}."
                 )
-            t = torch.as_tensor(array)
+            t = from_array(array)
         dtype = torch_dtype(self._dtype)
         if t.is_complex():
             raise ValueError(
@@ -574,6 +677,8 @@ class Layer(nn.Module):
         input_shapes = _tree.map_structure(
             lambda t: t.shape if isinstance(t, KerasTensor) else t, inputs
         )
+        if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
+            assert_input_compatibility(self.input_spec, inputs, self.name)
         self.build_for(input_shapes)
         output_shapes = self.compute_output_shape(input_shapes)
         node_index = len(self._inbound_nodes)

@@ -24,6 +24,7 @@ class InputLayer(Layer):
         batch_size: int | None = None,
         dtype: Any = None,
         sparse: bool | None = None,
+        ragged: bool | None = None,
         batch_shape: Sequence[int | None] | None = None,
         input_tensor: KerasTensor | None = None,
         optional: bool = False,
@@ -35,10 +36,12 @@ class InputLayer(Layer):
         if "batch_input_shape" in kwargs and batch_shape is None:
             batch_shape = kwargs.pop("batch_input_shape")
         super().__init__(name=name or _input_name(), dtype=dtype, **kwargs)
-        if sparse:
-            raise ValueError(
-                f"InputLayer: sparse inputs are not supported, received sparse={sparse}"
-            )
+        for argument, value in (("sparse", sparse), ("ragged", ragged)):
+            if value:
+                raise ValueError(
+                    f"InputLayer: {argument} inputs are not supported, received "
+                    f"{argument}={value}"
+                )
         if shape is not None and batch_shape is not None:
             raise ValueError(
                 "InputLayer: pass `shape` or `batch_shape`, not both. "
@@ -57,7 +60,7 @@ class InputLayer(Layer):
                     f"received shape={tuple(batch_shape[1:])}"
                 )
         self.batch_shape = tuple(batch_shape)
-        self.sparse = False
+        self.sparse = self.ragged = False
         self.optional = optional
         self.built = True
         if input_tensor is None:
@@ -73,7 +76,14 @@ class InputLayer(Layer):
         return input_shape
 
     def get_config(self):
-        return {"batch_shape": self.batch_shape, "dtype": self._dtype, "name": self.name}
+        return {
+            "batch_shape": self.batch_shape,
+            "dtype": self._dtype,
+            "sparse": self.sparse,
+            "ragged": self.ragged,
+            "name": self.name,
+            "optional": self.optional,
+        }
 
 
 def _input_name() -> str:
@@ -87,6 +97,7 @@ def Input(  # noqa: N802 - Keras's public name
     batch_size: int | None = None,
     dtype: Any = None,
     sparse: bool | None = None,
+    ragged: bool | None = None,
     batch_shape: Sequence[int | None] | None = None,
     name: str | None = None,
     tensor: KerasTensor | None = None,
@@ -105,6 +116,7 @@ def Input(  # noqa: N802 - Keras's public name
         batch_size=batch_size,
         dtype=dtype,
         sparse=sparse,
+        ragged=ragged,
         batch_shape=batch_shape,
         name=name,
         input_tensor=tensor,

@@ -84,6 +84,14 @@ from convolve.losses.regression import (
     mse,
     msle,
 )
+from convolve.losses.specialized import (
+    CTC,
+    CategoricalGeneralizedCrossEntropy,
+    Circle,
+    categorical_generalized_cross_entropy,
+    circle,
+    ctc,
+)
 from convolve.losses.targets import check_targets
 
 __all__ = [
@@ -91,6 +99,12 @@ __all__ = [
     "REDUCTIONS",
     "STRING_LOSSES",
     "BinaryCrossentropy",
+    "ctc",
+    "circle",
+    "categorical_generalized_cross_entropy",
+    "Circle",
+    "CategoricalGeneralizedCrossEntropy",
+    "CTC",
     "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
     "CategoricalFocalCrossentropy",

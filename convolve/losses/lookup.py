@@ -50,6 +50,14 @@ from convolve.losses.regression import (
     mean_squared_error,
     mean_squared_logarithmic_error,
 )
+from convolve.losses.specialized import (
+    CTC,
+    CategoricalGeneralizedCrossEntropy,
+    Circle,
+    categorical_generalized_cross_entropy,
+    circle,
+    ctc,
+)
 
 BUILTIN_CLASSES: tuple[type[Loss], ...] = (
     SparseCategoricalCrossentropy,
@@ -71,6 +79,9 @@ BUILTIN_CLASSES: tuple[type[Loss], ...] = (
     CosineSimilarity,
     Dice,
     Tversky,
+    CTC,
+    Circle,
+    CategoricalGeneralizedCrossEntropy,
 )
 BUILTIN_FUNCTIONS: tuple[Callable[..., torch.Tensor], ...] = (
     sparse_categorical_crossentropy,
@@ -92,6 +103,9 @@ BUILTIN_FUNCTIONS: tuple[Callable[..., torch.Tensor], ...] = (
     cosine_similarity,
     dice,
     tversky,
+    ctc,
+    circle,
+    categorical_generalized_cross_entropy,
 )
 _OBJECTS: dict[str, Any] = {obj.__name__: obj for obj in (*BUILTIN_CLASSES, *BUILTIN_FUNCTIONS)}
 _OBJECTS.update(
@@ -111,8 +125,14 @@ _OBJECTS.update(
     }
 )
 
+#: Names `get` resolves although Keras's `get` does not know them (Keras exports them but
+#: leaves them out of its name table); they stay out of `STRING_LOSSES`.
+_NOT_IN_KERAS_TABLE = frozenset(
+    {"CategoricalGeneralizedCrossEntropy", "categorical_generalized_cross_entropy"}
+)
+
 #: Strings accepted by `get` (class names return instances, the rest functions).
-STRING_LOSSES: tuple[str, ...] = tuple(sorted(_OBJECTS))
+STRING_LOSSES: tuple[str, ...] = tuple(sorted(set(_OBJECTS) - _NOT_IN_KERAS_TABLE))
 
 
 def serialize(loss: Loss | Callable[..., torch.Tensor]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from convolve.losses import (
     binary_crossentropy,
     binary_focal_crossentropy,
     categorical_crossentropy,
+    categorical_focal_crossentropy,
     categorical_hinge,
     hinge,
     huber,
@@ -54,6 +55,12 @@ from convolve.metrics.confusion import (
     TrueNegatives,
     TruePositives,
 )
+from convolve.metrics.correlation import (
+    ConcordanceCorrelation,
+    PearsonCorrelation,
+    concordance_correlation,
+    pearson_correlation,
+)
 from convolve.metrics.f_score import F1Score, FBetaScore
 from convolve.metrics.iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from convolve.metrics.lookup import (
@@ -82,9 +89,24 @@ from convolve.metrics.regression import (
     SparseCategoricalCrossentropy,
     SquaredHinge,
 )
+from convolve.metrics.sensitivity import (
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+)
 
 __all__ = [
     "AUC",
+    "pearson_correlation",
+    "concordance_correlation",
+    "categorical_focal_crossentropy",
+    "SpecificityAtSensitivity",
+    "SensitivityAtSpecificity",
+    "RecallAtPrecision",
+    "PrecisionAtRecall",
+    "PearsonCorrelation",
+    "ConcordanceCorrelation",
     "Accuracy",
     "BinaryAccuracy",
     "BinaryCrossentropy",

@@ -25,10 +25,12 @@ import torch
 from convolve import losses as L
 from convolve.metrics import accuracy_metrics as A
 from convolve.metrics import confusion as C
+from convolve.metrics import correlation as K
 from convolve.metrics import f_score as F
 from convolve.metrics import iou as I
 from convolve.metrics import r2
 from convolve.metrics import regression as R
+from convolve.metrics import sensitivity as S
 from convolve.metrics.base import Mean, MeanMetricWrapper, Metric, Sum
 
 __all__ = [
@@ -79,6 +81,12 @@ _CLASSES: tuple[type[Metric], ...] = (
     I.MeanIoU,
     I.OneHotIoU,
     I.OneHotMeanIoU,
+    K.PearsonCorrelation,
+    K.ConcordanceCorrelation,
+    S.SensitivityAtSpecificity,
+    S.SpecificityAtSensitivity,
+    S.PrecisionAtRecall,
+    S.RecallAtPrecision,
 )
 
 
@@ -136,6 +144,8 @@ _FUNCTIONS.update(
             A.top_k_categorical_accuracy,
             A.sparse_top_k_categorical_accuracy,
             R.cosine_similarity,
+            K.pearson_correlation,
+            K.concordance_correlation,
         )
     }
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from convolve.layers import naming
 from convolve.layers.base import Layer
 from convolve.layers.core import InputLayer
 from convolve.layers.symbolic import KerasTensor
@@ -119,8 +120,9 @@ class Sequential(Model):
         if self._input_layer is None:
             return
         x = self._input_layer.output_tensor
-        for layer in self._layer_list:
-            x = layer(x)
+        with naming.scope(self.name, owner=self):  # weight paths `sequential/dense/kernel`
+            for layer in self._layer_list:
+                x = layer(x)
         self._outputs_tensor = x
         self.built = True
         self._build_input_shape = self._input_layer.batch_shape

@@ -23,9 +23,11 @@ from typing import Any
 
 from convolve.optimizers import schedules
 from convolve.optimizers.adadelta import Adadelta
+from convolve.optimizers.adafactor import Adafactor
 from convolve.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from convolve.optimizers.base import Optimizer
 from convolve.optimizers.ftrl import Ftrl
+from convolve.optimizers.lamb import Lamb
 from convolve.optimizers.lion import Lion
 from convolve.optimizers.rmsprop import Adagrad, RMSprop
 from convolve.optimizers.sgd import SGD
@@ -42,6 +44,9 @@ __all__ = [
     "Adadelta",
     "Lion",
     "Ftrl",
+    "Lamb",
+    "Adafactor",
+    "LossScaleOptimizer",
     "schedules",
     "get",
     "serialize",
@@ -50,8 +55,23 @@ __all__ = [
 
 _BUILTIN: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
-    for cls in (SGD, Adam, AdamW, Adagrad, RMSprop, Nadam, Adamax, Adadelta, Lion, Ftrl)
-}
+    for cls in (
+        SGD, Adam, AdamW, Adagrad, RMSprop, Nadam, Adamax, Adadelta, Lion, Ftrl, Lamb, Adafactor
+    )
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    # `convolve.mixed_precision` builds on this package, so its class is fetched on use.
+    if name == "LossScaleOptimizer":
+        from convolve.mixed_precision import LossScaleOptimizer
+
+        return LossScaleOptimizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "LossScaleOptimizer"})
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:

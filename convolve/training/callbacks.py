@@ -533,3 +533,68 @@ class LambdaCallback(Callback):
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
+
+
+class RemoteMonitor(Callback):
+    """Posts each epoch's logs to a server over HTTP, as Keras's `RemoteMonitor` does.
+
+    At the end of every epoch it sends `{"epoch": epoch, **logs}`: as a form field
+    `field` holding the JSON text (`send_as_json=False`, Keras's default), or as a JSON
+    body. An unreachable server gives a warning, not an error.
+
+    Args:
+        root: The server's root URL.
+        path: Path appended to `root` for the requests.
+        field: Name of the form field holding the JSON text.
+        headers: Optional dict of extra HTTP headers.
+        send_as_json: Send the logs as the JSON body instead of a form field.
+
+    Example:
+        >>> from convolve import callbacks
+        >>> monitor = callbacks.RemoteMonitor(root="http://localhost:9000")
+    """
+
+    def __init__(
+        self,
+        root: str = "http://localhost:9000",
+        path: str = "/publish/epoch/end/",
+        field: str = "data",
+        headers: dict[str, str] | None = None,
+        send_as_json: bool = False,
+    ) -> None:
+        super().__init__()
+        self.root = root
+        self.path = path
+        self.field = field
+        self.headers = headers
+        self.send_as_json = send_as_json
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        import json
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+        import warnings
+
+        send: dict[str, Any] = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            if isinstance(value, np.ndarray | np.generic):
+                value = value.item()
+            elif hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+                value = value.item()  # a 0-d tensor
+            send[key] = value
+        headers = dict(self.headers or {})
+        if self.send_as_json:
+            body = json.dumps(send).encode("utf-8")
+            headers.setdefault("Content-Type", "application/json")
+        else:
+            body = urllib.parse.urlencode({self.field: json.dumps(send)}).encode("utf-8")
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        request = urllib.request.Request(
+            self.root + self.path, data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except (urllib.error.URLError, OSError, ValueError):
+            warnings.warn(f"Could not reach RemoteMonitor root server at {self.root}", stacklevel=2)

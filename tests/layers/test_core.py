@@ -211,3 +211,33 @@ def test_get_config_round_trip():
     clone = layers.Dense.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone.units == 7 and not clone.use_bias
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint8", "bool", "float32"])
+def test_input_dtypes_and_config_match_keras(dtype):
+    import convolve
+
+    ours = convolve.Input((6,), dtype=dtype, name="ids")
+    theirs = keras.Input((6,), dtype=dtype, name="ids")
+    assert ours.dtype == theirs.dtype
+    ours_layer = ours._keras_history.layer
+    theirs_layer = theirs._keras_history.operation
+    assert ours_layer.get_config() == theirs_layer.get_config()
+
+
+def test_an_integer_input_feeds_token_ids_as_keras_does():
+    import convolve
+
+    def build(lib):
+        inputs = lib.Input((6,), dtype="int32")
+        x = lib.layers.Embedding(20, 4)(inputs)
+        x = lib.layers.GlobalAveragePooling1D()(x)
+        return lib.Model(inputs, lib.layers.Dense(2)(x))
+
+    ours, theirs = build(convolve), build(keras)
+    ours.set_weights(theirs.get_weights())
+    ids = RNG.integers(0, 20, (3, 6))
+    expected = theirs.predict(ids, verbose=0)
+    np.testing.assert_allclose(ours.predict(ids, verbose=0), expected, atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="ragged=True"):
+        convolve.Input((6,), ragged=True)
