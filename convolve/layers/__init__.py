@@ -1,16 +1,31 @@
 """Keras layers running on torch."""
 
 from convolve.layers.activation_layers import PReLU
+from convolve.layers.adaptive_pooling import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
+)
+from convolve.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from convolve.layers.augmentation import (
+    AugMix,
     AutoContrast,
+    ContrastLimitedAdaptiveHistogramEqualization,
     CutMix,
     Equalization,
+    MaxNumBoundingBoxes,
     MixUp,
+    Pipeline,
+    RandAugment,
     RandomBrightness,
     RandomColorDegeneration,
     RandomColorJitter,
     RandomContrast,
     RandomCrop,
+    RandomElasticTransform,
     RandomErasing,
     RandomFlip,
     RandomGaussianBlur,
@@ -29,6 +44,7 @@ from convolve.layers.augmentation import (
     Solarization,
 )
 from convolve.layers.base import Layer
+from convolve.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from convolve.layers.convolution import (
     Conv1D,
     Conv2D,
@@ -69,6 +85,11 @@ from convolve.layers.core import (
     SpatialDropout2D,
     SpatialDropout3D,
 )
+from convolve.layers.dot import Dot, dot
+from convolve.layers.einsum_dense import EinsumDense
+from convolve.layers.embedding import Embedding
+from convolve.layers.input_spec import InputSpec
+from convolve.layers.layer_serialization import deserialize, serialize
 from convolve.layers.merging import (
     Add,
     Average,
@@ -117,6 +138,15 @@ from convolve.layers.pooling import (
     MaxPooling3D,
 )
 from convolve.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing
+from convolve.layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    Masking,
+    SimpleRNN,
+    TimeDistributed,
+)
 from convolve.layers.regularization import (
     ActivityRegularization,
     AlphaDropout,
@@ -135,6 +165,8 @@ from convolve.layers.reshaping import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
+from convolve.layers.rms_normalization import RMSNormalization
+from convolve.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from convolve.layers.symbolic import KerasTensor
 from convolve.layers.unit_normalization import UnitNormalization
 from convolve.layers.wrappers import Lambda, TorchModuleWrapper

@@ -252,6 +252,21 @@ def resolve_class(ref: Mapping[str, Any], family: str, ctx: Context, entry: str)
     return cls
 
 
+def is_layer_reference(ref: Mapping[str, Any], ctx: Context) -> bool:
+    """Whether `ref` names a layer class: a built-in one under a Keras or convolve module,
+    or a layer class the user registered or passed in `custom_objects`."""
+    from convolve.layers.base import Layer
+
+    class_name = ref.get("class_name")
+    if not isinstance(class_name, str) or not isinstance(ref.get("config"), dict):
+        return False
+    for key in (ref.get("registered_name"), class_name):
+        custom = ctx.lookup(key)
+        if custom is not None:
+            return isinstance(custom, type) and issubclass(custom, Layer)
+    return is_keras_module(ref.get("module")) and class_name in layer_classes()
+
+
 def resolve_function(ref: Mapping[str, Any], families: tuple[str, ...], ctx: Context, entry: str):
     """The function a `{"class_name": "function", ...}` reference (or a name) names."""
     if isinstance(ref, str):

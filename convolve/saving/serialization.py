@@ -7,6 +7,11 @@ Keras and one written by Keras opens here. Functional models list their layers w
 `inbound_nodes` (calls on `__keras_tensor__` references) and name their `input_layers` and
 `output_layers` as `[layer_name, node_index, tensor_index]`, as Keras does.
 
+Layers nested in a layer's config (`Bidirectional`'s `layer` and `backward_layer`,
+`TimeDistributed`'s `layer`, `RNN`'s `cell`, `StackedRNNCells`'s `cells`) are written and
+read as Keras does: each is a full layer entry, rebuilt here like the model's own layers
+before the wrapper's `from_config` receives it.
+
 Reading goes through the allowlist of `objects.py`: classes resolve only to convolve's own
 layers or to what the user registered, and every reference is checked before anything is
 built.
@@ -357,11 +362,29 @@ def _convolve_layer_config(inner: dict, ctx: Context, where: str, builtin: bool)
             out[key] = objects.dtype_name(value, ctx, entry)
         elif family is not None:
             out[key] = objects.deserialize_object(value, family, ctx, entry)
+        elif builtin and _holds_layers(value, ctx):
+            out[key] = _nested_layers(value, ctx, entry)
         elif builtin:
             out[key] = objects.plain_value(value, ctx, entry)
         else:
             out[key] = value  # a user's class rebuilds its own nested objects
     return out
+
+
+def _holds_layers(value: Any, ctx: Context) -> bool:
+    """Whether a config value is a nested layer entry (a wrapper's `layer`, an RNN's
+    `cell`) or a non-empty list of them (`StackedRNNCells`'s `cells`)."""
+    if isinstance(value, list):
+        return bool(value) and all(_holds_layers(item, ctx) for item in value)
+    return isinstance(value, dict) and objects.is_layer_reference(value, ctx)
+
+
+def _nested_layers(value: Any, ctx: Context, where: str) -> Any:
+    """Nested layer entries rebuilt as layers, through the same (audited) path as the
+    model's own layers; the wrapper's `from_config` then receives live layers."""
+    if isinstance(value, list):
+        return [_nested_layers(item, ctx, f"{where}[{i}]") for i, item in enumerate(value)]
+    return layer_from_config(value, ctx, where)
 
 
 def _sequential_from_config(config: dict, ctx: Context, where: str) -> Any:

@@ -5,6 +5,8 @@ torch operations. Called directly without `training`, a layer augments, as Keras
 """
 
 from convolve.layers.augmentation._image import ImageLayer, RandomImageLayer
+from convolve.layers.augmentation.boxes import MaxNumBoundingBoxes
+from convolve.layers.augmentation.clahe import ContrastLimitedAdaptiveHistogramEqualization
 from convolve.layers.augmentation.color import (
     RandomBrightness,
     RandomColorDegeneration,
@@ -13,6 +15,7 @@ from convolve.layers.augmentation.color import (
     RandomHue,
     RandomSaturation,
 )
+from convolve.layers.augmentation.elastic import RandomElasticTransform
 from convolve.layers.augmentation.filters import (
     RandomErasing,
     RandomGaussianBlur,
@@ -29,6 +32,7 @@ from convolve.layers.augmentation.geometric import (
 )
 from convolve.layers.augmentation.mixing import CutMix, MixUp
 from convolve.layers.augmentation.perspective import RandomPerspective
+from convolve.layers.augmentation.policies import AugMix, Pipeline, RandAugment
 from convolve.layers.augmentation.tone import (
     AutoContrast,
     Equalization,
@@ -39,16 +43,22 @@ from convolve.layers.augmentation.tone import (
 )
 
 __all__ = [
+    "AugMix",
     "AutoContrast",
+    "ContrastLimitedAdaptiveHistogramEqualization",
     "CutMix",
     "Equalization",
     "ImageLayer",
+    "MaxNumBoundingBoxes",
     "MixUp",
+    "Pipeline",
+    "RandAugment",
     "RandomBrightness",
     "RandomColorDegeneration",
     "RandomColorJitter",
     "RandomContrast",
     "RandomCrop",
+    "RandomElasticTransform",
     "RandomErasing",
     "RandomFlip",
     "RandomGaussianBlur",

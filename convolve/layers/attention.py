@@ -1,0 +1,664 @@
+"""Attention layers: MultiHeadAttention, Attention and AdditiveAttention."""
+
+from __future__ import annotations
+
+import math
+import string
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from convolve import _tree, constraints, initializers, regularizers
+from convolve.layers import _args, layout
+from convolve.layers.base import Layer
+from convolve.layers.core import Dropout, Softmax
+from convolve.layers.einsum_dense import EinsumDense
+from convolve.layers.symbolic import KerasHistory, KerasTensor, Node, is_symbolic
+
+_MASK_VALUE = -1e9  # what Keras's Softmax puts at masked positions (float32)
+_SDPA_MASK_VALUE = -0.7 * 3.38953e38  # what Keras's dot_product_attention adds instead
+
+
+def _serialize_regularizer(regularizer: Any) -> Any:
+    return None if regularizer is None else regularizers.serialize(regularizer)
+
+
+def _letters(count: int, offset: int = 0) -> str:
+    return string.ascii_lowercase[offset : offset + count]
+
+
+def _projection_equation(free_dims: int, bound_dims: int, output_dims: int) -> tuple[str, str, int]:
+    """The einsum equation, bias axes and output rank of one projection, as Keras builds."""
+    free = _letters(free_dims)
+    bound = _letters(bound_dims, free_dims)
+    out = _letters(output_dims, free_dims + bound_dims)
+    return f"{free}{bound},{bound}{out}->{free}{out}", out, free_dims + output_dims
+
+
+def _attention_equations(rank: int, attn_axes: tuple[int, ...]) -> tuple[str, str, int]:
+    """Einsum equations of the query-key product and of the value combination."""
+    target = _letters(rank)
+    batch_dims = tuple(i for i in range(rank) if i not in (*attn_axes, rank - 1))
+    source = ""
+    offset = rank
+    for i in range(rank):
+        if i in batch_dims or i == rank - 1:
+            source += target[i]
+        else:
+            source += string.ascii_lowercase[offset]
+            offset += 1
+    product = "".join(
+        [target[i] for i in batch_dims]
+        + [target[i] for i in attn_axes]
+        + [source[i] for i in attn_axes]
+    )
+    return f"{source},{target}->{product}", f"{product},{source}->{target}", len(product)
+
+
+def _partial_shape(rank: int, known: list) -> list:
+    return [None] * (rank - len(known)) + list(known)
+
+
+def _user(t: Any) -> Any:
+    return layout.to_user(t) if isinstance(t, torch.Tensor) else t
+
+
+def _engine(t: Any) -> Any:
+    return layout.to_engine(t) if isinstance(t, torch.Tensor) else t
+
+
+def _causal_mask(q_len: int, v_len: int, device: torch.device) -> torch.Tensor:
+    rows = torch.arange(q_len, device=device)[:, None]
+    cols = torch.arange(v_len, device=device)[None, :]
+    return (rows >= cols)[None]  # (1, T, S): position i sees keys 0..i
+
+
+class _MultiInputLayer(Layer):
+    """A layer called with several tensors as separate arguments (`layer(query, value)`).
+
+    The tensors travel as one dict (the node's inputs in a functional model); options
+    such as `use_causal_mask` travel as keyword arguments.
+    """
+
+    _engine_layout = True
+    _tensor_args: tuple[str, ...] = ()
+
+    def _call_packed(self, tensors: dict, options: dict, training: Any) -> Any:
+        if is_symbolic(tensors):
+            return self._symbolic_packed(tensors, options, training)
+        tensors = {k: self._as_arg_tensor(k, v) for k, v in tensors.items()}
+        self._build_packed({k: (None, *tuple(v.shape[1:])) for k, v in tensors.items()})
+        tensors = self._place(tensors)
+        self._clear_activity_losses()
+        engine = {k: _engine(v) for k, v in tensors.items()}
+        out = self._invoke(engine, (), options, training)
+        return _tree.map_structure(_user, out)
+
+    def _as_arg_tensor(self, name: str, value: Any) -> torch.Tensor:
+        if name.endswith("mask"):
+            return torch.as_tensor(value) if not isinstance(value, torch.Tensor) else value
+        return self._as_input_tensor(value)
+
+    def _symbolic_packed(self, tensors: dict, options: dict, training: Any) -> Any:
+        for name, value in tensors.items():
+            if not isinstance(value, KerasTensor):
+                raise ValueError(
+                    f"Layer '{self.name}': in a functional model `{name}` must be a symbolic "
+                    f"tensor like the other inputs, received {type(value).__name__}"
+                )
+        shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+        self._build_packed(shapes)
+        output_shapes = self._packed_output_shapes(shapes, options)
+        node_index = len(self._inbound_nodes)
+        outputs = [KerasTensor(s, self._dtype, name=self.name) for s in output_shapes]
+        for i, tensor in enumerate(outputs):
+            tensor._keras_history = KerasHistory(self, node_index, i)
+        kwargs = dict(options)
+        if training is not None:
+            kwargs["training"] = training
+        result = outputs[0] if len(outputs) == 1 else tuple(outputs)
+        self._inbound_nodes.append(Node(self, tensors, kwargs, result))
+        return result
+
+    def build_for(self, input_shape: Any) -> None:
+        """Builds from saved shapes: a dict of them by argument name, or one shape."""
+        if isinstance(input_shape, dict):
+            shapes = {k.removesuffix("_shape"): tuple(v) for k, v in input_shape.items() if v}
+        elif input_shape and all(isinstance(s, list | tuple) for s in input_shape):
+            names = ("query", "value", "key")
+            shapes = {k: tuple(v) for k, v in zip(names, input_shape, strict=False)}
+        else:
+            shapes = {"query": tuple(input_shape), "value": tuple(input_shape)}
+        self._build_packed(shapes)
+
+    def _build_packed(self, shapes: dict) -> None:
+        if not self.built:
+            self._build_from_shapes(shapes)
+            self._build_input_shape = shapes
+            self.built = True
+
+    def _build_from_shapes(self, shapes: dict) -> None:
+        raise NotImplementedError
+
+    def _packed_output_shapes(self, shapes: dict, options: dict) -> list[tuple]:
+        raise NotImplementedError
+
+
+class MultiHeadAttention(_MultiInputLayer):
+    """Multi-head attention as in "Attention is all you need" (Vaswani et al., 2017).
+
+    `query`, `key` and `value` are projected per head by `EinsumDense` sublayers named
+    `query`, `key`, `value`; the heads' outputs are projected back by `attention_output`.
+    Weights, their order and their Keras names match Keras's layer.
+
+    Args:
+        num_heads: number of attention heads.
+        key_dim: size of each head for query and key.
+        value_dim: size of each head for value (`key_dim` by default).
+        dropout: dropout rate on the attention probabilities.
+        use_bias: whether the projections have biases.
+        output_shape: the output shape besides batch and sequence axes; by default the
+            query's last dimension.
+        attention_axes: the axes attention runs over; by default all but batch, heads and
+            features.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, bias_constraint: for the projections.
+        seed: seed of the dropout.
+
+    Call arguments:
+        query: `(B, T, dim)`; value: `(B, S, dim)`; key: `(B, S, dim)` (`value` if None).
+        value_mask, key_mask: boolean masks `(B, S)` of the valid positions.
+        attention_mask: boolean mask `(B, T, S)`: which keys each query may attend to.
+        return_attention_scores: also return the scores `(B, num_heads, T, S)`.
+        use_causal_mask: position i attends only to positions up to i.
+
+    Example:
+        >>> import convolve
+        >>> x = convolve.Input(shape=(16, 32))
+        >>> convolve.layers.MultiHeadAttention(num_heads=4, key_dim=8)(x, x).shape
+        (None, 16, 32)
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape: Any = None,
+        attention_axes: Any = None,
+        sliding_window: int | None = None,
+        flash_attention: bool | None = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        use_gate: bool = False,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        super().__init__(**kwargs)
+        self._num_heads = _args.positive_int(owner, "num_heads", num_heads)
+        self._key_dim = _args.positive_int(owner, "key_dim", key_dim)
+        if value_dim is not None:
+            _args.positive_int(owner, "value_dim", value_dim)
+        self._value_dim = value_dim if value_dim else key_dim
+        self._dropout = _args.rate(owner, "dropout", dropout)
+        self._use_bias = bool(use_bias)
+        if use_gate:
+            raise NotImplementedError(
+                f"{owner}: gated attention is not supported, received use_gate={use_gate!r}"
+            )
+        self._use_gate = False
+        if flash_attention:
+            raise NotImplementedError(
+                f"{owner}: flash attention is not supported, received "
+                f"flash_attention={flash_attention!r}"
+            )
+        if output_shape:
+            if isinstance(output_shape, int):
+                output_shape = (output_shape,)
+            try:
+                output_shape = tuple(output_shape)
+            except TypeError:
+                raise _args.fail(
+                    owner, "output_shape", output_shape, "an int, list or tuple"
+                ) from None
+            if not all(isinstance(d, int) and d > 0 for d in output_shape):
+                raise _args.fail(owner, "output_shape", output_shape, "positive ints")
+        self._output_shape = output_shape or None
+        if isinstance(attention_axes, int) and not isinstance(attention_axes, bool):
+            attention_axes = (attention_axes,)
+        elif attention_axes is not None and not isinstance(attention_axes, list | tuple):
+            raise _args.fail(owner, "attention_axes", attention_axes, "an int, list or tuple")
+        self._attention_axes = None if attention_axes is None else tuple(attention_axes)
+        if sliding_window is not None:
+            _args.positive_int(owner, "sliding_window", sliding_window)
+        self._sliding_window = sliding_window
+        self._kernel_initializer = initializers.get(kernel_initializer)
+        self._bias_initializer = initializers.get(bias_initializer)
+        self._kernel_regularizer = regularizers.get(kernel_regularizer)
+        self._bias_regularizer = regularizers.get(bias_regularizer)
+        self._activity_regularizer = regularizers.get(activity_regularizer)
+        self._kernel_constraint = constraints.get(kernel_constraint)
+        self._bias_constraint = constraints.get(bias_constraint)
+        self.seed = seed
+        self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self._key_dim))
+
+    num_heads = property(lambda self: self._num_heads)
+    key_dim = property(lambda self: self._key_dim)
+    value_dim = property(lambda self: self._value_dim)
+    dropout = property(lambda self: self._dropout)
+    use_bias = property(lambda self: self._use_bias)
+    attention_axes = property(lambda self: self._attention_axes)
+
+    # ------------------------------------------------------------------ building
+    def _sublayer_kwargs(self) -> dict[str, Any]:
+        def fresh(init):
+            return type(init).from_config(init.get_config())
+
+        return {
+            "kernel_initializer": fresh(self._kernel_initializer),
+            "bias_initializer": fresh(self._bias_initializer),
+            "kernel_regularizer": self._kernel_regularizer,
+            "bias_regularizer": self._bias_regularizer,
+            "activity_regularizer": self._activity_regularizer,
+            "kernel_constraint": self._kernel_constraint,
+            "bias_constraint": self._bias_constraint,
+            "dtype": self._dtype,
+        }
+
+    def _projection(self, rank: int, known: list, name: str, bound: int = 1) -> EinsumDense:
+        equation, bias_axes, out_rank = _projection_equation(rank - 1, bound, len(known))
+        return EinsumDense(
+            equation,
+            output_shape=_partial_shape(out_rank - 1, known),
+            bias_axes=bias_axes if self._use_bias else None,
+            name=name,
+            **self._sublayer_kwargs(),
+        )
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = value_shape if key_shape is None else key_shape
+        query_shape, value_shape, key_shape = map(tuple, (query_shape, value_shape, key_shape))
+        if value_shape[1:-1] != key_shape[1:-1]:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): all dimensions of `value` and "
+                f"`key`, except the last one, must be equal. Received: "
+                f"value_shape={value_shape} and key_shape={key_shape}"
+            )
+        heads = self._num_heads
+        self.query_dense = self._projection(len(query_shape), [heads, self._key_dim], "query")
+        self.query_dense.build_for(query_shape)
+        self.key_dense = self._projection(len(key_shape), [heads, self._key_dim], "key")
+        self.key_dense.build_for(key_shape)
+        self.value_dense = self._projection(len(value_shape), [heads, self._value_dim], "value")
+        self.value_dense.build_for(value_shape)
+        rank = len(value_shape) + 1  # rank of the projected tensors
+        if self._attention_axes is None:
+            self._attention_axes = tuple(range(1, rank - 2))
+        else:
+            self._attention_axes = tuple(
+                a if a >= 0 else (rank - 1) + a for a in self._attention_axes
+            )
+        self._dot_product_equation, self._combine_equation, scores_rank = _attention_equations(
+            rank, self._attention_axes
+        )
+        self._norm_axes = tuple(range(scores_rank - len(self._attention_axes), scores_rank))
+        # Weightless, as in Keras; they keep the saved file's paths identical to Keras's.
+        self._softmax = Softmax(axis=-1, dtype=self._dtype)
+        self._dropout_layer = Dropout(rate=self._dropout, dtype=self._dtype, seed=self.seed)
+        output_shape = list(self._output_shape or [query_shape[-1]])
+        self.output_dense = self._projection(len(query_shape), output_shape, "attention_output", 2)
+        dense_input = list(self.query_dense.compute_output_shape(query_shape))
+        dense_input[-1] = self._value_dim
+        self.output_dense.build_for(tuple(dense_input))
+
+    def _build_from_shapes(self, shapes):
+        self.build(shapes["query"], shapes["value"], shapes.get("key"))
+
+    def build_from_config(self, config: dict) -> None:
+        shapes = config.get("shapes_dict") or {}
+        self._build_packed(
+            {
+                "query": tuple(shapes["query_shape"]),
+                "value": tuple(shapes["value_shape"]),
+                **({"key": tuple(shapes["key_shape"])} if shapes.get("key_shape") else {}),
+            }
+        )
+
+    # ------------------------------------------------------------------ calling
+    def forward(
+        self,
+        query: Any,
+        value: Any = None,
+        key: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+    ) -> Any:
+        if isinstance(query, dict):  # the packed inputs of a saved graph's node
+            tensors = dict(query)
+        else:
+            if value is None:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}) takes `query` and `value` "
+                    "(and optionally `key`), received value=None"
+                )
+            tensors = {"query": query, "value": value, "key": key, "value_mask": value_mask,
+                       "key_mask": key_mask, "attention_mask": attention_mask}  # fmt: skip
+            tensors = {k: v for k, v in tensors.items() if v is not None}
+        if query_mask is not None:
+            # Keras takes the query's mask from the query tensor's own Keras mask only.
+            raise NotImplementedError(
+                f"Layer '{self.name}': `query_mask` is not supported (Keras reads it from "
+                "the query's propagated mask, which convolve does not propagate); pass an "
+                "`attention_mask` instead."
+            )
+        options = {
+            "return_attention_scores": bool(return_attention_scores),
+            "use_causal_mask": bool(use_causal_mask),
+        }
+        return self._call_packed(tensors, options, training)
+
+    def _packed_output_shapes(self, shapes, options):
+        out = self.compute_output_shape(shapes["query"], shapes["value"], shapes.get("key"))
+        if not options.get("return_attention_scores"):
+            return [out]
+        q, v = shapes["query"], shapes["value"]
+        axes = self._attention_axes
+        scores = (q[0], *[q[i] for i in range(1, len(q) - 1) if i not in axes], self._num_heads,
+                  *[q[i] for i in axes], *[v[i] for i in axes])  # fmt: skip
+        return [out, scores]
+
+    def _attention_mask(self, query, value, value_mask, key_mask, attention_mask, causal):
+        auto = None
+        if value_mask is not None:
+            auto = value_mask.bool().unsqueeze(-2)
+        if key_mask is not None:
+            mask = key_mask.bool().unsqueeze(-2)
+            auto = mask if auto is None else auto & mask
+        if causal:
+            mask = _causal_mask(query.shape[1], value.shape[1], query.device)
+            auto = mask if auto is None else auto & mask
+        if self._sliding_window is not None:
+            rows = torch.arange(query.shape[1], device=query.device)[None, :, None]
+            cols = torch.arange(value.shape[1], device=query.device)[None, None, :]
+            mask = (rows - cols).abs() < self._sliding_window
+            auto = mask if auto is None else auto & mask
+        if attention_mask is not None:
+            attention_mask = attention_mask.bool()
+        if auto is not None:
+            attention_mask = auto if attention_mask is None else attention_mask & auto
+        return attention_mask
+
+    def _project(self, dense: EinsumDense, x: torch.Tensor) -> torch.Tensor:
+        y = dense.apply(x)
+        if dense.activity_regularizer is not None:
+            dense._activity_losses.append(dense.activity_regularizer(y) / y.shape[0])
+        return y
+
+    def call(self, inputs, training=None, return_attention_scores=False, use_causal_mask=False):
+        tensors = {k: _user(v) for k, v in inputs.items()}
+        query, value = tensors["query"], tensors["value"]
+        key = tensors.get("key", value)
+        value_mask, key_mask = tensors.get("value_mask"), tensors.get("key_mask")
+        attention_mask = tensors.get("attention_mask")
+        causal_only = (
+            use_causal_mask
+            and value_mask is None
+            and key_mask is None
+            and attention_mask is None
+            and self._sliding_window is None
+        )
+        if not causal_only:
+            attention_mask = self._attention_mask(
+                query, value, value_mask, key_mask, attention_mask, use_causal_mask
+            )
+        q = self._project(self.query_dense, query)
+        k = self._project(self.key_dense, key)
+        v = self._project(self.value_dense, value)
+        dropping = bool(training) and self._dropout > 0
+        fused = not (self._dropout > 0 or return_attention_scores or q.ndim != 4)
+        scores = None
+        if fused:
+            # Keras's torch backend runs scaled_dot_product_attention here, with an
+            # additive mask (a fully masked row averages the values, as it does there).
+            bias = None
+            if attention_mask is not None:
+                mask = attention_mask
+                while mask.ndim < 4:
+                    mask = mask.unsqueeze(-3)
+                bias = torch.where(mask, 0.0, _SDPA_MASK_VALUE).to(q.dtype)
+            out = F.scaled_dot_product_attention(
+                q.transpose(1, 2),
+                k.transpose(1, 2),
+                v.transpose(1, 2),
+                attn_mask=bias,
+                is_causal=causal_only,
+                scale=self._inverse_sqrt_key_dim,
+            ).transpose(1, 2)
+        else:
+            if causal_only:
+                attention_mask = _causal_mask(query.shape[1], value.shape[1], query.device)
+            q = q * self._inverse_sqrt_key_dim
+            logits = torch.einsum(self._dot_product_equation, k, q)
+            scores = self._masked_softmax(logits, attention_mask)
+            probs = F.dropout(scores, self._dropout, training=True) if dropping else scores
+            out = torch.einsum(self._combine_equation, probs, v)
+        out = self._project(self.output_dense, out)
+        if return_attention_scores:
+            return _engine(out), _engine(scores)
+        return _engine(out)
+
+    def _masked_softmax(self, logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if mask is not None:
+            expand_at = -len(self._attention_axes) * 2 - 1
+            while mask.ndim < logits.ndim:
+                mask = mask.unsqueeze(expand_at)
+            logits = torch.where(mask, logits, _MASK_VALUE)
+        axes = self._norm_axes
+        if len(axes) == 1:
+            probs = torch.softmax(logits, dim=axes[0])
+        else:
+            probs = torch.exp(logits - torch.logsumexp(logits, dim=axes, keepdim=True))
+        if mask is not None:
+            probs = torch.where(mask, probs, 0.0)  # a fully masked row gives zeros
+        return probs
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        query_shape = tuple(query_shape)
+        value_shape = query_shape if value_shape is None else tuple(value_shape)
+        key_shape = value_shape if key_shape is None else tuple(key_shape)
+        if value_shape[1:-1] != key_shape[1:-1]:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): all dimensions of `value` and "
+                f"`key`, except the last one, must be equal. Received: "
+                f"value_shape={value_shape} and key_shape={key_shape}"
+            )
+        if self._output_shape:
+            return query_shape[:-1] + tuple(self._output_shape)
+        return query_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        return {
+            **config,
+            "num_heads": self._num_heads,
+            "key_dim": self._key_dim,
+            "value_dim": self._value_dim,
+            "dropout": self._dropout,
+            "use_bias": self._use_bias,
+            "use_gate": self._use_gate,
+            "output_shape": self._output_shape,
+            "attention_axes": self._attention_axes,
+            "sliding_window": self._sliding_window,
+            "kernel_initializer": initializers.serialize(self._kernel_initializer),
+            "bias_initializer": initializers.serialize(self._bias_initializer),
+            "kernel_regularizer": _serialize_regularizer(self._kernel_regularizer),
+            "bias_regularizer": _serialize_regularizer(self._bias_regularizer),
+            "activity_regularizer": _serialize_regularizer(self._activity_regularizer),
+            "kernel_constraint": constraints.serialize(self._kernel_constraint),
+            "bias_constraint": constraints.serialize(self._bias_constraint),
+            "seed": self.seed,
+        }
+
+
+class Attention(_MultiInputLayer):
+    """Dot-product attention (Luong style): `softmax(query @ key^T) @ value`.
+
+    Called on a list `[query, value]` or `[query, value, key]` of shapes `(B, Tq, dim)`,
+    `(B, Tv, dim)`, `(B, Tv, dim)`; `mask=[query_mask, value_mask]` are boolean masks
+    `(B, Tq)` and `(B, Tv)`.
+
+    Args:
+        use_scale: learn a scalar that scales the scores.
+        score_mode: `"dot"` (query-key dot product) or `"concat"` (tanh of their sum).
+        dropout: dropout rate on the attention probabilities.
+        seed: seed of the dropout.
+    """
+
+    def __init__(
+        self,
+        use_scale: bool = False,
+        score_mode: str = "dot",
+        dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.use_scale = use_scale
+        self.score_mode = _args.choice(
+            type(self).__name__, "score_mode", score_mode, ("dot", "concat")
+        )
+        self.dropout = _args.rate(type(self).__name__, "dropout", dropout)
+        self.seed = seed
+
+    def build(self, input_shape):
+        if self.use_scale:
+            self.add_weight((), "ones", name="scale")
+        if self.score_mode == "concat":
+            self.add_weight((), "ones", name="concat_score_weight")
+
+    def _build_from_shapes(self, shapes):
+        self.build(
+            [shapes["query"], shapes["value"], *([shapes["key"]] if "key" in shapes else [])]
+        )
+
+    def forward(self, inputs, mask=None, training=None, return_attention_scores=False,
+                use_causal_mask=False):  # fmt: skip
+        owner = type(self).__name__
+        if isinstance(inputs, dict):
+            tensors = dict(inputs)
+        else:
+            if not isinstance(inputs, list | tuple) or not 2 <= len(inputs) <= 3:
+                raise ValueError(
+                    f"{owner} layer must be called on a list of inputs, namely [query, value] "
+                    f"or [query, value, key]. Received: inputs={inputs!r:.200}"
+                )
+            tensors = dict(zip(("query", "value", "key"), inputs, strict=False))
+            if mask is not None:
+                if not isinstance(mask, list | tuple) or not 2 <= len(mask) <= 3:
+                    raise ValueError(
+                        f"{owner} layer mask must be a list, namely [query_mask, value_mask]. "
+                        f"Received: mask={mask!r:.200}"
+                    )
+                for name, m in zip(("query_mask", "value_mask"), mask, strict=False):
+                    if m is not None:
+                        tensors[name] = m
+        options = {
+            "return_attention_scores": bool(return_attention_scores),
+            "use_causal_mask": bool(use_causal_mask),
+        }
+        return self._call_packed(tensors, options, training)
+
+    def _packed_output_shapes(self, shapes, options):
+        q, v = shapes["query"], shapes["value"]
+        k = shapes.get("key", v)
+        out = [(*q[:-1], v[-1])]
+        if options.get("return_attention_scores"):
+            out.append((*q[:-1], k[-2]))
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape[0])[:-1], tuple(input_shape[1])[-1])
+
+    def _scores(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        if self.score_mode == "dot":
+            scores = query @ key.transpose(-2, -1)
+            return scores * self.scale if self.use_scale else scores
+        summed = query.unsqueeze(-2) + key.unsqueeze(-3)
+        if self.use_scale:
+            summed = self.scale * summed
+        return self.concat_score_weight * torch.tanh(summed).sum(-1)
+
+    def call(self, inputs, training=False, return_attention_scores=False, use_causal_mask=False):
+        tensors = {k: _user(v) for k, v in inputs.items()}
+        query, value = tensors["query"], tensors["value"]
+        key = tensors.get("key", value)
+        q_mask, v_mask = tensors.get("query_mask"), tensors.get("value_mask")
+        scores = self._scores(query, key)
+        scores_mask = None if v_mask is None else v_mask.bool()
+        if use_causal_mask:
+            causal = _causal_mask(scores.shape[-2], scores.shape[-1], scores.device)
+            scores_mask = causal if scores_mask is None else scores_mask.unsqueeze(-2) & causal
+        if scores_mask is not None:
+            if scores_mask.ndim == 2:
+                scores_mask = scores_mask.unsqueeze(-2)
+            scores = torch.where(scores_mask, scores, scores - 1.0e9)
+        weights = torch.softmax(scores, dim=-1)
+        if training and self.dropout > 0:
+            weights = F.dropout(weights, self.dropout, training=True)
+        out = weights @ value
+        if q_mask is not None:
+            out = torch.where(q_mask.bool().unsqueeze(-1), out, 0.0)
+        if return_attention_scores:
+            return _engine(out), _engine(weights)
+        return _engine(out)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "use_scale": self.use_scale,
+            "score_mode": self.score_mode,
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+
+
+class AdditiveAttention(Attention):
+    """Additive attention (Bahdanau style): scores are `sum(scale * tanh(query + key))`.
+
+    Called like `Attention`, on `[query, value]` or `[query, value, key]`.
+
+    Args:
+        use_scale: learn a per-feature scale of the scores.
+        dropout: dropout rate on the attention probabilities.
+    """
+
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
+
+    def build(self, input_shape):
+        if self.use_scale:
+            self.add_weight((input_shape[0][-1],), "glorot_uniform", name="scale")
+
+    def _scores(self, query, key):
+        tanh = torch.tanh(query.unsqueeze(-2) + key.unsqueeze(-3))
+        return (self.scale * tanh if self.use_scale else tanh).sum(-1)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["score_mode"]
+        return config

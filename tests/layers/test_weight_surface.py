@@ -1,0 +1,84 @@
+"""Layer weights answer Keras's Variable surface: `name`, `path`, `numpy()`, `assign*`.
+
+Against Keras 3.15.1 on its torch backend: the same models give the same weight names and
+paths (the layers and models they were built in), and `numpy()` / `assign` speak Keras's
+axis order, as `get_weights` / `set_weights` do. Values compare exactly (copies, no math).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import keras
+import numpy as np
+import pytest
+
+import convolve
+
+
+def _sequential(lib):
+    return lib.Sequential(
+        [
+            lib.Input((8, 8, 2)),
+            lib.layers.Conv2D(3, 3, name="c"),
+            lib.layers.BatchNormalization(name="bn"),
+        ],
+        name="seq",
+    )
+
+
+def _functional(lib):
+    inputs = lib.Input((8, 8, 2))
+    x = lib.layers.Conv2D(3, 3, name="conv")(inputs)
+    x = lib.layers.Flatten()(x)
+    return lib.Model(inputs, lib.layers.Dense(2, name="head")(x))
+
+
+def _attention(lib):
+    layer = lib.layers.MultiHeadAttention(2, 4, name="mha")
+    q = np.zeros((1, 3, 4), "float32")
+    layer(q, q)
+    return layer
+
+
+def _lazy_sequential(lib):
+    model = lib.Sequential([lib.layers.Dense(3, name="d")], name="lazy")
+    model.build((None, 4))
+    return model
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional, _attention, _lazy_sequential])
+def test_trainable_weights_have_keras_names_and_paths(build):
+    ours, theirs = build(convolve), build(keras)
+    expected = [(w.name, w.path) for w in theirs.trainable_weights]
+    assert [(w.name, w.path) for w in ours.trainable_weights] == expected
+
+
+def test_numpy_and_assign_use_keras_axis_order():
+    ours, theirs = _functional(convolve), _functional(keras)
+    ours.set_weights(theirs.get_weights())
+    for mine, keras_weight in zip(ours.trainable_weights, theirs.trainable_weights, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), keras.ops.convert_to_numpy(keras_weight))
+    kernel = ours.get_layer("conv").kernel
+    new = np.arange(3 * 3 * 2 * 3, dtype="float32").reshape(3, 3, 2, 3)
+    kernel.assign(new)
+    theirs.get_layer("conv").kernel.assign(new)
+    kernel.assign_add(np.ones_like(new))
+    theirs.get_layer("conv").kernel.assign_add(np.ones_like(new))
+    kernel.assign_sub(new / 2)
+    theirs.get_layer("conv").kernel.assign_sub(new / 2)
+    np.testing.assert_array_equal(ours.get_weights()[0], theirs.get_weights()[0])
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 2)).astype("float32")
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=1e-4, rtol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"variable.shape=\(3, 3, 2, 3\).*value.shape=\(3, 2\)"):
+        kernel.assign(np.zeros((3, 2)))
+
+
+def test_copies_keep_the_keras_surface():
+    layer = convolve.layers.Dense(2, name="copied")
+    layer.build((None, 3))
+    clone = copy.deepcopy(layer)
+    assert (clone.kernel.name, clone.kernel.path) == ("kernel", "copied/kernel")
+    np.testing.assert_array_equal(clone.kernel.numpy(), layer.kernel.numpy())
