@@ -95,6 +95,11 @@ class _MultiInputLayer(Layer):
         out = self._invoke(engine, (), options, training)
         return _tree.map_structure(_user, out)
 
+    def keras_node(self, tensors: dict) -> tuple[list, dict]:
+        """A node's packed tensors as Keras writes the call in a model file: its positional
+        arguments and the tensors it passes by keyword."""
+        raise NotImplementedError
+
     def _as_arg_tensor(self, name: str, value: Any) -> torch.Tensor:
         if name.endswith("mask"):
             return torch.as_tensor(value) if not isinstance(value, torch.Tensor) else value
@@ -322,6 +327,16 @@ class MultiHeadAttention(_MultiInputLayer):
 
     def _build_from_shapes(self, shapes):
         self.build(shapes["query"], shapes["value"], shapes.get("key"))
+
+    def keras_node(self, tensors: dict) -> tuple[list, dict]:
+        rest = {k: v for k, v in tensors.items() if k not in ("query", "value")}
+        return [tensors["query"], tensors["value"]], rest
+
+    def keras_build_config(self) -> dict:
+        """Keras's build config: the shapes by argument (`query_shape`, ...)."""
+        shapes = self._build_input_shape
+        return {"shapes_dict": {f"{k}_shape": list(v) for k, v in shapes.items() if k in
+                                ("query", "value", "key")}}  # fmt: skip
 
     def build_from_config(self, config: dict) -> None:
         shapes = config.get("shapes_dict") or {}
@@ -555,6 +570,16 @@ class Attention(_MultiInputLayer):
         self.build(
             [shapes["query"], shapes["value"], *([shapes["key"]] if "key" in shapes else [])]
         )
+
+    def keras_node(self, tensors: dict) -> tuple[list, dict]:
+        inputs = [tensors[k] for k in ("query", "value", "key") if k in tensors]
+        masks = [tensors.get("query_mask"), tensors.get("value_mask")]
+        return [inputs], ({"mask": masks} if any(m is not None for m in masks) else {})
+
+    def keras_build_config(self) -> dict:
+        """Keras's build config: the list of input shapes."""
+        shapes = self._build_input_shape
+        return {"input_shape": [list(shapes[k]) for k in ("query", "value", "key") if k in shapes]}
 
     def forward(self, inputs, mask=None, training=None, return_attention_scores=False,
                 use_causal_mask=False):  # fmt: skip

@@ -39,8 +39,7 @@ class InputLayer(Layer):
         for argument, value in (("sparse", sparse), ("ragged", ragged)):
             if value:
                 raise ValueError(
-                    f"InputLayer: {argument} inputs are not supported, received "
-                    f"{argument}={value}"
+                    f"InputLayer: {argument} inputs are not supported, received {argument}={value}"
                 )
         if shape is not None and batch_shape is not None:
             raise ValueError(

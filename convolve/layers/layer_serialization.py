@@ -41,3 +41,15 @@ def deserialize(config: Any, custom_objects: Mapping[str, Any] | None = None) ->
     if "module" not in config:  # a short form, {"class_name": "Dense", "config": {...}}
         config = {**config, "module": "keras.layers"}
     return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
+def deserialize_child(value: Any) -> Any:
+    """A nested layer (a wrapper's, a cell's, a pipeline's) given live, as the model-file
+    loader hands it over, or as a Keras config."""
+    from convolve.layers.base import Layer
+
+    if isinstance(value, Layer):
+        return value
+    from convolve.saving import deserialize_keras_object
+
+    return deserialize_keras_object(value)

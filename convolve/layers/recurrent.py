@@ -27,6 +27,7 @@ from convolve import _tree, activations, regularizers
 from convolve.layers import _args, layout
 from convolve.layers import _conv_utils as cu
 from convolve.layers.base import Layer
+from convolve.layers.layer_serialization import deserialize_child
 from convolve.layers.naming import to_snake_case
 from convolve.layers.rnn_cells import (
     GRUCell,
@@ -34,7 +35,6 @@ from convolve.layers.rnn_cells import (
     SimpleRNNCell,
     StackedRNNCells,
     _Cell,
-    deserialize_child,
     maybe_serialize,
     run_cell,
 )

@@ -29,6 +29,7 @@ from convolve import activations, constraints, initializers, regularizers
 from convolve.layers import _args
 from convolve.layers import _conv_utils as cu
 from convolve.layers.base import Layer
+from convolve.layers.layer_serialization import deserialize_child
 from convolve.layers.seeding import SeededDraws
 
 
@@ -547,15 +548,6 @@ class StackedRNNCells(Layer):
         config = dict(config)
         config["cells"] = [deserialize_child(c) for c in config["cells"]]
         return cls(**config)
-
-
-def deserialize_child(value: Any) -> Any:
-    """A nested layer given live or as a Keras config."""
-    if isinstance(value, Layer):
-        return value
-    from convolve.saving import deserialize_keras_object
-
-    return deserialize_keras_object(value)
 
 
 def run_cell(cell: Any, x: torch.Tensor, states: Any, training: bool) -> Any:

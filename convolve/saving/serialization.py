@@ -124,7 +124,18 @@ def _build_config(layer: Any) -> dict[str, Any] | None:
         return {"input_shape": None}
     if layer._built_at_init or layer._build_input_shape is None:
         return None
+    if hasattr(layer, "keras_build_config"):  # layers of several inputs (attention)
+        return layer.keras_build_config()
     return {"input_shape": _shape_list(layer._build_input_shape)}
+
+
+def _node_entry(layer: Any, node: Any, encode: Any) -> dict[str, Any]:
+    """One call of `layer` as Keras writes it: positional and keyword arguments. Layers
+    of several tensor arguments (attention) hold them packed and say how Keras passes them."""
+    if hasattr(layer, "keras_node"):
+        args, tensor_kwargs = layer.keras_node(node.args)
+        return {"args": encode(args), "kwargs": encode({**tensor_kwargs, **node.kwargs})}
+    return {"args": [encode(node.args)], "kwargs": encode(node.kwargs)}
 
 
 def sequential_config(model: Any) -> dict[str, Any]:
@@ -186,7 +197,7 @@ def functional_config(model: Any) -> dict[str, Any]:
         entry = serialize_layer(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [
-            {"args": [encode(node.args)], "kwargs": encode(node.kwargs)}
+            _node_entry(layer, node, encode)
             for node in layer._inbound_nodes
             if id(node) in own and node.input_tensors
         ]
@@ -476,12 +487,12 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             args, kwargs = decode(args, f"{at}.args"), decode(kwargs or {}, f"{at}.kwargs")
         except _NotReady:
             return False
-        if not isinstance(args, list) or len(args) != 1 or not isinstance(kwargs, dict):
-            raise ctx.error(at, "expected one positional argument (the layer's inputs)")
+        if not isinstance(args, list) or not args or not isinstance(kwargs, dict):
+            raise ctx.error(at, "expected positional arguments (the layer's inputs)")
         for key in ("training", "mask"):
             kwargs.pop(key, None)
         try:
-            created[name](args[0], **kwargs)
+            created[name](*args, **kwargs)
         except (TypeError, ValueError) as err:
             raise ctx.error(at, f"calling layer '{name}' failed: {err}") from None
         return True

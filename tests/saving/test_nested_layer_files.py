@@ -179,3 +179,34 @@ def test_registered_cell_nested_in_rnn_round_trips(tmp_path):
     back = saving.load_model(tmp_path / "m.keras")
     assert type(back.layers[0].cell) is Doubling
     np.testing.assert_allclose(back.predict(x, verbose=0), model.predict(x, verbose=0), atol=0)
+
+
+def _attention_model(lib):
+    """Layers called with several tensors (Keras writes them as several arguments) and a
+    pipeline (a list of nested layer configs)."""
+    query, value = lib.Input((5, 8)), lib.Input((6, 8))
+    x = lib.layers.MultiHeadAttention(2, 4)(query, value)
+    y = lib.layers.Attention()([query, value])
+    z = lib.layers.AdditiveAttention()([x, y, query])
+    z = lib.layers.Pipeline([lib.layers.Rescaling(2.0), lib.layers.Rescaling(0.5, offset=1.0)])(z)
+    return lib.Model([query, value], lib.layers.Dense(3)(z))
+
+
+ATTENTION_INPUTS = [
+    RNG.standard_normal((2, 5, 8)).astype(np.float32),
+    RNG.standard_normal((2, 6, 8)).astype(np.float32),
+]
+
+
+@pytest.mark.parametrize("direction", ["keras_to_convolve", "convolve_to_keras"])
+def test_multi_input_calls_and_pipelines_move_both_ways(tmp_path, direction):
+    writer, reader = (keras, convolve) if direction == "keras_to_convolve" else (convolve, keras)
+    original = _attention_model(writer)
+    original.save(tmp_path / "m.keras")
+    loaded = reader.models.load_model(tmp_path / "m.keras")
+    assert [type(layer).__name__ for layer in loaded.layers] == [
+        type(layer).__name__ for layer in original.layers
+    ]
+    expected = np.asarray(original.predict(ATTENTION_INPUTS, verbose=0))
+    got = np.asarray(loaded.predict(ATTENTION_INPUTS, verbose=0))
+    np.testing.assert_allclose(got, expected, **TOLERANCE)

@@ -31,6 +31,7 @@ from convolve.layers.augmentation.tone import (
     Solarization,
 )
 from convolve.layers.base import Layer
+from convolve.layers.layer_serialization import deserialize_child
 
 
 def _operations(
@@ -392,12 +393,10 @@ class Pipeline(Layer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Pipeline:
-        from convolve.saving.keras_objects import deserialize_keras_object
-
         layers = config.get("layers")
         if not isinstance(layers, list | tuple):
             raise ValueError(
                 "Pipeline: the config must hold a list of serialized layers under 'layers'; "
                 f"received layers={layers!r}"
             )
-        return cls([deserialize_keras_object(entry) for entry in layers], name=config.get("name"))
+        return cls([deserialize_child(entry) for entry in layers], name=config.get("name"))
