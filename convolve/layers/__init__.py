@@ -90,6 +90,7 @@ from convolve.layers.einsum_dense import EinsumDense
 from convolve.layers.embedding import Embedding
 from convolve.layers.input_spec import InputSpec
 from convolve.layers.layer_serialization import deserialize, serialize
+from convolve.layers.masking import Masking
 from convolve.layers.merging import (
     Add,
     Average,
@@ -143,7 +144,6 @@ from convolve.layers.recurrent import (
     LSTM,
     RNN,
     Bidirectional,
-    Masking,
     SimpleRNN,
     TimeDistributed,
 )

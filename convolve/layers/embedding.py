@@ -9,10 +9,10 @@ import torch
 
 from convolve import constraints, initializers, regularizers
 from convolve.layers import layout
-from convolve.layers.base import Layer
+from convolve.layers.masking import MaskAware
 
 
-class Embedding(Layer):
+class Embedding(MaskAware):
     """Turns non-negative integer ids into dense vectors of size `output_dim`.
 
     Args:
@@ -95,7 +95,7 @@ class Embedding(Layer):
     def _casts_integer_inputs(self) -> bool:
         return False  # ids stay integers
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, mask=None):
         ids = layout.to_user(inputs)
         if ids.dtype not in (torch.int32, torch.int64):
             ids = ids.to(torch.int32)  # Keras casts other dtypes (floats truncate)

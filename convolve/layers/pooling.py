@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from convolve.layers import _conv_utils as cu
 from convolve.layers import layout
+from convolve.layers.masking import MaskAware
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -233,10 +234,21 @@ class GlobalMaxPooling3D(BaseGlobalPooling):
     rank, mode = 3, "max"
 
 
-class GlobalAveragePooling1D(BaseGlobalPooling):
-    """Mean over the steps of `(batch, steps, channels)` inputs."""
+class GlobalAveragePooling1D(MaskAware, BaseGlobalPooling):
+    """Mean over the steps of `(batch, steps, channels)` inputs; with a mask (from
+    `Embedding(mask_zero=True)` or `Masking`), over the unmasked steps only, as in Keras."""
 
     rank, mode = 1, "average"
+
+    def call(self, inputs: torch.Tensor, training: bool = False, mask: Any = None):
+        if mask is None:
+            return super().call(inputs, training)
+        weights = mask.to(inputs.dtype)[:, None, :]  # (batch, 1, steps): engine layout
+        total = (inputs * weights).sum(dim=2, keepdim=self.keepdims)
+        return total / weights.sum(dim=2, keepdim=self.keepdims)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None  # the steps are gone
 
 
 class GlobalAveragePooling2D(BaseGlobalPooling):

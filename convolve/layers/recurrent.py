@@ -1,13 +1,13 @@
-"""Recurrent layers: `RNN`, `SimpleRNN`, `LSTM`, `GRU`, `Bidirectional`, `TimeDistributed`
-and `Masking`.
+"""Recurrent layers: `RNN`, `SimpleRNN`, `LSTM`, `GRU`, `Bidirectional` and
+`TimeDistributed`.
 
 Sequences are `(batch, timesteps, features)` as in Keras. A layer runs its cell (see
 `rnn_cells.py`) over the time axis; `LSTM` and `GRU` with Keras's default activations and
 no mask or dropout run on torch's fused recurrent kernels (the weights are rearranged on
 the fly from Keras's gate order), anything else on a step loop with the same arithmetic.
 
-Masks: `Masking` marks the time steps whose features all equal `mask_value`; the mask
-travels with the tensor to the next recurrent layer (directly, or through
+Masks (see `masking.py`): `Masking` or `Embedding(mask_zero=True)` marks the time steps to
+skip; the mask travels with the tensor to the next recurrent layer (directly, or through
 `Bidirectional`, `TimeDistributed` and recurrent layers with `return_sequences=True`),
 which skips those steps as Keras does: outputs and states carry over from the previous
 step. A mask can also be passed explicitly as `layer(x, mask=m)` when calling eagerly.
@@ -20,7 +20,6 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from convolve import _tree, activations, regularizers
@@ -28,6 +27,7 @@ from convolve.layers import _args, layout
 from convolve.layers import _conv_utils as cu
 from convolve.layers.base import Layer
 from convolve.layers.layer_serialization import deserialize_child
+from convolve.layers.masking import MaskAware
 from convolve.layers.naming import to_snake_case
 from convolve.layers.rnn_cells import (
     GRUCell,
@@ -38,120 +38,6 @@ from convolve.layers.rnn_cells import (
     maybe_serialize,
     run_cell,
 )
-from convolve.layers.symbolic import KerasTensor, is_symbolic
-
-_MASK = "_keras_mask"
-
-
-# --------------------------------------------------------------------- masks
-def incoming_mask(inputs: Any) -> torch.Tensor | None:
-    """The mask a previous layer attached to `inputs` (its first tensor), if any."""
-    first = inputs[0] if isinstance(inputs, list | tuple) and inputs else inputs
-    return getattr(first, _MASK, None)
-
-
-def _attach(outputs: Any, mask: Any) -> Any:
-    if mask is None:
-        return outputs
-    first = outputs[0] if isinstance(outputs, list | tuple) else outputs
-    if isinstance(first, torch.Tensor):
-        setattr(first, _MASK, mask)
-    return outputs
-
-
-def _as_mask(mask: Any) -> torch.Tensor | None:
-    if mask is None:
-        return None
-    mask = torch.as_tensor(mask)
-    return mask if mask.dtype == torch.bool else mask != 0
-
-
-class _MaskAware(Layer):
-    """Receives the mask carried by its inputs and hands on its own output mask.
-
-    `initial_state` tensors are folded into the inputs (`[sequences, *states]`), so that
-    they are graph inputs in a functional model and are laid out like every other input.
-    """
-
-    _engine_layout = True
-
-    def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
-        initial_state = kwargs.pop("initial_state", None)
-        if initial_state is not None:
-            states = (
-                [initial_state]
-                if isinstance(initial_state, torch.Tensor | KerasTensor)
-                else list(_tree.flatten(initial_state))
-            )
-            inputs = [inputs, *states]
-        mask = kwargs.pop("mask", None)
-        if is_symbolic(inputs) or is_symbolic(mask):
-            if mask is not None:
-                raise NotImplementedError(
-                    f"Layer '{self.name}' ({type(self).__name__}): a symbolic `mask` "
-                    "argument is not supported in a functional model; put a Masking layer "
-                    "before the layer instead."
-                )
-            return super().forward(inputs, *args, training=training, **kwargs)
-        mask = _as_mask(mask if mask is not None else incoming_mask(inputs))
-        if mask is not None:
-            kwargs["mask"] = mask
-        out = super().forward(inputs, *args, training=training, **kwargs)
-        return _attach(out, self.compute_mask(inputs, mask))
-
-    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
-        mask = kwargs.pop("mask", None)
-        mask = _as_mask(mask if mask is not None else incoming_mask(inputs))
-        if mask is not None:
-            kwargs["mask"] = mask
-        out = super().engine_call(inputs, training, **kwargs)
-        user_inputs = _tree.map_structure(layout.to_user, inputs)
-        return _attach(out, self.compute_mask(user_inputs, mask))
-
-    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
-        """The mask of the output, for Keras-layout `inputs` and their `mask`."""
-        return mask
-
-
-# --------------------------------------------------------------------- Masking
-class Masking(_MaskAware):
-    """Masks the time steps whose features all equal `mask_value`.
-
-    The output is the input with masked steps set to zero; recurrent layers downstream
-    skip those steps.
-
-    Example:
-        >>> import torch
-        >>> from convolve.layers import LSTM, Masking
-        >>> x = torch.ones(1, 4, 2)
-        >>> x[:, 2:] = 0.0
-        >>> Masking()(x)._keras_mask.tolist()
-        [[True, True, False, False]]
-    """
-
-    _built_at_init = True
-
-    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
-        if isinstance(mask_value, bool) or not isinstance(mask_value, int | float):
-            raise _args.fail("Masking", "mask_value", mask_value, "a number")
-        super().__init__(**kwargs)
-        self.mask_value = mask_value
-
-    def call(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
-        x = layout.to_user(inputs)
-        keep = torch.any(x != self.mask_value, dim=-1, keepdim=True)
-        return layout.to_engine(x * keep.to(x.dtype))
-
-    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor:
-        if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs))
-        return torch.any(inputs != self.mask_value, dim=-1)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mask_value": self.mask_value}
 
 
 # --------------------------------------------------------------------- RNN
@@ -212,7 +98,7 @@ def _stepper(cell: Any, x0: torch.Tensor, state0: torch.Tensor, training: bool):
     return generic
 
 
-class RNN(_MaskAware):
+class RNN(MaskAware):
     """Runs a recurrent cell (or a list of cells, stacked) over the time axis.
 
     Args:
@@ -762,7 +648,7 @@ class GRU(_CellLayer):
 
 
 # --------------------------------------------------------------------- wrappers
-class Bidirectional(_MaskAware):
+class Bidirectional(MaskAware):
     """Runs a recurrent layer forwards and a copy of it backwards, and merges the two.
 
     Args:
@@ -919,7 +805,7 @@ def _copy_layer(layer: RNN, name: str, go_backwards: bool | None = None) -> RNN:
     return type(layer).from_config(config)
 
 
-class TimeDistributed(_MaskAware):
+class TimeDistributed(MaskAware):
     """Applies a layer to every time step of a sequence: `(batch, time, ...)` in and out.
 
     The steps are folded into the batch, so the layer runs once; a layer holding batch

@@ -271,3 +271,31 @@ def test_deserialize_bad_config():
         layers.deserialize({"config": {}})
     with pytest.raises(ValueError, match="Layer"):
         layers.serialize("Dense")
+
+
+@pytest.mark.parametrize("head", ["average", "lstm", "bidirectional"])
+def test_embedding_masks_reach_the_layers_that_read_them_as_in_keras(head):
+    """Padding id 0 is skipped by recurrent layers and left out of GlobalAveragePooling1D's
+    mean, in functional and Sequential models; without the mask the outputs would differ."""
+
+    def build(lib):
+        inputs = lib.Input((7,), dtype="int32")
+        x = lib.layers.Embedding(20, 4, mask_zero=True)(inputs)
+        if head == "lstm":
+            x = lib.layers.LSTM(3)(x)
+        elif head == "bidirectional":
+            x = lib.layers.Bidirectional(lib.layers.LSTM(3, return_sequences=True))(x)
+            x = lib.layers.GlobalAveragePooling1D()(x)
+        else:
+            x = lib.layers.GlobalAveragePooling1D()(x)
+        return lib.Model(inputs, lib.layers.Dense(2)(x))
+
+    ids = np.array([[3, 4, 5, 0, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7], [9, 0, 0, 0, 0, 0, 0]])
+    theirs, ours = build(keras), build(convolve)
+    ours.set_weights(theirs.get_weights())
+    expected = theirs.predict(ids, verbose=0)
+    np.testing.assert_allclose(ours.predict(ids, verbose=0), expected, atol=1e-6, rtol=0)
+    unmasked = build(convolve)
+    unmasked.layers[1].mask_zero = False
+    unmasked.set_weights(theirs.get_weights())
+    assert np.abs(unmasked.predict(ids, verbose=0) - expected).max() > 1e-3

@@ -1,0 +1,132 @@
+"""Masks: which time steps a layer should skip, travelling with the tensors between layers.
+
+`Masking` and `Embedding(mask_zero=True)` make a mask; the mask rides on the output tensor
+(as Keras's `_keras_mask` does) to the next layer that reads masks: recurrent layers skip
+the masked steps, `GlobalAveragePooling1D` averages only the others. Layers in between
+that do not read masks drop them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from convolve import _tree
+from convolve.layers import _args, layout
+from convolve.layers.base import Layer
+from convolve.layers.symbolic import KerasTensor, is_symbolic
+
+MASK_ATTRIBUTE = "_keras_mask"
+
+
+# --------------------------------------------------------------------- masks
+def incoming_mask(inputs: Any) -> torch.Tensor | None:
+    """The mask a previous layer attached to `inputs` (its first tensor), if any."""
+    first = inputs[0] if isinstance(inputs, list | tuple) and inputs else inputs
+    return getattr(first, MASK_ATTRIBUTE, None)
+
+
+def attach_mask(outputs: Any, mask: Any) -> Any:
+    if mask is None:
+        return outputs
+    first = outputs[0] if isinstance(outputs, list | tuple) else outputs
+    if isinstance(first, torch.Tensor):
+        setattr(first, MASK_ATTRIBUTE, mask)
+    return outputs
+
+
+def as_mask(mask: Any) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    mask = torch.as_tensor(mask)
+    return mask if mask.dtype == torch.bool else mask != 0
+
+
+class MaskAware(Layer):
+    """Receives the mask carried by its inputs and hands on its own output mask.
+
+    `initial_state` tensors are folded into the inputs (`[sequences, *states]`), so that
+    they are graph inputs in a functional model and are laid out like every other input.
+    """
+
+    _engine_layout = True
+
+    def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
+        initial_state = kwargs.pop("initial_state", None)
+        if initial_state is not None:
+            states = (
+                [initial_state]
+                if isinstance(initial_state, torch.Tensor | KerasTensor)
+                else list(_tree.flatten(initial_state))
+            )
+            inputs = [inputs, *states]
+        mask = kwargs.pop("mask", None)
+        if is_symbolic(inputs) or is_symbolic(mask):
+            if mask is not None:
+                raise NotImplementedError(
+                    f"Layer '{self.name}' ({type(self).__name__}): a symbolic `mask` "
+                    "argument is not supported in a functional model; put a Masking layer "
+                    "before the layer instead."
+                )
+            return super().forward(inputs, *args, training=training, **kwargs)
+        mask = as_mask(mask if mask is not None else incoming_mask(inputs))
+        if mask is not None:
+            kwargs["mask"] = mask
+        out = super().forward(inputs, *args, training=training, **kwargs)
+        return attach_mask(out, self.compute_mask(inputs, mask))
+
+    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        mask = kwargs.pop("mask", None)
+        mask = as_mask(mask if mask is not None else incoming_mask(inputs))
+        if mask is not None:
+            kwargs["mask"] = mask
+        out = super().engine_call(inputs, training, **kwargs)
+        user_inputs = _tree.map_structure(layout.to_user, inputs)
+        return attach_mask(out, self.compute_mask(user_inputs, mask))
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask of the output, for Keras-layout `inputs` and their `mask`."""
+        return mask
+
+
+# --------------------------------------------------------------------- Masking
+class Masking(MaskAware):
+    """Masks the time steps whose features all equal `mask_value`.
+
+    The output is the input with masked steps set to zero; recurrent layers downstream
+    skip those steps.
+
+    Example:
+        >>> import torch
+        >>> from convolve.layers import LSTM, Masking
+        >>> x = torch.ones(1, 4, 2)
+        >>> x[:, 2:] = 0.0
+        >>> Masking()(x)._keras_mask.tolist()
+        [[True, True, False, False]]
+    """
+
+    _built_at_init = True
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
+        if isinstance(mask_value, bool) or not isinstance(mask_value, int | float):
+            raise _args.fail("Masking", "mask_value", mask_value, "a number")
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+
+    def call(self, inputs: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        x = layout.to_user(inputs)
+        keep = torch.any(x != self.mask_value, dim=-1, keepdim=True)
+        return layout.to_engine(x * keep.to(x.dtype))
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor:
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(np.asarray(inputs))
+        return torch.any(inputs != self.mask_value, dim=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mask_value": self.mask_value}
