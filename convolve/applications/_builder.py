@@ -20,8 +20,17 @@ from convolve.layers.core import Input as _Input
 from convolve.layers.pooling import GlobalAveragePooling2D, GlobalMaxPooling2D
 from convolve.layers.symbolic import KerasTensor
 from convolve.models.model import Model
+from convolve.saving import registration
 
 POOLING_MODES = (None, "avg", "max")
+
+
+def register_application_layer(cls: type) -> type:
+    """Lets model files name `cls`, a layer an application defines in its own module (as
+    Keras's `CustomScaleLayer` and `LayerScale` are), by its class name, which is also the
+    name Keras writes for it; a user's custom objects of the same name still come first."""
+    registration.get_custom_objects().setdefault(cls.__name__, cls)
+    return cls
 
 
 def check_arguments(

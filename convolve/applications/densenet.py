@@ -1,5 +1,6 @@
-"""DenseNet121 (Huang et al., CVPR 2017), as `keras.applications` builds it: dense blocks
-whose layers each see the concatenated outputs of all the layers before them."""
+"""DenseNet121, DenseNet169 and DenseNet201 (Huang et al., CVPR 2017), as
+`keras.applications` builds them: dense blocks whose layers each see the concatenated outputs
+of all the layers before them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from convolve.layers.reshaping import ZeroPadding2D
 from convolve.layers.symbolic import KerasTensor
 from convolve.models.model import Model
 
-__all__ = ["DenseNet121", "decode_predictions", "preprocess_input"]
+__all__ = [
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    "decode_predictions",
+    "preprocess_input",
+]
 
 _EPSILON = 1.001e-5
 # Blocks per dense block -> (family, Keras's pinned (MD5) hashes: with top, without).
@@ -24,6 +31,14 @@ _CONFIGS = {
     (6, 12, 24, 16): (
         "densenet121",
         ("9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
+    ),
+    (6, 12, 32, 32): (
+        "densenet169",
+        ("d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
+    ),
+    (6, 12, 48, 32): (
+        "densenet201",
+        ("1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
     ),
 }
 
@@ -149,6 +164,61 @@ def DenseNet121(  # noqa: N802 - Keras's public name
         classifier_activation, name=name,
     )  # fmt: skip
 
+
+def DenseNet169(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "densenet169",
+) -> Model:
+    return DenseNet(
+        [6, 12, 32, 32], include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name=name,
+    )  # fmt: skip
+
+
+def DenseNet201(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "densenet201",
+) -> Model:
+    return DenseNet(
+        [6, 12, 48, 32], include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name=name,
+    )  # fmt: skip
+
+
+def _variant_doc(blocks: str, example: str) -> str:
+    doc = DenseNet121.__doc__ or ""
+    doc = doc.replace("The DenseNet121 network: dense blocks of 6, 12, 24 and 16 layers.", blocks)
+    return doc[: doc.index("    Example:")] + example
+
+
+DenseNet169.__doc__ = _variant_doc(
+    "The DenseNet169 network: dense blocks of 6, 12, 32 and 32 layers.",
+    """    Example:
+        >>> from convolve.applications import DenseNet169
+        >>> DenseNet169(weights=None, include_top=False, input_shape=(32, 32, 3)).output_shape
+        (None, 1, 1, 1664)
+""",
+)
+DenseNet201.__doc__ = _variant_doc(
+    "The DenseNet201 network: dense blocks of 6, 12, 48 and 32 layers.",
+    """    Example:
+        >>> from convolve.applications import DenseNet201
+        >>> DenseNet201(weights=None, include_top=False, input_shape=(32, 32, 3)).output_shape
+        (None, 1, 1, 1920)
+""",
+)
 
 preprocess_input = imagenet_utils.preprocess_torch
 decode_predictions = imagenet_utils.decode_predictions

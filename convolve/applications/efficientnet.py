@@ -1,4 +1,4 @@
-"""EfficientNetB0 (Tan & Le, ICML 2019), as `keras.applications` builds it: MBConv blocks
+"""EfficientNetB0 to B7 (Tan & Le, ICML 2019), as `keras.applications` builds it: MBConv blocks
 with squeeze-and-excitation and swish, and the input normalization inside the model."""
 
 from __future__ import annotations
@@ -20,11 +20,42 @@ from convolve.layers.reshaping import ZeroPadding2D
 from convolve.layers.symbolic import KerasTensor
 from convolve.models.model import Model
 
-__all__ = ["EfficientNetB0", "decode_predictions", "preprocess_input"]
+__all__ = [
+    "EfficientNetB0",
+    "EfficientNetB1",
+    "EfficientNetB2",
+    "EfficientNetB3",
+    "EfficientNetB4",
+    "EfficientNetB5",
+    "EfficientNetB6",
+    "EfficientNetB7",
+    "decode_predictions",
+    "preprocess_input",
+]
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/keras-applications/"
 # Keras's pinned (MD5) hashes of the weight files: (with top, without).
-WEIGHTS_HASHES = {"b0": ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d")}
+WEIGHTS_HASHES = {
+    "b0": ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
+    "b1": ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
+    "b2": ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
+    "b3": ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
+    "b4": ("18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+    "b5": ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
+    "b6": ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
+    "b7": ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+}
+# (width coefficient, depth coefficient, default size, dropout rate) of B0 to B7.
+SCALING = {
+    "b0": (1.0, 1.0, 224, 0.2),
+    "b1": (1.0, 1.1, 240, 0.2),
+    "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3),
+    "b4": (1.4, 1.8, 380, 0.4),
+    "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5),
+    "b7": (2.0, 3.1, 600, 0.5),
+}
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 
 # One dict per stage: the blocks' arguments and how often the block repeats.
@@ -225,6 +256,25 @@ def EfficientNet(  # noqa: N802 - Keras's public name
     return _builder.finish(img_input, input_tensor, x, name, weights, file)
 
 
+def _scaled(
+    variant: str,
+    name: str,
+    include_top: bool,
+    weights: Any,
+    input_tensor: Any,
+    input_shape: tuple | None,
+    pooling: str | None,
+    classes: int,
+    classifier_activation: Any,
+) -> Model:
+    width, depth, size, dropout = SCALING[variant]
+    return EfficientNet(
+        width, depth, size, dropout, name=name, include_top=include_top, weights=weights,
+        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+        classifier_activation=classifier_activation, weights_name=variant,
+    )  # fmt: skip
+
+
 def EfficientNetB0(  # noqa: N802 - Keras's public name
     include_top: bool = True,
     weights: Any = "imagenet",
@@ -262,11 +312,152 @@ def EfficientNetB0(  # noqa: N802 - Keras's public name
         >>> EfficientNetB0(weights=None, include_top=False, input_shape=(32, 32, 3)).output_shape
         (None, 1, 1, 1280)
     """
-    return EfficientNet(
-        1.0, 1.0, 224, 0.2, name=name, include_top=include_top, weights=weights,
-        input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-        classifier_activation=classifier_activation, weights_name="b0",
+    return _scaled(
+        "b0", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
     )  # fmt: skip
+
+
+def EfficientNetB1(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "efficientnetb1",
+) -> Model:
+    return _scaled(
+        "b1", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
+    )  # fmt: skip
+
+
+def EfficientNetB2(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "efficientnetb2",
+) -> Model:
+    return _scaled(
+        "b2", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
+    )  # fmt: skip
+
+
+def EfficientNetB3(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "efficientnetb3",
+) -> Model:
+    return _scaled(
+        "b3", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
+    )  # fmt: skip
+
+
+def EfficientNetB4(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "efficientnetb4",
+) -> Model:
+    return _scaled(
+        "b4", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
+    )  # fmt: skip
+
+
+def EfficientNetB5(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "efficientnetb5",
+) -> Model:
+    return _scaled(
+        "b5", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
+    )  # fmt: skip
+
+
+def EfficientNetB6(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "efficientnetb6",
+) -> Model:
+    return _scaled(
+        "b6", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
+    )  # fmt: skip
+
+
+def EfficientNetB7(  # noqa: N802 - Keras's public name
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: tuple | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "efficientnetb7",
+) -> Model:
+    return _scaled(
+        "b7", name, include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation,
+    )  # fmt: skip
+
+
+def _variant_doc(variant: str, example: str) -> str:
+    size = SCALING[variant][2]
+    doc = (EfficientNetB0.__doc__ or "").replace(
+        "B0 network (224x224", f"{variant.upper()} network ({size}x{size}"
+    )
+    doc = doc.replace("must be `(224, 224, 3)`", f"must be `({size}, {size}, 3)`")
+    return doc[: doc.index("    Example:")] + example
+
+
+_EXAMPLE = """    Example:
+        >>> from convolve.applications import {name}
+        >>> {name}(weights=None, include_top=False, input_shape=(32, 32, 3)).output_shape
+        (None, 1, 1, {features})
+"""
+for _model, _features in (
+    (EfficientNetB1, 1280),
+    (EfficientNetB2, 1408),
+    (EfficientNetB3, 1536),
+    (EfficientNetB4, 1792),
+    (EfficientNetB5, 2048),
+    (EfficientNetB6, 2304),
+    (EfficientNetB7, 2560),
+):
+    _name = _model.__name__
+    _model.__doc__ = _variant_doc(
+        _name[-2:].lower(), _EXAMPLE.format(name=_name, features=_features)
+    )
+del _model, _features, _name
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
