@@ -9,7 +9,12 @@ from convolve.layers.adaptive_pooling import (
     AdaptiveMaxPooling2D,
     AdaptiveMaxPooling3D,
 )
-from convolve.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
+from convolve.layers.attention import (
+    AdditiveAttention,
+    Attention,
+    GroupQueryAttention,
+    MultiHeadAttention,
+)
 from convolve.layers.augmentation import (
     AugMix,
     AutoContrast,
@@ -88,6 +93,7 @@ from convolve.layers.core import (
 from convolve.layers.dot import Dot, dot
 from convolve.layers.einsum_dense import EinsumDense
 from convolve.layers.embedding import Embedding
+from convolve.layers.encoding import CategoryEncoding, Discretization
 from convolve.layers.input_spec import InputSpec
 from convolve.layers.layer_serialization import deserialize, serialize
 from convolve.layers.masking import Masking
@@ -167,6 +173,7 @@ from convolve.layers.reshaping import (
 )
 from convolve.layers.rms_normalization import RMSNormalization
 from convolve.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from convolve.layers.spectral_normalization import SpectralNormalization
 from convolve.layers.symbolic import KerasTensor
 from convolve.layers.unit_normalization import UnitNormalization
 from convolve.layers.wrappers import Lambda, TorchModuleWrapper

@@ -1,4 +1,4 @@
-"""Attention layers: MultiHeadAttention, Attention and AdditiveAttention."""
+"""Attention layers: MultiHeadAttention, GroupQueryAttention, Attention and AdditiveAttention."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from convolve.layers import _args, layout
 from convolve.layers.base import Layer
 from convolve.layers.core import Dropout, Softmax
 from convolve.layers.einsum_dense import EinsumDense
+from convolve.layers.naming import unique_name
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node, is_symbolic
 
 _MASK_VALUE = -1e9  # what Keras's Softmax puts at masked positions (float32)
@@ -72,6 +73,32 @@ def _causal_mask(q_len: int, v_len: int, device: torch.device) -> torch.Tensor:
     rows = torch.arange(q_len, device=device)[:, None]
     cols = torch.arange(v_len, device=device)[None, :]
     return (rows >= cols)[None]  # (1, T, S): position i sees keys 0..i
+
+
+def _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask, causal,
+                   sliding_window):  # fmt: skip
+    """Keras's attention mask `(B, T, S)` from the masks of the inputs, `attention_mask`,
+    the causal mask and a sliding window, all combined with `&` (None if there are none)."""
+    auto = None
+    if query_mask is not None:
+        auto = query_mask.bool().unsqueeze(-1)
+    for mask in (value_mask, key_mask):
+        if mask is not None:
+            mask = mask.bool().unsqueeze(-2)
+            auto = mask if auto is None else auto & mask
+    if causal:
+        mask = _causal_mask(query.shape[1], value.shape[1], query.device)
+        auto = mask if auto is None else auto & mask
+    if sliding_window is not None:
+        rows = torch.arange(query.shape[1], device=query.device)[None, :, None]
+        cols = torch.arange(value.shape[1], device=query.device)[None, None, :]
+        mask = (rows - cols).abs() < sliding_window
+        auto = mask if auto is None else auto & mask
+    if attention_mask is not None:
+        attention_mask = attention_mask.bool()
+    if auto is not None:
+        attention_mask = auto if attention_mask is None else attention_mask & auto
+    return attention_mask
 
 
 class _MultiInputLayer(Layer):
@@ -150,7 +177,34 @@ class _MultiInputLayer(Layer):
         raise NotImplementedError
 
 
-class MultiHeadAttention(_MultiInputLayer):
+class _QueryValueKey(_MultiInputLayer):
+    """A layer called as `layer(query, value, key=None, ...)`, built from the three shapes."""
+
+    def _build_from_shapes(self, shapes):
+        self.build(shapes["query"], shapes["value"], shapes.get("key"))
+
+    def keras_node(self, tensors: dict) -> tuple[list, dict]:
+        rest = {k: v for k, v in tensors.items() if k not in ("query", "value")}
+        return [tensors["query"], tensors["value"]], rest
+
+    def keras_build_config(self) -> dict:
+        """Keras's build config: the shapes by argument (`query_shape`, ...)."""
+        shapes = self._build_input_shape
+        return {"shapes_dict": {f"{k}_shape": list(v) for k, v in shapes.items() if k in
+                                ("query", "value", "key")}}  # fmt: skip
+
+    def build_from_config(self, config: dict) -> None:
+        shapes = config.get("shapes_dict") or {}
+        self._build_packed(
+            {
+                "query": tuple(shapes["query_shape"]),
+                "value": tuple(shapes["value_shape"]),
+                **({"key": tuple(shapes["key_shape"])} if shapes.get("key_shape") else {}),
+            }
+        )
+
+
+class MultiHeadAttention(_QueryValueKey):
     """Multi-head attention as in "Attention is all you need" (Vaswani et al., 2017).
 
     `query`, `key` and `value` are projected per head by `EinsumDense` sublayers named
@@ -325,29 +379,6 @@ class MultiHeadAttention(_MultiInputLayer):
         dense_input[-1] = self._value_dim
         self.output_dense.build_for(tuple(dense_input))
 
-    def _build_from_shapes(self, shapes):
-        self.build(shapes["query"], shapes["value"], shapes.get("key"))
-
-    def keras_node(self, tensors: dict) -> tuple[list, dict]:
-        rest = {k: v for k, v in tensors.items() if k not in ("query", "value")}
-        return [tensors["query"], tensors["value"]], rest
-
-    def keras_build_config(self) -> dict:
-        """Keras's build config: the shapes by argument (`query_shape`, ...)."""
-        shapes = self._build_input_shape
-        return {"shapes_dict": {f"{k}_shape": list(v) for k, v in shapes.items() if k in
-                                ("query", "value", "key")}}  # fmt: skip
-
-    def build_from_config(self, config: dict) -> None:
-        shapes = config.get("shapes_dict") or {}
-        self._build_packed(
-            {
-                "query": tuple(shapes["query_shape"]),
-                "value": tuple(shapes["value_shape"]),
-                **({"key": tuple(shapes["key_shape"])} if shapes.get("key_shape") else {}),
-            }
-        )
-
     # ------------------------------------------------------------------ calling
     def forward(
         self,
@@ -397,25 +428,8 @@ class MultiHeadAttention(_MultiInputLayer):
         return [out, scores]
 
     def _attention_mask(self, query, value, value_mask, key_mask, attention_mask, causal):
-        auto = None
-        if value_mask is not None:
-            auto = value_mask.bool().unsqueeze(-2)
-        if key_mask is not None:
-            mask = key_mask.bool().unsqueeze(-2)
-            auto = mask if auto is None else auto & mask
-        if causal:
-            mask = _causal_mask(query.shape[1], value.shape[1], query.device)
-            auto = mask if auto is None else auto & mask
-        if self._sliding_window is not None:
-            rows = torch.arange(query.shape[1], device=query.device)[None, :, None]
-            cols = torch.arange(value.shape[1], device=query.device)[None, None, :]
-            mask = (rows - cols).abs() < self._sliding_window
-            auto = mask if auto is None else auto & mask
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()
-        if auto is not None:
-            attention_mask = auto if attention_mask is None else attention_mask & auto
-        return attention_mask
+        return _combined_mask(query, value, None, value_mask, key_mask, attention_mask, causal,
+                              self._sliding_window)  # fmt: skip
 
     def _project(self, dense: EinsumDense, x: torch.Tensor) -> torch.Tensor:
         y = dense.apply(x)
@@ -526,6 +540,293 @@ class MultiHeadAttention(_MultiInputLayer):
             "activity_regularizer": _serialize_regularizer(self._activity_regularizer),
             "kernel_constraint": constraints.serialize(self._kernel_constraint),
             "bias_constraint": constraints.serialize(self._bias_constraint),
+            "seed": self.seed,
+        }
+
+
+class GroupQueryAttention(_QueryValueKey):
+    """Grouped-query attention (Ainslie et al., 2023), as `keras.layers.GroupQueryAttention`.
+
+    `query` is projected to `num_query_heads` heads and `key` and `value` to
+    `num_key_value_heads` heads (one head is multi-query attention; as many as the query's
+    is multi-head attention); each key/value head then serves
+    `num_query_heads // num_key_value_heads` query heads. The projections are `EinsumDense`
+    sublayers named `query`, `key`, (`gate`,) `value` and `attention_output`, with Keras's
+    weights in Keras's order.
+
+    Args:
+        head_dim: size of each attention head.
+        num_query_heads: number of query heads.
+        num_key_value_heads: number of key and value heads; must divide `num_query_heads`.
+        dropout: dropout rate on the attention probabilities.
+        use_bias: whether the projections have biases.
+        sliding_window: if set, each query attends only to keys less than this many
+            positions away.
+        flash_attention: only None or False (flash kernels are not used).
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, bias_constraint: for the projections.
+        use_gate: gate the attention output with a sigmoid projection of the query.
+        seed: seed of the dropout.
+
+    Call arguments:
+        query: `(B, T, dim)`; value: `(B, S, dim)`; key: `(B, S, dim)` (`value` if None).
+        query_mask: boolean `(B, T)`; value_mask, key_mask: boolean `(B, S)`.
+        attention_mask: boolean `(B, T, S)`: which keys each query may attend to.
+        return_attention_scores: also return the scores `(B, num_query_heads, T, S)`.
+        use_causal_mask: position i attends only to positions up to i.
+
+    Example:
+        >>> import convolve
+        >>> x = convolve.Input(shape=(16, 32))
+        >>> convolve.layers.GroupQueryAttention(8, 4, 2)(x, x).shape
+        (None, 16, 32)
+    """
+
+    _keras_class_name = "GroupedQueryAttention"  # how Keras's weight files name it
+
+    def __init__(
+        self,
+        head_dim: int,
+        num_query_heads: int,
+        num_key_value_heads: int,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        sliding_window: int | None = None,
+        flash_attention: bool | None = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        use_gate: bool = False,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        if kwargs.get("name") is None:
+            kwargs["name"] = unique_name("grouped_query_attention")  # Keras's class name
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.head_dim = _args.positive_int(owner, "head_dim", head_dim)
+        self.num_query_heads = _args.positive_int(owner, "num_query_heads", num_query_heads)
+        self.num_key_value_heads = _args.positive_int(
+            owner, "num_key_value_heads", num_key_value_heads
+        )
+        if num_query_heads % num_key_value_heads != 0:
+            raise ValueError(
+                f"{owner}: `num_query_heads` must be divisible by `num_key_value_heads`. "
+                f"Received: num_query_heads={num_query_heads}, "
+                f"num_key_value_heads={num_key_value_heads}"
+            )
+        self.num_repeats = num_query_heads // num_key_value_heads
+        self.dropout = _args.rate(owner, "dropout", dropout)
+        self.use_bias = bool(use_bias)
+        self.use_gate = bool(use_gate)
+        if sliding_window is not None:
+            _args.positive_int(owner, "sliding_window", sliding_window)
+        self.sliding_window = sliding_window
+        if flash_attention:
+            raise NotImplementedError(
+                f"{owner}: flash attention is not supported, received "
+                f"flash_attention={flash_attention!r}"
+            )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.seed = seed
+        self._inverse_sqrt_head_dim = 1.0 / math.sqrt(float(self.head_dim))
+
+    def _dense(self, equation: str, shape: tuple, bias_axes: str, name: str, **extra: Any):
+        def fresh(init):
+            return type(init).from_config(init.get_config())
+
+        return EinsumDense(
+            equation,
+            output_shape=shape,
+            bias_axes=bias_axes if self.use_bias else None,
+            name=name,
+            kernel_initializer=fresh(self.kernel_initializer),
+            bias_initializer=fresh(self.bias_initializer),
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            activity_regularizer=self.activity_regularizer,
+            kernel_constraint=self.kernel_constraint,
+            bias_constraint=self.bias_constraint,
+            dtype=self._dtype,
+            **extra,
+        )
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = value_shape if key_shape is None else key_shape
+        query_shape, value_shape, key_shape = map(tuple, (query_shape, value_shape, key_shape))
+        for argument, shape in (("query", query_shape), ("value", value_shape),
+                                ("key", key_shape)):  # fmt: skip
+            if len(shape) != 3:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): `{argument}` must have "
+                    f"shape (batch, length, features), received shape {shape}"
+                )
+        self.feature_dim = query_shape[-1]
+        heads, kv_heads, dim = self.num_query_heads, self.num_key_value_heads, self.head_dim
+        # Keras's attribute names: model files hold the sublayers under them.
+        self._query_dense = self._dense("bqm,muh->bquh", (None, heads, dim), "uh", "query")
+        self._query_dense.build_for(query_shape)
+        self._key_dense = self._dense("bkm,mvh->bkvh", (None, kv_heads, dim), "vh", "key")
+        self._key_dense.build_for(key_shape)
+        if self.use_gate:
+            self._gate_dense = self._dense(
+                "bqm,muh->bquh", (None, heads, dim), "uh", "gate", activation="sigmoid"
+            )
+            self._gate_dense.build_for(query_shape)
+        self._value_dense = self._dense("bkm,mvh->bkvh", (None, kv_heads, dim), "vh", "value")
+        self._value_dense.build_for(value_shape)
+        self._softmax = Softmax(axis=-1, dtype=self._dtype)
+        self._dropout_layer = Dropout(rate=self.dropout, dtype=self._dtype, seed=self.seed)
+        self._output_dense = self._dense(
+            "bquh,uhm->bqm", (None, self.feature_dim), "m", "attention_output"
+        )
+        self._output_dense.build_for((None, None, heads, dim))
+
+    def forward(
+        self,
+        query: Any,
+        value: Any = None,
+        key: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+    ) -> Any:
+        if isinstance(query, dict):  # the packed inputs of a saved graph's node
+            tensors = dict(query)
+        else:
+            if value is None:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}) takes `query` and `value` "
+                    "(and optionally `key`), received value=None"
+                )
+            tensors = {"query": query, "value": value, "key": key, "query_mask": query_mask,
+                       "value_mask": value_mask, "key_mask": key_mask,
+                       "attention_mask": attention_mask}  # fmt: skip
+            tensors = {k: v for k, v in tensors.items() if v is not None}
+        options = {
+            "return_attention_scores": bool(return_attention_scores),
+            "use_causal_mask": bool(use_causal_mask),
+        }
+        return self._call_packed(tensors, options, training)
+
+    def _packed_output_shapes(self, shapes, options):
+        q = shapes["query"]
+        out = self.compute_output_shape(q, shapes["value"], shapes.get("key"))
+        if not options.get("return_attention_scores"):
+            return [out]
+        source = shapes.get("key", shapes["value"])
+        return [out, (q[0], self.num_query_heads, q[1], source[1])]
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        query_shape = tuple(query_shape)
+        value_shape = query_shape if value_shape is None else tuple(value_shape)
+        key_shape = value_shape if key_shape is None else tuple(key_shape)
+        if query_shape[-1] != value_shape[-1]:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): the last dimension of "
+                f"`query_shape` and `value_shape` must be equal, but are {query_shape[-1]}, "
+                f"{value_shape[-1]}. Received: query_shape={query_shape}, "
+                f"value_shape={value_shape}"
+            )
+        if value_shape[1:-1] != key_shape[1:-1]:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): all dimensions of `value` and "
+                f"`key`, except the last one, must be equal. Received: "
+                f"value_shape={value_shape} and key_shape={key_shape}"
+            )
+        return query_shape
+
+    def _project(self, dense: EinsumDense, x: torch.Tensor) -> torch.Tensor:
+        y = dense.apply(x)
+        if dense.activity_regularizer is not None:
+            dense._activity_losses.append(dense.activity_regularizer(y) / y.shape[0])
+        return y
+
+    def call(self, inputs, training=None, return_attention_scores=False, use_causal_mask=False):
+        from convolve.ops import dot_product_attention
+
+        tensors = {k: _user(v) for k, v in inputs.items()}
+        query, value = tensors["query"], tensors["value"]
+        key = tensors.get("key", value)
+        masks = [tensors.get(k) for k in ("query_mask", "value_mask", "key_mask")]
+        attention_mask = tensors.get("attention_mask")
+        causal_only = (
+            use_causal_mask
+            and all(m is None for m in masks)
+            and attention_mask is None
+            and self.sliding_window is None
+        )
+        if not causal_only:
+            attention_mask = _combined_mask(
+                query, value, *masks, attention_mask, use_causal_mask, self.sliding_window
+            )
+        gate = self._project(self._gate_dense, query) if self.use_gate else None
+        q = self._project(self._query_dense, query)
+        k = self._project(self._key_dense, key).repeat_interleave(self.num_repeats, dim=2)
+        v = self._project(self._value_dense, value).repeat_interleave(self.num_repeats, dim=2)
+        scores = None
+        if not (self.dropout > 0 or return_attention_scores):
+            mask = attention_mask
+            if mask is not None:
+                while mask.ndim < 4:
+                    mask = mask.unsqueeze(-3)
+            out = dot_product_attention(
+                q, k, v, mask=mask, scale=self._inverse_sqrt_head_dim, is_causal=use_causal_mask
+            )
+        else:
+            if use_causal_mask:
+                causal = _causal_mask(q.shape[1], v.shape[1], q.device)
+                attention_mask = causal if attention_mask is None else attention_mask & causal
+            logits = torch.einsum("bquh,bkuh->buqk", q * self._inverse_sqrt_head_dim, k)
+            if attention_mask is not None:
+                while attention_mask.ndim < logits.ndim:
+                    attention_mask = attention_mask.unsqueeze(-3)
+                logits = torch.where(attention_mask, logits, _MASK_VALUE)
+            scores = torch.softmax(logits, dim=-1)
+            if attention_mask is not None:
+                scores = torch.where(attention_mask, scores, 0.0)  # a fully masked row: zeros
+            dropping = bool(training) and self.dropout > 0
+            probs = F.dropout(scores, self.dropout, training=True) if dropping else scores
+            out = torch.einsum("buqk,bkuh->bquh", probs, v)
+        if gate is not None:
+            out = out * gate
+        out = self._project(self._output_dense, out)
+        if return_attention_scores:
+            return _engine(out), _engine(scores)
+        return _engine(out)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        return {
+            **config,
+            "head_dim": self.head_dim,
+            "num_query_heads": self.num_query_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "use_bias": self.use_bias,
+            "use_gate": self.use_gate,
+            "sliding_window": self.sliding_window,
+            "dropout": self.dropout,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize_regularizer(self.kernel_regularizer),
+            "bias_regularizer": _serialize_regularizer(self.bias_regularizer),
+            "activity_regularizer": _serialize_regularizer(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
             "seed": self.seed,
         }
 

@@ -72,9 +72,10 @@ def saveables(model: Layer, config: Any = None) -> list[tuple[str, Layer]]:
         used: dict[str, int] = {}
         for item, sub_config in items:
             if isinstance(item, Layer):
-                visit(
-                    item, join(path, _unique(to_snake_case(type(item).__name__), used)), sub_config
-                )
+                # Keras files a layer under its Python class's name, which for a few
+                # exported aliases differs from the public one (GroupQueryAttention).
+                kind = getattr(type(item), "_keras_class_name", type(item).__name__)
+                visit(item, join(path, _unique(to_snake_case(kind), used)), sub_config)
             elif isinstance(item, nn.ModuleList | nn.ModuleDict | nn.Sequential):
                 children = item.values() if isinstance(item, nn.ModuleDict) else item
                 container([(c, None) for c in children], join(path, _unique("container", used)))
