@@ -14,13 +14,15 @@ the meta device, which allocates nothing): an output dimension that changes with
 given to the inputs' unknown (`None`) dimensions is unknown too. Indexing follows Keras's
 shape rule, in which slicing an unknown dimension leaves it unknown.
 
-Such nodes cannot be saved in a `.keras` file yet; saving a model that has one raises
-`NotImplementedError` naming the operation.
+Model files hold such nodes as Keras writes them (`convolve/saving/op_nodes.py` lists the
+operations and how their arguments are written); saving a model with an operation outside
+that list raises `NotImplementedError` naming the operation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,13 +97,14 @@ class OpLayer(Layer):
         return _tree.map_structure(lambda t: t.shape, self._inbound_nodes[0].outputs)
 
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError(
-            f"Node '{self.name}' ({type(self).__name__}) applies the operation "
-            f"`{self.op_name}` to symbolic tensors, and convolve cannot save such a node "
-            "in a model file yet. Use a layer for it (e.g. layers.Add() for `x + y`, "
-            "layers.Lambda for other functions), or save the weights alone with "
-            "model.save_weights()."
-        )
+        """The operation's config as Keras writes it (its name and static arguments).
+
+        Raises:
+            NotImplementedError: for an operation model files cannot hold.
+        """
+        from convolve.saving.op_nodes import op_config
+
+        return op_config(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, operation={self.op_name}>"
@@ -128,6 +131,19 @@ def __getattr__(name: str) -> type[OpLayer]:
 
 
 # --------------------------------------------------------------------- building nodes
+_NEXT_NAME: list[str | None] = [None]
+
+
+@contextmanager
+def named_node(name: str) -> Iterator[None]:
+    """The next node `symbolic_op` records is called `name` (a model file's node name)."""
+    _NEXT_NAME[0] = name
+    try:
+        yield
+    finally:
+        _NEXT_NAME[0] = None
+
+
 def symbolic_op(
     fn: Callable[..., Any],
     args: Sequence[Any],
@@ -170,7 +186,8 @@ def symbolic_op(
     if output_shape is not None:
         shape = output_shape([t.shape for t in inputs])
         specs = _Spec(shape, specs.dtype)
-    layer = op_class(class_name)(fn, template, constants, len(inputs), op_name)
+    name, _NEXT_NAME[0] = _NEXT_NAME[0], None
+    layer = op_class(class_name)(fn, template, constants, len(inputs), op_name, name=name)
     return record_node(layer, inputs[0] if len(inputs) == 1 else list(inputs), specs)
 
 

@@ -25,7 +25,8 @@ from convolve.saving import registration
 from convolve.saving.errors import ModelFileError, UnsafeModelError
 
 # Special entries Keras writes for plain data.
-_DATA_CLASSES = {"__keras_tensor__", "__numpy__", "__tensor__", "__bytes__", "__ellipsis__"}
+_DATA_CLASSES = {"__keras_tensor__", "__numpy__", "__tensor__", "__bytes__", "__ellipsis__",
+                 "__slice__"}  # fmt: skip
 _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 _MAX_DEPTH = 256
 
@@ -193,6 +194,15 @@ def _audit_reference(ref: dict[str, Any], ctx: Context, entry: str, known: set[s
     if not isinstance(class_name, str) or not isinstance(module, str | None):
         raise ctx.error(entry, f"malformed object reference {ref!r:.200}")
     if class_name in _DATA_CLASSES:
+        return
+    if isinstance(module, str) and (module + ".").startswith("keras.src.ops."):
+        from convolve.saving import op_nodes
+
+        if not op_nodes.is_allowed(module, class_name):  # only the operations convolve has
+            raise ctx.error(
+                entry,
+                f"operation '{module}.{class_name}' is not supported in convolve model files",
+            )
         return
     if class_name == "__lambda__":
         if ctx.safe_mode:

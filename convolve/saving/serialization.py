@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from convolve import _tree
-from convolve.saving import objects, registration
+from convolve.saving import objects, op_nodes, registration
 from convolve.saving.errors import ModelFileError
 from convolve.saving.objects import Context
 
@@ -194,13 +194,13 @@ def functional_config(model: Any) -> dict[str, Any]:
 
     entries = []
     for layer in model._layer_list:
+        nodes = [node for node in layer._inbound_nodes if id(node) in own and node.input_tensors]
+        if getattr(layer, "is_operation", False):  # `x + y`, `x[:, 1:]`, `ops.mean(x)`
+            entries.append(op_nodes.op_entry(layer, nodes, encode))
+            continue
         entry = serialize_layer(layer)
         entry["name"] = layer.name
-        entry["inbound_nodes"] = [
-            _node_entry(layer, node, encode)
-            for node in layer._inbound_nodes
-            if id(node) in own and node.input_tensors
-        ]
+        entry["inbound_nodes"] = [_node_entry(layer, node, encode) for node in nodes]
         entries.append(entry)
     return {
         "name": model.name,
@@ -303,6 +303,12 @@ def layer_from_config(entry: Any, ctx: Context, where: str) -> Any:
 
     if not isinstance(entry, dict) or "class_name" not in entry:
         raise ctx.error(where, f"expected a layer entry with a 'class_name', found {entry!r:.100}")
+    if op_nodes.is_op_reference(entry):
+        raise ctx.error(
+            where,
+            f"operation '{objects.reference_name(entry)}' is a node of a functional model, "
+            "not a layer",
+        )
     cls = objects.resolve_class(entry, "layer", ctx, where)
     inner = entry.get("config")
     if not isinstance(inner, dict):
@@ -435,7 +441,10 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
     pending: dict[str, list[Any]] = {}
     for i, entry in enumerate(entries):
         at = f"{where}.layers[{i}]"
-        layer = layer_from_config(entry, ctx, at)
+        if op_nodes.is_op_reference(entry):  # `x + y`, `x[:, 1:]`, `ops.mean(x)` ...
+            layer = op_nodes.op_from_entry(entry, ctx, at)
+        else:
+            layer = layer_from_config(entry, ctx, at)
         name = entry.get("name", layer.name)
         if not isinstance(name, str) or name in created:
             raise ctx.error(at, f"layer names must be unique strings, found {name!r}")
@@ -458,7 +467,7 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             raise ctx.error(at, f"tensor index {tensor_index} out of range for layer '{name}'")
         return outputs[tensor_index]
 
-    def decode(value: Any, at: str) -> Any:
+    def decode(value: Any, at: str, leaf: Any = objects.plain_value) -> Any:
         if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
             history = (value.get("config") or {}).get("keras_history")
             if not _is_reference(history):
@@ -467,11 +476,13 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             if found is None:
                 raise _NotReady
             return found
+        if leaf is not objects.plain_value and isinstance(value, dict) and "class_name" in value:
+            return leaf(value, ctx, at)  # an operation's slices, Ellipsis, arrays
         if isinstance(value, list):
-            return [decode(v, f"{at}[{i}]") for i, v in enumerate(value)]
+            return [decode(v, f"{at}[{i}]", leaf) for i, v in enumerate(value)]
         if isinstance(value, dict):
-            return {k: decode(v, f"{at}.{k}") for k, v in value.items()}
-        return objects.plain_value(value, ctx, at)
+            return {k: decode(v, f"{at}.{k}", leaf) for k, v in value.items()}
+        return leaf(value, ctx, at)
 
     def call(name: str, node: Any, at: str) -> bool:
         if isinstance(node, list):  # legacy: [[layer, node, tensor, kwargs], ...]
@@ -483,8 +494,13 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             args, kwargs = node.get("args", []), node.get("kwargs", {})
         else:
             raise ctx.error(at, f"malformed node {node!r:.100}")
+        leaf = op_nodes.decode_value if isinstance(created[name], op_nodes.OpCall) else None
+        leaf = leaf or objects.plain_value
         try:
-            args, kwargs = decode(args, f"{at}.args"), decode(kwargs or {}, f"{at}.kwargs")
+            args, kwargs = (
+                decode(args, f"{at}.args", leaf),
+                decode(kwargs or {}, f"{at}.kwargs", leaf),
+            )
         except _NotReady:
             return False
         if not isinstance(args, list) or not args or not isinstance(kwargs, dict):
@@ -493,7 +509,7 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             kwargs.pop(key, None)
         try:
             created[name](*args, **kwargs)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, IndexError) as err:
             raise ctx.error(at, f"calling layer '{name}' failed: {err}") from None
         return True
 
