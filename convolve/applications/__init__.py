@@ -24,6 +24,7 @@ from convolve.applications import (
     mobilenet,
     mobilenet_v2,
     mobilenet_v3,
+    nasnet,
     resnet,
     resnet50,
     resnet_v2,
@@ -64,6 +65,7 @@ from convolve.applications.inception_v3 import InceptionV3
 from convolve.applications.mobilenet import MobileNet
 from convolve.applications.mobilenet_v2 import MobileNetV2
 from convolve.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from convolve.applications.nasnet import NASNetLarge, NASNetMobile
 from convolve.applications.resnet import ResNet50, ResNet101, ResNet152
 from convolve.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from convolve.applications.vgg import VGG16, VGG19
@@ -101,6 +103,8 @@ __all__ = [
     "MobileNetV2",
     "MobileNetV3Large",
     "MobileNetV3Small",
+    "NASNetLarge",
+    "NASNetMobile",
     "ResNet50",
     "ResNet101",
     "ResNet152",
@@ -118,6 +122,7 @@ __all__ = [
     "mobilenet",
     "mobilenet_v2",
     "mobilenet_v3",
+    "nasnet",
     "resnet",
     "resnet50",
     "resnet_v2",
