@@ -178,12 +178,6 @@ class Variable(Weight, metaclass=_VariableMeta):
         """Keras's name of the dtype, e.g. `"float32"`."""
         return dtype_name(self.dtype)
 
-    def __repr__(self) -> str:
-        return (
-            f"<Variable path={self.path}, shape={tuple(self.shape)}, dtype={self.dtype_name}, "
-            f"value={self.detach().cpu().numpy()}>"
-        )
-
 
 def _rebuild(array: np.ndarray, trainable: bool, name: str, aggregation: str) -> Variable:
     return Variable(array, trainable=trainable, name=name, aggregation=aggregation)

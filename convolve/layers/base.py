@@ -70,14 +70,15 @@ class WeightSpec:
     layout: tuple[int, ...] | None  # permutation from Keras order to torch storage order
     regularizer: Any = None
     constraint: Any = None
+    path: str | None = None  # Keras's path (the layers it was built in, then its name)
 
 
 class Weight(nn.Parameter):
-    """A trainable weight: a plain `nn.Parameter` to torch, with the surface of Keras's
-    Variable (`value`, `name`, `path`, `numpy()`, `assign`), so that code written for
-    Keras's torch backend (`v.value.grad` in a custom `train_step`, `layer.kernel.numpy()`)
-    runs as it is. `numpy()` and `assign` use Keras's axis order, as `get_weights` does;
-    the tensor itself (and its `shape`) keeps torch's."""
+    """A layer's weight: a plain `nn.Parameter` to torch (a buffer when not trainable), with
+    the surface of Keras's Variable (`value`, `name`, `path`, `numpy()`, `assign`), so that
+    code written for Keras's torch backend (`v.value.grad` in a custom `train_step`,
+    `layer.kernel.numpy()`) runs as it is. `numpy()` and `assign` use Keras's axis order,
+    as `get_weights` does; the tensor itself (and its `shape`) keeps torch's."""
 
     @property
     def value(self) -> nn.Parameter:
@@ -137,10 +138,25 @@ class Weight(nn.Parameter):
             self.sub_(self._coerce(value))
         return self
 
+    def __repr__(self) -> str:
+        value = self.numpy()
+        return (
+            f"<Variable path={self.path}, shape={value.shape}, "
+            f"dtype={standardize_dtype(self.dtype)}, value={value}>"
+        )
+
     def __deepcopy__(self, memo: dict) -> Weight:
         copy = super().__deepcopy__(memo)
         copy.__dict__.update(self.__dict__)  # Keras's name, path and layout
         return copy
+
+
+def _with_keras_surface(weight: Weight, spec: WeightSpec) -> Weight:
+    weight._keras_name = spec.name
+    weight._keras_path = spec.path
+    if spec.layout is not None:  # Keras's axis order: numpy(), assign, Adafactor's axes
+        weight._keras_layout = spec.layout
+    return weight
 
 
 class _KerasLayoutConstraint:
@@ -172,13 +188,20 @@ _CALL_CONTEXT: contextvars.ContextVar[_CallContext | None] = contextvars.Context
 
 
 def _in_name_scope(build: Callable) -> Callable:
-    """`build` run in the layer's name scope, as Keras builds: the weights it creates, and
-    those of the sublayers it builds, get Keras's paths (`block/query/kernel`)."""
+    """`build` as Keras runs it: in the layer's name scope (the weights it creates, and
+    those of the sublayers it builds, get Keras's paths, `block/query/kernel`), and
+    marking the layer built."""
 
     @functools.wraps(build)
     def scoped(self: Layer, *args: Any, **kwargs: Any) -> Any:
         with naming.scope(self.name, owner=self):
-            return build(self, *args, **kwargs)
+            result = build(self, *args, **kwargs)
+        # Built now, also when user code calls `build` itself: a later call must not build
+        # (and create the weights) again.
+        if self.__dict__.get("_build_input_shape") is None and args and args[0] is not None:
+            self._build_input_shape = args[0]
+        self.built = True
+        return result
 
     scoped._in_name_scope = True
     return scoped
@@ -356,21 +379,31 @@ class Layer(nn.Module):
         while hasattr(self, attr):
             attr = f"{attr}_"
         constraint = constraints.get(constraint)
+        spec = WeightSpec(base, attr, trainable, layout, regularizers.get(regularizer), constraint)
+        spec.path = naming.weight_path(self.name, base)
+        weight = Weight(value, requires_grad=trainable and self._trainable)
+        weight = _with_keras_surface(weight, spec)
         if trainable:
-            weight = Weight(value, requires_grad=self._trainable)
-            weight._keras_name = base
-            weight._keras_path = naming.weight_path(self.name, base)
-            if layout is not None:  # Keras's axis order: numpy(), assign, Adafactor's axes
-                weight._keras_layout = layout
             if constraint is not None:  # applied by the optimizer after each update
                 weight.constraint = _KerasLayoutConstraint(constraint, layout)
             self.register_parameter(attr, weight)
         else:
-            self.register_buffer(attr, value)
-        self._weight_specs.append(
-            WeightSpec(base, attr, trainable, layout, regularizers.get(regularizer), constraint)
-        )
+            # A buffer (state_dict, DDP and `.to()` treat it as torch users expect) that is
+            # still a Weight, so `model.weights` all answer Keras's Variable surface.
+            self.register_buffer(attr, weight)
+        self._weight_specs.append(spec)
         return getattr(self, attr)
+
+    def _apply(self, fn: Callable, recurse: bool = True) -> Layer:
+        # Moving or casting replaces buffers with plain tensors; give them the surface back.
+        super()._apply(fn, recurse)
+        for spec in self._weight_specs:
+            buffer = self._buffers.get(spec.attr)
+            if buffer is not None and not isinstance(buffer, Weight):
+                self._buffers[spec.attr] = _with_keras_surface(
+                    Weight(buffer, requires_grad=False), spec
+                )
+        return self
 
     def _sublayers(self) -> list[Layer]:
         """Direct child layers (models and wrappers have some)."""
@@ -577,6 +610,14 @@ class Layer(nn.Module):
                 )
 
     # ----------------------------------------------------------------- calling
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("built", False):
+            return super().__call__(*args, **kwargs)
+        # The first call builds: what it creates (sublayers built inside `call`) gets this
+        # layer's path, as Keras calls a layer inside its name scope.
+        with naming.scope(self.name, owner=self):
+            return super().__call__(*args, **kwargs)
+
     def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
         """Calls the layer on Keras-layout data (tensors or arrays) or symbolic tensors."""
         if is_symbolic(inputs):

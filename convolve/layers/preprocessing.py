@@ -286,8 +286,7 @@ class Normalization(Layer):
         if self.input_mean is None:
             self.add_weight(self._stats_shape, "zeros", trainable=False, name="mean")
             self.add_weight(self._stats_shape, "ones", trainable=False, name="variance")
-            self.add_weight((), "zeros", trainable=False, name="count")
-            self.count = torch.zeros((), dtype=torch.int32)  # Keras's count is an int32
+            self.add_weight((), "zeros", "int32", trainable=False, name="count")  # as Keras
         else:
             dtype = torch_dtype(self._dtype)
             mean = self._broadcast_given(self.input_mean, ndim).to(dtype)

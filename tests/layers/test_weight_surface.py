@@ -82,3 +82,39 @@ def test_copies_keep_the_keras_surface():
     clone = copy.deepcopy(layer)
     assert (clone.kernel.name, clone.kernel.path) == ("kernel", "copied/kernel")
     np.testing.assert_array_equal(clone.kernel.numpy(), layer.kernel.numpy())
+
+
+def _custom_encoder(lib):
+    class Encoder(lib.layers.Layer):
+        """Sublayers made in __init__ and built inside `call`, as keras.io's examples do."""
+
+        def __init__(self):
+            super().__init__(name="encoder")
+            self.projection = lib.layers.Dense(4, name="projection")
+            self.position = lib.layers.Embedding(3, 4, name="position")
+
+        def call(self, x):
+            positions = lib.ops.arange(3)
+            return self.projection(x) + self.position(positions)
+
+    inputs = lib.Input((3, 5))
+    return lib.Model(inputs, Encoder()(inputs))
+
+
+@pytest.mark.parametrize("build", [_sequential, _custom_encoder])
+def test_every_weight_non_trainable_ones_included_has_the_surface(build):
+    ours, theirs = build(convolve), build(keras)
+    assert [(w.name, w.path) for w in ours.weights] == [(w.name, w.path) for w in theirs.weights]
+    for mine, keras_weight in zip(ours.weights, theirs.weights, strict=True):
+        assert mine.numpy().shape == tuple(keras_weight.shape)
+    moving_mean = ours.weights[-2] if build is _sequential else ours.weights[0]
+    assert repr(moving_mean).startswith(f"<Variable path={moving_mean.path}, shape=")
+
+
+def test_calling_build_yourself_builds_once_as_in_keras():
+    for lib in (convolve, keras):
+        layer = lib.layers.Dense(2)
+        layer.build((None, 3))
+        assert layer.built
+        layer(np.zeros((1, 3), "float32"))
+        assert len(layer.weights) == 2, lib.__name__
