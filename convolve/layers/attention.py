@@ -203,6 +203,37 @@ class _QueryValueKey(_MultiInputLayer):
             }
         )
 
+    def forward(
+        self,
+        query: Any,
+        value: Any = None,
+        key: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+    ) -> Any:
+        if isinstance(query, dict):  # the packed inputs of a saved graph's node
+            tensors = dict(query)
+        else:
+            if value is None:
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}) takes `query` and `value` "
+                    "(and optionally `key`), received value=None"
+                )
+            tensors = {"query": query, "value": value, "key": key, "query_mask": query_mask,
+                       "value_mask": value_mask, "key_mask": key_mask,
+                       "attention_mask": attention_mask}  # fmt: skip
+            tensors = {k: v for k, v in tensors.items() if v is not None}
+        options = {
+            "return_attention_scores": bool(return_attention_scores),
+            "use_causal_mask": bool(use_causal_mask),
+        }
+        return self._call_packed(tensors, options, training)
+
 
 class MultiHeadAttention(_QueryValueKey):
     """Multi-head attention as in "Attention is all you need" (Vaswani et al., 2017).
@@ -393,17 +424,6 @@ class MultiHeadAttention(_QueryValueKey):
         training: bool | None = None,
         use_causal_mask: bool = False,
     ) -> Any:
-        if isinstance(query, dict):  # the packed inputs of a saved graph's node
-            tensors = dict(query)
-        else:
-            if value is None:
-                raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}) takes `query` and `value` "
-                    "(and optionally `key`), received value=None"
-                )
-            tensors = {"query": query, "value": value, "key": key, "value_mask": value_mask,
-                       "key_mask": key_mask, "attention_mask": attention_mask}  # fmt: skip
-            tensors = {k: v for k, v in tensors.items() if v is not None}
         if query_mask is not None:
             # Keras takes the query's mask from the query tensor's own Keras mask only.
             raise NotImplementedError(
@@ -411,11 +431,10 @@ class MultiHeadAttention(_QueryValueKey):
                 "the query's propagated mask, which convolve does not propagate); pass an "
                 "`attention_mask` instead."
             )
-        options = {
-            "return_attention_scores": bool(return_attention_scores),
-            "use_causal_mask": bool(use_causal_mask),
-        }
-        return self._call_packed(tensors, options, training)
+        return super().forward(
+            query, value, key, None, value_mask, key_mask, attention_mask,
+            return_attention_scores, training, use_causal_mask,
+        )  # fmt: skip
 
     def _packed_output_shapes(self, shapes, options):
         out = self.compute_output_shape(shapes["query"], shapes["value"], shapes.get("key"))
@@ -690,37 +709,6 @@ class GroupQueryAttention(_QueryValueKey):
             "bquh,uhm->bqm", (None, self.feature_dim), "m", "attention_output"
         )
         self._output_dense.build_for((None, None, heads, dim))
-
-    def forward(
-        self,
-        query: Any,
-        value: Any = None,
-        key: Any = None,
-        query_mask: Any = None,
-        value_mask: Any = None,
-        key_mask: Any = None,
-        attention_mask: Any = None,
-        return_attention_scores: bool = False,
-        training: bool | None = None,
-        use_causal_mask: bool = False,
-    ) -> Any:
-        if isinstance(query, dict):  # the packed inputs of a saved graph's node
-            tensors = dict(query)
-        else:
-            if value is None:
-                raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}) takes `query` and `value` "
-                    "(and optionally `key`), received value=None"
-                )
-            tensors = {"query": query, "value": value, "key": key, "query_mask": query_mask,
-                       "value_mask": value_mask, "key_mask": key_mask,
-                       "attention_mask": attention_mask}  # fmt: skip
-            tensors = {k: v for k, v in tensors.items() if v is not None}
-        options = {
-            "return_attention_scores": bool(return_attention_scores),
-            "use_causal_mask": bool(use_causal_mask),
-        }
-        return self._call_packed(tensors, options, training)
 
     def _packed_output_shapes(self, shapes, options):
         q = shapes["query"]
