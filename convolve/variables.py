@@ -154,12 +154,7 @@ class Variable(Weight, metaclass=_VariableMeta):
         )
 
     # ----------------------------------------------------------------- Keras surface
-    @property
-    def trainable(self) -> bool:
-        """Whether training updates it."""
-        return self.__dict__.get("_trainable", self.requires_grad)
-
-    @trainable.setter
+    @Weight.trainable.setter
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         if self.is_floating_point() or self.is_complex():

@@ -91,27 +91,26 @@ class Weight(nn.Parameter):
         return self.__dict__.get("_keras_name")
 
     @property
+    def trainable(self) -> bool:
+        """Whether training updates it."""
+        return self.__dict__.get("_trainable", self.requires_grad)
+
+    @property
     def path(self) -> str | None:
         """Keras's path: the layers (and name scopes) it was built in, then its name."""
         return self.__dict__.get("_keras_path", self.name)
 
-    def _keras_axes(self) -> tuple[int, ...] | None:
-        layout = self.__dict__.get("_keras_layout")
-        return None if layout is None else tuple(layout.index(i) for i in range(len(layout)))
-
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The value as a NumPy array in Keras's axis order (copied to the host)."""
         del force
-        value = self.detach().cpu()
-        axes = self._keras_axes()
-        return (value if axes is None else value.permute(*axes)).numpy()
+        return keras_view(self.detach().cpu(), self.__dict__.get("_keras_layout")).numpy()
 
     def _coerce(self, value: Any) -> torch.Tensor:
         if isinstance(value, torch.Tensor):
             value = value.detach()
         tensor = torch.as_tensor(value, dtype=self.dtype, device=self.device)
         layout = self.__dict__.get("_keras_layout")
-        keras_shape = tuple(self.numpy().shape) if layout is not None else tuple(self.shape)
+        keras_shape = tuple(keras_view(self, layout).shape)
         if tuple(tensor.shape) != keras_shape:
             raise ValueError(
                 f"The shape of the target variable and the shape of the target value in "
@@ -298,14 +297,16 @@ class Layer(nn.Module):
             return
         super().__setattr__(name, value)
         if isinstance(value, nn.Parameter) and getattr(value, "_keras_name", None):
-            # A `convolve.Variable` set as an attribute is one of the layer's weights.
+            # A `convolve.Variable`, or another layer's weight (tied weights), set as an
+            # attribute is one of the layer's weights, in its own Keras axis order.
             specs = self.__dict__.get("_weight_specs")
             if (
                 specs is not None
                 and name in self._parameters
                 and name not in {spec.attr for spec in specs}
             ):
-                specs.append(WeightSpec(value.name, name, value.trainable, None))
+                layout = value.__dict__.get("_keras_layout")
+                specs.append(WeightSpec(value.name, name, value.trainable, layout))
 
     def __delattr__(self, name: str) -> None:
         if name in self.__dict__ and name in self._modules:
@@ -827,8 +828,14 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(inverse)
 
 
+def keras_view(tensor: torch.Tensor, layout: tuple[int, ...] | None) -> torch.Tensor:
+    """A weight (or its gradient or slot) stored in torch's layout, seen in Keras's axis
+    order; `layout` is the permutation `add_weight` applied (None: the same)."""
+    return tensor if layout is None else tensor.permute(*_inverse(layout))
+
+
 def _keras_view(spec: WeightSpec, tensor: torch.Tensor) -> torch.Tensor:
-    return tensor if spec.layout is None else tensor.permute(*_inverse(spec.layout))
+    return keras_view(tensor, spec.layout)
 
 
 def _keras_shape(spec: WeightSpec, tensor: torch.Tensor) -> tuple[int, ...]:

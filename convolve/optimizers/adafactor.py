@@ -6,20 +6,11 @@ from typing import Any
 
 import torch
 
+from convolve.layers.base import keras_view
 from convolve.optimizers._checks import ArgumentChecker
 from convolve.optimizers.base import LearningRate, Optimizer, Tensor, _select
 
 __all__ = ["Adafactor"]
-
-
-def _keras_view(tensor: Tensor, layout: tuple[int, ...] | None) -> Tensor:
-    """`tensor` (torch layout) seen in Keras's axis order, as a view."""
-    if layout is None:
-        return tensor
-    inverse = [0] * len(layout)
-    for torch_axis, keras_axis in enumerate(layout):
-        inverse[keras_axis] = torch_axis
-    return tensor.permute(*inverse)
 
 
 def _rms(x: Tensor) -> Tensor:
@@ -107,7 +98,7 @@ class Adafactor(Optimizer):
     def _build_slots(self, params: list[Tensor]) -> None:
         self._r, self._c, self._v = [], [], []
         for p in params:
-            shape = tuple(_keras_view(p, getattr(p, "_keras_layout", None)).shape)
+            shape = tuple(keras_view(p, getattr(p, "_keras_layout", None)).shape)
             if len(shape) < 2:
                 # Placeholders, as Keras keeps (int32 scalars) to hold every list aligned.
                 r = self.add_variable((), dtype=torch.int32, name="r", device=p.device)
@@ -129,9 +120,9 @@ class Adafactor(Optimizer):
         for p, g, r, c, v in zip(params, grads, rs, cs, vs, strict=True):
             layout = getattr(p, "_keras_layout", None)
             w, g, v = (
-                _keras_view(p, layout),
-                _keras_view(g.to(p.dtype), layout),
-                _keras_view(v, layout),
+                keras_view(p, layout),
+                keras_view(g.to(p.dtype), layout),
+                keras_view(v, layout),
             )
             scalar = {"dtype": p.dtype, "device": p.device}
             t = torch.tensor(step, **scalar)

@@ -419,9 +419,10 @@ def _encode(value: Any, encode_tensor: Any) -> Any:
     return value
 
 
-def op_config(layer: Any) -> dict[str, Any]:
-    """The operation's `config` as Keras writes it: its name and static arguments."""
-    spec, arguments = _bound_arguments(layer, layer._inbound_nodes[0])
+def op_config(layer: Any, node: Any = None) -> dict[str, Any]:
+    """The operation's `config` as Keras writes it: its name and the static arguments of
+    `node` (its first call by default)."""
+    spec, arguments = _bound_arguments(layer, node or layer._inbound_nodes[0])
     config = {"name": layer.name}
     for name in spec[2]:
         config[name] = _static(layer, name, arguments[name])
@@ -432,12 +433,8 @@ def op_entry(layer: Any, nodes: list[Any], encode_tensor: Any) -> dict[str, Any]
     """An operation node's layer entry in a functional config, with its calls `nodes`."""
     class_name = type(layer).__name__
     inbound = []
-    config = None
     for node in nodes:
         spec, arguments = _bound_arguments(layer, node)
-        if config is None:
-            config = {"name": layer.name}
-            config.update({p: _static(layer, p, arguments[p]) for p in spec[2]})
         args: list[Any] = []
         for name in spec[3]:
             if name.startswith("*"):
@@ -445,12 +442,10 @@ def op_entry(layer: Any, nodes: list[Any], encode_tensor: Any) -> dict[str, Any]
             else:
                 args.append(arguments[name])
         inbound.append({"args": _encode(args, encode_tensor), "kwargs": {}})
-    if config is None:
-        config = op_config(layer)
     return {
         "module": _PREFIX + OPERATIONS[class_name][0],
         "class_name": class_name,
-        "config": json.loads(json.dumps(config)),
+        "config": op_config(layer, nodes[0] if nodes else None),
         "registered_name": class_name,
         "name": layer.name,
         "inbound_nodes": inbound,

@@ -118,3 +118,23 @@ def test_calling_build_yourself_builds_once_as_in_keras():
         assert layer.built
         layer(np.zeros((1, 3), "float32"))
         assert len(layer.weights) == 2, lib.__name__
+
+
+def test_another_layers_weight_set_as_an_attribute_is_tracked_in_keras_order():
+    """Tied weights: a layer holding another layer's kernel lists it, as Keras does."""
+
+    def tied(lib, source):
+        class Tied(lib.layers.Layer):
+            def __init__(self, kernel):
+                super().__init__()
+                self.tied_kernel = kernel
+
+        source.build((None, 5, 5, 1) if "conv" in source.name else (None, 3))
+        layer = Tied(source.kernel)
+        return [(w.name, w.path) for w in layer.weights], [w.shape for w in layer.get_weights()]
+
+    for make in (
+        lambda lib: lib.layers.Dense(2, name="d"),
+        lambda lib: lib.layers.Conv2D(2, 3, name="conv"),
+    ):
+        assert tied(convolve, make(convolve)) == tied(keras, make(keras))
