@@ -94,8 +94,10 @@ from convolve.layers.dot import Dot, dot
 from convolve.layers.einsum_dense import EinsumDense
 from convolve.layers.embedding import Embedding
 from convolve.layers.encoding import CategoryEncoding, Discretization
+from convolve.layers.hashing import Hashing
 from convolve.layers.input_spec import InputSpec
 from convolve.layers.layer_serialization import deserialize, serialize
+from convolve.layers.lookup import IntegerLookup, StringLookup
 from convolve.layers.masking import Masking
 from convolve.layers.merging import (
     Add,
