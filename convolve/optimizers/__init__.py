@@ -74,6 +74,16 @@ def __dir__() -> list[str]:
     return sorted({*globals(), "LossScaleOptimizer"})
 
 
+def _builtin_class(name: str) -> type[Optimizer] | None:
+    """The built-in optimizer class for a (case-insensitive) name, or None."""
+    key = name.lower()
+    if key == "lossscaleoptimizer":
+        from convolve.mixed_precision import LossScaleOptimizer
+
+        return LossScaleOptimizer
+    return _BUILTIN.get(key)
+
+
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """Returns an optimizer's config in Keras's serialized form.
 
@@ -87,12 +97,14 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
     if not isinstance(optimizer, Optimizer):
         raise ValueError(f"`serialize` expects an Optimizer; received optimizer={optimizer!r}")
     cls = type(optimizer)
-    builtin = _BUILTIN.get(cls.__name__.lower()) is cls
+    builtin = _builtin_class(cls.__name__) is cls
     return {
-        "module": "keras.optimizers" if builtin else cls.__module__,
+        "module": "keras.optimizers" if builtin else schedules._module_of(cls),
         "class_name": cls.__name__,
         "config": optimizer.get_config(),
-        "registered_name": None if builtin else cls.__name__,
+        "registered_name": (
+            None if builtin else schedules._registration().get_registered_name(cls)
+        ),
     }
 
 
@@ -117,13 +129,15 @@ def deserialize(
         )
     custom = dict(custom_objects or {})
     name = config["class_name"]
-    cls = custom.get(config.get("registered_name") or name) or custom.get(name)
+    cls = schedules._find_custom(dict(config), custom)
     if cls is None and isinstance(name, str):
-        cls = _BUILTIN.get(name.lower())
+        cls = _builtin_class(name)
     if cls is None:
+        known = sorted([*_BUILTIN, "lossscaleoptimizer"])
         raise ValueError(
-            f"Unknown optimizer class_name={name!r}; known: {sorted(_BUILTIN)}. Pass custom "
-            "classes with `custom_objects`."
+            f"Unknown optimizer class_name={name!r}; known: {known}. Pass custom "
+            "classes with `custom_objects`, or register them with "
+            "`register_keras_serializable`."
         )
     return cls.from_config(dict(config.get("config") or {}), custom_objects=custom)
 

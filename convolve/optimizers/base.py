@@ -255,7 +255,9 @@ class Optimizer:
         for item in variables:
             if isinstance(item, torch.Tensor):
                 params.append(item)
-                names.append(None)
+                # A Keras Variable or layer weight carries its Keras name ("kernel", "bias").
+                name = getattr(item, "name", None)
+                names.append(name if isinstance(name, str) else None)
             elif (
                 isinstance(item, tuple)
                 and len(item) == 2
@@ -459,21 +461,29 @@ class Optimizer:
     def exclude_from_weight_decay(
         self, var_list: Iterable[Tensor] | None = None, var_names: Iterable[str] | None = None
     ) -> None:
-        """Excludes parameters from weight decay; call before the optimizer is built.
+        """Excludes parameters from weight decay.
+
+        Each call replaces the previous exclusions. As in Keras, it also takes effect
+        when called after the optimizer is built.
 
         Args:
             var_list: Parameters to exclude.
-            var_names: Substrings (regular expressions); a parameter whose name (from
-                `build(model.named_parameters())`) contains one is excluded.
+            var_names: Substrings (regular expressions); a parameter whose name contains
+                one is excluded. The name is the Keras name of a `Variable` or layer
+                weight (`kernel`, `bias`, `gamma` ...), or the name given with
+                `build(model.named_parameters())`.
         """
-        if self.built:
+        if isinstance(var_names, str):
             raise ValueError(
-                "`exclude_from_weight_decay()` can only be configured before the optimizer "
-                "is built."
+                "`exclude_from_weight_decay` expects `var_names` to be a list of strings; "
+                f"received var_names={var_names!r}"
             )
         self._exclude_ids = {id(v) for v in var_list or []}
         names = sorted(set(var_names or []))
         self._exclude_pattern = re.compile("|".join(names)) if names else None
+        if self.built:
+            self._decay_flags = [self._use_weight_decay(i) for i in range(len(self._params))]
+            self._decayed = [p for p, d in zip(self._params, self._decay_flags, strict=True) if d]
 
     def _use_weight_decay(self, index: int) -> bool:
         if id(self._params[index]) in self._exclude_ids:
@@ -600,9 +610,15 @@ class Optimizer:
             )
         tensors = []
         for g, i in kept:
+            p = self._params[i]
             if not isinstance(g, torch.Tensor):
-                p = self._params[i]
                 g = torch.as_tensor(g, dtype=p.dtype, device=p.device)
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': the gradient for variable "
+                    f"{self._param_names[i] or f'#{i}'} of shape {tuple(p.shape)} has shape "
+                    f"{tuple(g.shape)}; received a gradient of the wrong shape."
+                )
             tensors.append(g)
         idx: list[int] | None = [i for _, i in kept]
         if idx == list(range(len(self._params))):

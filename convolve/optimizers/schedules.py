@@ -487,11 +487,34 @@ def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
     cls = type(learning_rate_schedule)
     builtin = _BUILTIN.get(cls.__name__) is cls
     return {
-        "module": "keras.optimizers.schedules" if builtin else cls.__module__,
+        "module": "keras.optimizers.schedules" if builtin else _module_of(cls),
         "class_name": cls.__name__,
         "config": learning_rate_schedule.get_config(),
-        "registered_name": None if builtin else cls.__name__,
+        "registered_name": None if builtin else _registration().get_registered_name(cls),
     }
+
+
+def _registration() -> Any:
+    # Imported on use: `convolve.saving` builds on the optimizers.
+    from convolve.saving import registration
+
+    return registration
+
+
+def _module_of(cls: type) -> str | None:
+    """A custom class's module as Keras writes it: None for classes defined in a script."""
+    return None if cls.__module__ == "__main__" else cls.__module__
+
+
+def _find_custom(config: dict[str, Any], custom_objects: dict[str, type] | None) -> type | None:
+    """A custom class named by a serialized config: from `custom_objects`, the active
+    `custom_object_scope`s, or `register_keras_serializable`, as Keras looks them up."""
+    find = _registration().get_registered_object
+    for key in (config.get("registered_name"), config.get("class_name")):
+        found = find(key, custom_objects) if isinstance(key, str) else None
+        if found is not None:
+            return found
+    return None
 
 
 def deserialize(
@@ -511,13 +534,13 @@ def deserialize(
             "A serialized schedule must be a dict with 'class_name' and 'config'; "
             f"received config={config!r}"
         )
-    known = dict(_BUILTIN)
-    known.update(custom_objects or {})
     name = config["class_name"]
-    cls = known.get(config.get("registered_name") or name) or known.get(name)
+    cls = _find_custom(config, custom_objects) or _BUILTIN.get(name)
     if cls is None:
+        known = sorted({*_BUILTIN, *(custom_objects or {})})
         raise ValueError(
-            f"Unknown learning rate schedule class_name={name!r}; known: {sorted(known)}. "
-            "Pass custom classes with `custom_objects`."
+            f"Unknown learning rate schedule class_name={name!r}; known: {known}. Pass "
+            "custom classes with `custom_objects`, or register them with "
+            "`register_keras_serializable`."
         )
     return cls.from_config(dict(config.get("config", {})))
