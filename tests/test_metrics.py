@@ -440,7 +440,7 @@ def test_keras_style_custom_metric() -> None:
     handle.assign_sub(1.0)
     assert handle.value.tolist() == [1.0, 2.0]
     with pytest.raises(ValueError, match="Invalid initializer"):
-        ones.add_variable(initializer="glorot_uniform", name="w")
+        ones.add_variable(initializer="no_such_initializer", name="w")
 
 
 @pytest.mark.parity

@@ -33,6 +33,23 @@ def torch_dtype(dtype: Any) -> torch.dtype:
     return resolved
 
 
+_POLICY_COMPUTE_DTYPES = {"mixed_float16": torch.float16, "mixed_bfloat16": torch.bfloat16}
+
+
+def compute_dtype(dtype: Any) -> torch.dtype:
+    """The dtype a loss or metric computes in: `dtype` itself, or a dtype policy's compute dtype.
+
+    Accepts what `torch_dtype` accepts, plus policy names (`"mixed_float16"`) and policy
+    objects (anything with a `compute_dtype`), as Keras's losses and metrics do.
+    """
+    policy_dtype = getattr(dtype, "compute_dtype", None)
+    if isinstance(policy_dtype, str):
+        return torch_dtype(policy_dtype)
+    if isinstance(dtype, str) and dtype in _POLICY_COMPUTE_DTYPES:
+        return _POLICY_COMPUTE_DTYPES[dtype]
+    return torch_dtype(dtype)
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 

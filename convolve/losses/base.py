@@ -10,10 +10,10 @@ import torch
 from convolve.losses._reduction import reduce_weighted_values, standardize_reduction
 from convolve.losses._tensors import (
     auto_name,
+    compute_dtype,
     dtype_name,
     squeeze_or_expand_to_same_rank,
     to_tensor,
-    torch_dtype,
 )
 
 #: Loss functions that also have a variant returning `(per-sample losses, mask of valid
@@ -43,7 +43,7 @@ class Loss:
     ) -> None:
         self.name = name or auto_name(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
-        self._dtype = torch_dtype(dtype)
+        self._dtype = compute_dtype(dtype)
 
     @property
     def dtype(self) -> str:

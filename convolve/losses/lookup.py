@@ -162,16 +162,17 @@ def serialize(loss: Loss | Callable[..., torch.Tensor]) -> dict[str, Any]:
     raise ValueError(f"Cannot serialize loss: expected a Loss or a function; received {loss!r}.")
 
 
-def deserialize(config: Any, custom_objects: dict[str, Any] | None = None) -> Any:
+def deserialize(name: Any, custom_objects: dict[str, Any] | None = None) -> Any:
     """Rebuilds a loss from `serialize` output, a name, or a `{"class_name", "config"}` dict.
 
     Args:
-        config: The serialised loss.
+        name: The serialised loss (Keras's name for this argument).
         custom_objects: Extra names to classes or functions.
 
     Returns:
         A `Loss` instance or a loss function.
     """
+    config = name
     objects = {**_OBJECTS, **(custom_objects or {})}
     if isinstance(config, str):
         if config not in objects:

@@ -38,6 +38,24 @@ def _sparse_categorical_crossentropy(
     """Per-sample sparse crossentropy and, with `ignore_class`, the mask of valid entries."""
     y_pred = float_tensor(y_pred)
     y_true = to_tensor(y_true, like=y_pred)
+    try:
+        return _sparse_crossentropy_values(y_true, y_pred, from_logits, ignore_class, axis)
+    except (IndexError, RuntimeError):
+        # A label outside [0, num_classes) (found synchronously on the CPU): name it, as
+        # `check_targets` does, instead of the kernel's indexing error.
+        from convolve.losses.targets import _check_sparse_labels
+
+        _check_sparse_labels(y_true, y_pred, ignore_class, axis)
+        raise
+
+
+def _sparse_crossentropy_values(
+    y_true: torch.Tensor,
+    y_pred: torch.Tensor,
+    from_logits: bool,
+    ignore_class: int | None,
+    axis: int,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     y_true, class_axis = sparse_inputs("sparse_categorical_crossentropy", y_true, y_pred, axis)
     if y_true.is_floating_point():
         # Keras first casts targets to the loss dtype, then truncates them to integers.

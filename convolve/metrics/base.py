@@ -14,16 +14,61 @@ from typing import Any
 
 import torch
 
-from convolve import losses
+from convolve import initializers, losses
 from convolve.losses import apply_mask
 from convolve.losses._tensors import (
     auto_name,
+    compute_dtype,
     divide_no_nan,
     dtype_name,
     squeeze_or_expand_to_same_rank,
     to_tensor,
     torch_dtype,
 )
+
+
+class MetricState(torch.Tensor):
+    """A metric's state tensor, with Keras's variable `name` and `path` (`"mean/total"`).
+
+    It is a plain tensor otherwise: operations on it return ordinary tensors, and the metric
+    updates it in place. `Metric.variables` lists these.
+    """
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    @staticmethod
+    def wrap(value: torch.Tensor, name: str, path: str) -> MetricState:
+        state = torch.Tensor._make_subclass(MetricState, value, False)
+        state._keras_name, state._keras_path = name, path
+        return state
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The variable's name, e.g. `"total"`."""
+        return self._keras_name
+
+    @property
+    def path(self) -> str:
+        """The metric's name and the variable's, e.g. `"mean/total"`."""
+        return self._keras_path
+
+    def _plain(self) -> torch.Tensor:
+        return self.as_subclass(torch.Tensor)
+
+    def __deepcopy__(self, memo: dict) -> MetricState:
+        copy = MetricState.wrap(self._plain().clone(), self.name, self.path)
+        memo[id(self)] = copy
+        return copy
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        return (MetricState.wrap, (self._plain(), self.name, self.path))
+
+    def __repr__(self, **kwargs: Any) -> str:
+        value = self._plain().detach().cpu().numpy()
+        return (
+            f"<Variable path={self.path}, shape={value.shape}, "
+            f"dtype={dtype_name(self.dtype)}, value={value}>"
+        )
 
 
 class MetricVariable:
@@ -38,6 +83,11 @@ class MetricVariable:
     def __init__(self, metric: Metric, name: str) -> None:
         self._metric = metric
         self.name = name
+
+    @property
+    def path(self) -> str:
+        """The metric's name and the variable's, e.g. `"mean/total"`."""
+        return self._metric._paths.get(self.name, self.name)
 
     @property
     def value(self) -> torch.Tensor:
@@ -134,15 +184,17 @@ class Metric:
     touches them (normally the batch passed to `update_state`).
 
     Args:
+        dtype: Dtype of the state; defaults to float32. A dtype policy name
+            (`"mixed_float16"`) means its compute dtype, as in Keras.
         name: Name of the metric; defaults to the snake-case class name, made unique.
-        dtype: Dtype of the state; defaults to float32.
     """
 
-    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+    def __init__(self, dtype: Any = None, name: str | None = None) -> None:
         self.name = name or auto_name(type(self).__name__)
-        self._dtype = torch_dtype(dtype)
+        self._dtype = compute_dtype(dtype)
         self._specs: dict[str, tuple[tuple[int, ...], torch.dtype, Any]] = {}
         self._state: dict[str, torch.Tensor] = {}
+        self._paths: dict[str, str] = {}
         self._device: torch.device | None = None
 
     @property
@@ -162,8 +214,9 @@ class Metric:
 
         Args:
             shape: Its shape.
-            initializer: `"zeros"` (default), `"ones"`, or a callable `(shape, dtype)`
-                returning a tensor. `reset_state` sets every variable to zero, as Keras does.
+            initializer: `"zeros"` (default), `"ones"`, another initializer name or
+                initializer, or a callable `(shape, dtype)` returning a tensor.
+                `reset_state` sets every variable to zero, as Keras does.
             dtype: Its dtype; defaults to the metric's dtype.
             aggregation: Accepted for Keras compatibility (state is summed across replicas).
             name: Its name, unique within the metric.
@@ -173,12 +226,26 @@ class Metric:
         """
         del aggregation
         name = name or f"variable_{len(self._specs)}"
-        if not (initializer in (None, "zeros", "ones") or callable(initializer)):
+        try:
+            shape = tuple(int(d) for d in shape)
+            if any(d < 0 for d in shape):
+                raise ValueError
+        except (TypeError, ValueError):
             raise ValueError(
-                f"Invalid initializer for metric variable {name!r}: expected 'zeros', 'ones' "
-                f"or a callable (shape, dtype); received {initializer!r}."
-            )
-        self._specs[name] = (tuple(shape), torch_dtype(dtype or self._dtype), initializer)
+                f"Invalid shape for metric variable {name!r}: expected a tuple of "
+                f"non-negative ints; received shape={shape!r}."
+            ) from None
+        if initializer not in (None, "zeros", "ones") and not callable(initializer):
+            try:
+                initializer = initializers.get(initializer)
+            except ValueError:
+                raise ValueError(
+                    f"Invalid initializer for metric variable {name!r}: expected an "
+                    f"initializer name ('zeros', 'ones', 'glorot_uniform', ...), an "
+                    f"initializer or a callable (shape, dtype); received {initializer!r}."
+                ) from None
+        self._specs[name] = (shape, torch_dtype(dtype or self._dtype), initializer)
+        self._paths[name] = f"{self.name.replace('/', '>')}/{name}"
         self._state.pop(name, None)
         return MetricVariable(self, name)
 
@@ -197,7 +264,9 @@ class Metric:
         device = torch.device(device) if device is not None else self._device
         device = device or torch.device("cpu")
         if device != self._device:
-            self._state = {key: value.to(device) for key, value in self._state.items()}
+            self._state = {
+                key: self._wrap(key, value.to(device)) for key, value in self._state.items()
+            }
             self._device = device
         for key, (shape, dtype, initializer) in self._specs.items():
             if key not in self._state:
@@ -208,8 +277,13 @@ class Metric:
                 else:
                     value = torch.as_tensor(initializer(shape, dtype=dtype), dtype=dtype)
                     value = value.to(device)
-                self._state[key] = value
+                self._state[key] = self._wrap(key, value)
         return self._state
+
+    def _wrap(self, key: str, value: torch.Tensor) -> MetricState:
+        if isinstance(value, MetricState):
+            value = value.as_subclass(torch.Tensor)
+        return MetricState.wrap(value, key, self._paths.get(key, key))
 
     def _values_and_state(self, values: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # Tensors bring the state to their device; numbers and arrays go to the state's.
@@ -226,7 +300,7 @@ class Metric:
 
     @property
     def variables(self) -> list[torch.Tensor]:
-        """The state tensors, in declaration order."""
+        """The state tensors (`MetricState`, with `name` and `path`), in declaration order."""
         state = self._state_on(None)
         return [state[key] for key in self._specs]
 
@@ -412,10 +486,16 @@ class _FixedMeanMetric(MeanMetricWrapper):
     """A `MeanMetricWrapper` over a fixed function whose config lists its own arguments."""
 
     _config_keys: tuple[str, ...] = ()
+    # Arguments Keras leaves out of the config, with their defaults: written only when set
+    # to something else, so that the config equals Keras's and a save still keeps them.
+    _keras_omits: dict[str, Any] = {}
 
     def get_config(self) -> dict[str, Any]:
         config = Metric.get_config(self)
         config.update({key: self._fn_kwargs[key] for key in self._config_keys})
+        for key, default in self._keras_omits.items():
+            if self._fn_kwargs[key] != default:
+                config[key] = self._fn_kwargs[key]
         return config
 
     @classmethod

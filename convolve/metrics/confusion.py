@@ -563,6 +563,17 @@ class AUC(Metric):
         )
         return self._average_labels(increments)
 
+    def interpolate_pr_auc(self) -> torch.Tensor:
+        """The PR-AUC of the accumulated counts with Davis & Goadrich's interpolation.
+
+        This is what `result()` returns for `curve="PR"` with the default
+        `summation_method="interpolation"`, whatever this metric's own settings.
+        """
+        state = self._state_on(None)
+        if not self._built:
+            return torch.zeros((), dtype=self._dtype)
+        return self._interpolate_pr_auc(state[_TP], state[_FP], state[_FN])
+
     def result(self) -> torch.Tensor:
         state = self._state_on(None)
         if not self._built:

@@ -149,7 +149,7 @@ class CosineSimilarity(_FixedMeanMetric):
         axis: The axis along which similarity is computed.
     """
 
-    _config_keys = ("axis",)
+    _keras_omits = {"axis": -1}
 
     def __init__(self, name: str = "cosine_similarity", dtype: Any = None, axis: int = -1) -> None:
         super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
