@@ -79,9 +79,9 @@ def flatten_logs(logs: Mapping[str, Any] | None) -> dict[str, Any]:
 def pythonify_logs(logs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Flattens, sorts and converts every numeric value to a Python float.
 
-    Values that are not numbers (strings, or tensors with several elements) are kept
-    as they are, as in Keras. Used for epoch-, train- and test-level logs, where one
-    synchronisation per epoch costs nothing.
+    Tensors with several elements become NumPy arrays; other values that are not numbers
+    (strings) are kept as they are, as in Keras. Used for epoch-, train- and test-level
+    logs, where one synchronisation per epoch costs nothing.
 
     Args:
         logs: A possibly nested mapping of names to values, or `None`.
@@ -92,8 +92,15 @@ def pythonify_logs(logs: Mapping[str, Any] | None) -> dict[str, Any]:
     result = flatten_logs(logs)
     for key, value in result.items():
         if isinstance(value, torch.Tensor):
+            value = value.detach()
             if value.numel() == 1:
-                result[key] = float(value.detach().item())
+                result[key] = float(value.item())
+            else:
+                # A metric with several values (F1Score(average=None)) is a NumPy array
+                # in Keras's logs; bfloat16 has no NumPy dtype.
+                if value.dtype == torch.bfloat16:
+                    value = value.float()
+                result[key] = value.cpu().numpy()
         elif isinstance(value, str):
             continue
         else:

@@ -145,16 +145,33 @@ def _metric_direction(model: Any, name: str) -> str | None:
     """Returns `"up"`, `"down"` or `None` for a metric name."""
     if name == "loss":
         return "down"
-    # A metric object on the model that states its direction wins over the name table.
-    for metric in getattr(model, "metrics", None) or ():
+    # A metric object on the model that states its direction wins over the name table;
+    # as in Keras, the last one of that name counts.
+    found = None
+    for metric in _flat_metrics(model):
         direction = getattr(metric, "_direction", None)
         if getattr(metric, "name", None) == name and direction in ("up", "down"):
-            return direction
+            found = direction
+    if found is not None:
+        return found
     if name in _HIGHER_IS_BETTER:
         return "up"
     if name in _LOWER_IS_BETTER or name.endswith("_loss"):
         return "down"
     return None
+
+
+def _flat_metrics(model: Any) -> list[Any]:
+    """The model's metric objects, with the compiled-metrics container (one entry of
+    `model.metrics` holding every metric given to `compile`) replaced by its contents."""
+    flat = []
+    for metric in getattr(model, "metrics", None) or ():
+        inner = getattr(metric, "metrics", None)
+        if isinstance(inner, list | tuple):
+            flat.extend(inner)
+        else:
+            flat.append(metric)
+    return flat
 
 
 class EarlyStopping(MonitorCallback):
