@@ -33,12 +33,26 @@ def _per_output(spec: Any, output_names: list[str], what: str) -> list[Any]:
 
 
 class CompiledLoss:
-    """The weighted sum of one loss per output, with per-output trackers when there are many."""
+    """The weighted sum of one loss per output, with per-output trackers when there are many.
 
-    def __init__(self, loss: Any, loss_weights: Any, output_names: list[str]) -> None:
+    As in Keras, an output whose loss is None gets no tracker, and a model with one loss
+    in all gets none; the trackers are listed in `model.metrics` once the losses are
+    resolved (at the first batch), in the outputs' order, or, for a model whose outputs
+    are a dict, in the order of the loss dict's keys.
+    """
+
+    def __init__(
+        self, loss: Any, loss_weights: Any, output_names: list[str], dict_outputs: bool = False
+    ) -> None:
         from convolve import losses, metrics
 
         self.output_names = output_names
+        if isinstance(loss, dict) and len(output_names) > 1 and not dict_outputs:
+            if set(loss) != set(output_names):  # Keras's rule for a list of outputs
+                raise ValueError(
+                    f"compile: expected keys {output_names} in the `loss` dict (one per "
+                    f"output), but found loss.keys()={list(loss)}."
+                )
         self._specs = _per_output(loss, output_names, "loss")
         for spec in self._specs:  # unknown names fail at compile time, not at step one
             if spec is not None and str(spec).lower() not in ("crossentropy", "ce"):
@@ -51,25 +65,24 @@ class CompiledLoss:
             weights = _per_output(loss_weights, output_names, "loss_weights")
             self.weights = [1.0 if w is None else float(w) for w in weights]
         self.has_loss = any(spec is not None for spec in self._specs)
-        self._trackers = (
-            [metrics.Mean(name=f"{name}_loss") for name in output_names]
-            if len(output_names) > 1
-            else []
-        )
+        with_loss = [i for i, spec in enumerate(self._specs) if spec is not None]
+        self._trackers: list[Any] = [None] * len(output_names)
+        if len(with_loss) > 1:
+            for i in with_loss:
+                self._trackers[i] = metrics.Mean(name=f"{output_names[i]}_loss")
 
-        # Keras lists the per-output losses in the order of a loss dict's keys.
-        keys = list(loss) if isinstance(loss, dict) else []
+        # A dict of outputs lists its losses in the order of the loss dict's keys.
+        keys = list(loss) if isinstance(loss, dict) and dict_outputs else []
         rank = {name: keys.index(name) if name in keys else len(keys) for name in output_names}
-        named = zip(output_names, self._trackers, strict=False)  # none for one output
-        by_rank = sorted(named, key=lambda pair: rank[pair[0]])
-        self._listed = [tracker for _, tracker in by_rank]
+        named = [(n, t) for n, t in zip(output_names, self._trackers, strict=True) if t]
+        self._listed = [tracker for _, tracker in sorted(named, key=lambda p: rank[p[0]])]
 
     @property
     def metrics(self) -> list[Any]:
-        return list(self._listed)
+        return list(self._listed) if self._resolved else []
 
     def results(self) -> dict[str, torch.Tensor]:
-        return {t.name: t.result() for t in self._trackers}
+        return {t.name: t.result() for t in self._listed} if self._resolved else {}
 
     def _lists(self, y_true: Any, y_pred: Any) -> tuple[list[Any], list[Any]]:
         """Per-output targets and predictions; resolves the losses on first use."""
@@ -102,9 +115,10 @@ class CompiledLoss:
                 continue
             sw = None if weights is None else weights[i]
             value = fn(y_true_list[i], y_pred_list[i], sample_weight=sw)
-            if self._trackers:  # a batch's mean counts once per sample, as the total's does
+            tracker = self._trackers[i]
+            if tracker is not None:  # a batch's mean counts once per sample, as the total's
                 batch = _tree.flatten(y_pred_list[i])[0].shape[0]
-                self._trackers[i].update_state(value.detach(), sample_weight=batch)
+                tracker.update_state(value.detach(), sample_weight=batch)
             value = value * self.weights[i] if self.weights[i] != 1.0 else value
             total = value if total is None else total + value
         return total
@@ -149,8 +163,8 @@ class CompileMetrics:
     ) -> None:
         self.output_names = output_names
         self.given = metrics is not None or weighted_metrics is not None
-        self._specs = _metric_specs(metrics, output_names)
-        self._weighted_specs = _metric_specs(weighted_metrics, output_names)
+        self._specs = _metric_specs(metrics, output_names, "metrics")
+        self._weighted_specs = _metric_specs(weighted_metrics, output_names, "weighted_metrics")
         self._compiled_loss = compiled_loss
         self._metrics: list[list[Any]] | None = None
         self._weighted: list[list[Any]] | None = None
@@ -238,19 +252,30 @@ def result_tensor(value: Any) -> torch.Tensor:
     return torch.as_tensor(value, dtype=torch.float32)
 
 
-def _metric_specs(metrics: Any, output_names: list[str]) -> list[list[Any]]:
+def _metric_specs(metrics: Any, output_names: list[str], what: str) -> list[list[Any]]:
+    """Keras's reading of `metrics` (or `weighted_metrics`): for one output, every metric
+    given; for several, a list with one entry (a metric, a list or None) per output, or
+    a dict by output name."""
     n = len(output_names)
     if metrics is None:
         return [[] for _ in range(n)]
+    if not isinstance(metrics, list | tuple | dict):
+        raise ValueError(
+            f"Expected `{what}` argument to be a list, tuple, or dict. Received instead: "
+            f"{what}={metrics!r} of type {type(metrics)}"
+        )
     if isinstance(metrics, dict):
-        per = _per_output(metrics, output_names, "metrics")
+        per = _per_output(metrics, output_names, what)
         return [_tree.flatten(m) if m is not None else [] for m in per]
-    if isinstance(metrics, list | tuple):
-        per_output = all(m is None or isinstance(m, list | tuple) for m in metrics)
-        if len(metrics) == n and per_output:  # one list (or None) per output
-            return [list(m or []) for m in metrics]
-        return [list(metrics) for _ in range(n)]
-    return [[metrics] for _ in range(n)]
+    if n == 1:
+        return [[m for m in _tree.flatten(list(metrics)) if m is not None]]
+    if len(metrics) != n:
+        raise ValueError(
+            f"compile: `{what}` must be a dict or a list with one entry per output "
+            f"({n}: {output_names}), each a metric, a list of metrics or None; received "
+            f"{what}={metrics!r}"
+        )
+    return [_tree.flatten(m) if m is not None else [] for m in metrics]
 
 
 class CompiledStep:

@@ -522,6 +522,14 @@ def make_batches(
             x, y, sample_weight, batch_size, shuffle, device, steps=steps, shard=shard,
             class_weight=class_weight,
         )  # fmt: skip
+    if isinstance(x, list | tuple | dict) and not _is_batch_source(x):
+        leaf = next(v for v in _tree.flatten(x) if not _is_array(v)) if _tree.flatten(x) else None
+        raise ValueError(
+            "`x` must be a NumPy array, a torch tensor, a list/dict of them, or an iterable "
+            f"of batches; received a {type(x).__name__} holding "
+            f"{type(leaf).__name__ if leaf is not None else 'nothing'} values. Convert nested "
+            "Python lists with np.asarray(x) first."
+        )
     if y is not None or sample_weight is not None:
         raise ValueError(
             "When `x` is a dataset, generator or DataLoader it must yield the targets itself; "
@@ -534,6 +542,15 @@ def make_batches(
     raise ValueError(
         "`x` must be a NumPy array, a torch tensor, a list/dict of them, or an iterable of "
         f"batches; received {type(x).__name__}."
+    )
+
+
+def _is_batch_source(x: Any) -> bool:
+    """A list or tuple whose items are batches (tuples of arrays), not numbers."""
+    return (
+        isinstance(x, list | tuple)
+        and bool(x)
+        and all(isinstance(item, tuple | list) and is_array_structure(item) for item in x)
     )
 
 

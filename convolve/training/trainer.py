@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -77,6 +78,7 @@ class Trainer:
         self._nonfinite_raise = False
         self._position = (0, 0)
         self._resuming = False  # True during a fit that continues from a backup
+        self._attribute_metrics: list[Any] = []
 
     # ------------------------------------------------------------------ precision
     @property
@@ -142,7 +144,9 @@ class Trainer:
             )
         self.loss = loss
         output_names = self._output_names()
-        self._compiled_loss = CompiledLoss(loss, loss_weights, output_names)
+        self._compiled_loss = CompiledLoss(
+            loss, loss_weights, output_names, dict_outputs=self._dict_outputs()
+        )
         self._compiled_metrics = CompileMetrics(
             metrics, weighted_metrics, output_names, self._compiled_loss
         )
@@ -161,11 +165,19 @@ class Trainer:
         }
 
     def _output_names(self) -> list[str]:
+        """Names for the outputs' losses and metrics: the layers' names, or, for a dict
+        of outputs, its keys (in the order the outputs are flattened), as Keras names them."""
+        if self._dict_outputs():
+            return sorted(self._outputs_struct)  # type: ignore[attr-defined]
         try:
             outputs = self.outputs  # type: ignore[attr-defined]
         except AttributeError:
             return ["output"]
         return [t._keras_history.layer.name for t in outputs]
+
+    def _dict_outputs(self) -> bool:
+        struct = getattr(self, "_outputs_struct", None)
+        return isinstance(struct, dict) and len(_tree.flatten(struct)) == len(struct)
 
     def _assert_compiled(self, what: str) -> None:
         if not self.compiled:
@@ -177,14 +189,16 @@ class Trainer:
     @property
     def metrics(self) -> list[Any]:
         """Keras's order: the loss tracker, the compiled metrics (one "compile_metrics"
-        entry, whose result is a dict), the per-output loss trackers."""
+        entry, whose result is a dict), the per-output loss trackers, then the metrics
+        held as attributes of the model and of its layers (nested models excepted)."""
         found = []
         if self.compiled:
             found.append(self._loss_tracker)
             if self._compiled_metrics.given:  # type: ignore[union-attr]
                 found.append(self._compiled_metrics)
             found.extend(self._compiled_loss.metrics)  # type: ignore[union-attr]
-        return found
+        self._attribute_metrics = _attribute_metrics(self, exclude=self._loss_tracker)
+        return found + self._attribute_metrics
 
     @property
     def metrics_names(self) -> list[str]:
@@ -197,10 +211,20 @@ class Trainer:
     def get_metrics_result(self) -> dict[str, torch.Tensor]:
         """Current metric values as 0-dim tensors (no host synchronisation)."""
         results = {}
+        if type(self).metrics is not Trainer.metrics:  # a subclass lists its own: Keras's rule
+            for metric in self.metrics:
+                value = metric.result()
+                if isinstance(value, dict):
+                    results.update(value)
+                else:
+                    results[metric.name] = value
+            return results
         if self.compiled:
             results["loss"] = self._loss_tracker.result()
             results.update(self._compiled_loss.results())  # type: ignore[union-attr]
             results.update(self._compiled_metrics.result())  # type: ignore[union-attr]
+        for metric in self._attribute_metrics:  # as found when `metrics` was last read
+            results[metric.name] = metric.result()
         return results
 
     # ------------------------------------------------------------------ steps
@@ -237,6 +261,15 @@ class Trainer:
             total = self._gradient_sync.weight_loss(total)
         return total
 
+    def _compute_loss(
+        self, x: Any, y: Any, y_pred: Any, sample_weight: Any, training: bool
+    ) -> torch.Tensor:
+        """`compute_loss`, also when a subclass overrides it without the `training`
+        argument (as Keras's guides written before Keras 3.3 do)."""
+        if _takes_training(type(self)):
+            return self.compute_loss(x, y, y_pred, sample_weight, training=training)
+        return self.compute_loss(x, y, y_pred, sample_weight)
+
     def compute_metrics(
         self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None
     ) -> dict[str, torch.Tensor]:
@@ -249,7 +282,7 @@ class Trainer:
         x, y, sample_weight = data_adapter.unpack(data)
         y_pred = self(x, training=True)
         self.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        loss = self._compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
         # As on Keras's torch backend, `trainable` is read at every step. A frozen weight has
         # requires_grad off, so a loss without a graph means nothing to train; only then are
@@ -287,7 +320,7 @@ class Trainer:
     def test_step(self, data: Any) -> dict[str, torch.Tensor]:
         x, y, sample_weight = data_adapter.unpack(data)
         y_pred = self(x, training=False)
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+        loss = self._compute_loss(x, y, y_pred, sample_weight, training=False)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
@@ -405,7 +438,7 @@ class Trainer:
                             break
                     if strategy is not None:
                         strategy.end_epoch(self)
-                    epoch_logs = _pythonify(self._metrics_result_or(logs))
+                    epoch_logs = _pythonify(self._metrics_result_or(logs), keep_nesting=True)
                     if val is not None and _validates_after(epoch, validation_freq):
                         val_logs = self._evaluate_batches(val, callback_list, strategy)
                         epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -774,8 +807,33 @@ class Trainer:
             return tensor.device
         return torch.device("cpu")
 
-    def get_compile_config(self) -> dict[str, Any] | None:
-        return self._compile_config
+    def get_compile_config(self) -> dict[str, Any]:
+        """What `compile()` received, serialised as Keras writes it ({} before compile)."""
+        if not self.compiled or self._compile_config is None:
+            return {}
+        from convolve.saving.serialization import compile_config
+
+        return compile_config(self)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Compiles the model as `get_compile_config()` (or a Keras file) describes.
+
+        As in Keras, a model that overrides `compile` is left as it is, with a warning."""
+        if type(self).compile is not Trainer.compile:
+            warnings.warn(
+                "`compile()` was not called as part of model loading because the model's "
+                "`compile()` method is custom. All subclassed Models that have custom "
+                "`compile()` must also override `compile_from_config(config)`. "
+                "Alternatively, you can call `compile()` manually after loading.",
+                stacklevel=2,
+            )
+            return
+        from convolve.saving.objects import Context
+        from convolve.saving.serialization import compile_from_config
+
+        compile_from_config(self, config, Context(), "compile_config")
+        if self.built and self.optimizer is not None:  # type: ignore[attr-defined]
+            self.optimizer.build(self.trainable_weights)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------- helpers
@@ -797,6 +855,43 @@ def _describe(batches: Any) -> str:
     except TypeError:
         size = ""
     return f"x is a {type(data).__name__}{size}"
+
+
+def _attribute_metrics(model: Any, exclude: Any) -> list[Any]:
+    """Metrics held as attributes (alone or in a list) of `model` and of its layers, in
+    the order they were set, as Keras tracks them; nested models keep theirs."""
+    from convolve.metrics import Metric
+
+    found: list[Any] = []
+    seen = {id(exclude)}
+
+    def visit(module: Any) -> None:
+        for value in vars(module).values():
+            for item in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(item, Metric) and id(item) not in seen:
+                    seen.add(id(item))
+                    found.append(item)
+        for child in module.children():
+            if not isinstance(child, Trainer):
+                visit(child)
+
+    visit(model)
+    return found
+
+
+_TAKES_TRAINING: dict[type, bool] = {}
+
+
+def _takes_training(cls: type) -> bool:
+    """Whether `cls.compute_loss` accepts `training` (looked up once per class)."""
+    found = _TAKES_TRAINING.get(cls)
+    if found is None:
+        params = inspect.signature(cls.compute_loss).parameters
+        found = "training" in params or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+        )
+        _TAKES_TRAINING[cls] = found
+    return found
 
 
 def _batch_size(x: Any) -> int:
@@ -823,19 +918,30 @@ def _checked_verbose(verbose: int | str) -> int | str:
     return int(verbose)
 
 
-def _pythonify(logs: dict[str, Any]) -> dict[str, float]:
+def _pythonify(logs: dict[str, Any], keep_nesting: bool = False) -> dict[str, Any]:
     """One host synchronisation for all values: the end of an epoch or evaluation.
 
     Scalars become Python floats; a metric with several values (for example Precision
-    with several thresholds) becomes a NumPy array, as in Keras."""
-    # A custom step may return nested results ({"compile_metrics": {...}}), as in Keras.
-    tensors = {k: result_tensor(v).detach() for k, v in flatten_logs(logs).items()}
+    with several thresholds) becomes a NumPy array, as in Keras.
+
+    A custom step may return nested results ({"compile_metrics": {...}}): they are
+    flattened with the keys sorted, or, with `keep_nesting` (an epoch's logs, which the
+    callbacks flatten), kept nested, so that the names come in Keras's order."""
+    flat = flatten_logs(logs)
+    tensors = {k: result_tensor(v).detach() for k, v in flat.items()}
     scalars = [k for k, t in tensors.items() if t.numel() == 1]
     floats = {}
     if scalars:
         stacked = torch.stack([tensors[k].reshape(()).to(torch.float64) for k in scalars])
         floats = dict(zip(scalars, stacked.cpu().tolist(), strict=True))
-    return {k: floats[k] if k in floats else t.cpu().numpy() for k, t in tensors.items()}
+    values = {k: floats[k] if k in floats else t.cpu().numpy() for k, t in tensors.items()}
+    if not keep_nesting or not any(isinstance(v, dict) for v in logs.values()):
+        return values
+
+    def rebuild(nested: dict[str, Any]) -> dict[str, Any]:
+        return {k: rebuild(v) if isinstance(v, dict) else values[k] for k, v in nested.items()}
+
+    return rebuild(logs)
 
 
 def _concatenate(outputs: list[Any]) -> Any:
