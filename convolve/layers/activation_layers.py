@@ -35,6 +35,7 @@ class PReLU(Layer):
         [(1, 1, 3)]
     """
 
+    _hands_on_masks = True
     _engine_layout = True
 
     def __init__(

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from convolve import _tree, constraints, initializers, regularizers
+from convolve._masks import attach as attach_masks
+from convolve._masks import get_mask
 from convolve.layers import _args, layout
 from convolve.layers.base import Layer
 from convolve.layers.core import Dropout, Softmax
@@ -109,7 +111,10 @@ class _MultiInputLayer(Layer):
     """
 
     _engine_layout = True
+    _hands_on_masks = True
     _tensor_args: tuple[str, ...] = ()
+    # The mask arguments filled from the tensors' own masks, and the tensor of each.
+    _masks_from = (("query_mask", "query"), ("value_mask", "value"), ("key_mask", "key"))
 
     def _call_packed(self, tensors: dict, options: dict, training: Any) -> Any:
         if is_symbolic(tensors):
@@ -121,6 +126,27 @@ class _MultiInputLayer(Layer):
         engine = {k: _engine(v) for k, v in tensors.items()}
         out = self._invoke(engine, (), options, training)
         return _tree.map_structure(_user, out)
+
+    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        tensors = self._with_input_masks(inputs)
+        return self._masked_output(super().engine_call(tensors, training, **kwargs), tensors)
+
+    def _with_input_masks(self, tensors: dict) -> dict:
+        """The call's tensors with the masks the inputs carry filled in where none is
+        given, as Keras fills the mask arguments from the tensors."""
+        filled = {}
+        for mask_name, name in self._masks_from:
+            tensor = tensors.get(name, tensors["value"] if name == "key" else None)
+            mask = get_mask(tensor)
+            if mask is not None and tensors.get(mask_name) is None:
+                filled[mask_name] = mask
+        return {**tensors, **filled} if filled else tensors
+
+    @staticmethod
+    def _masked_output(out: Any, tensors: dict) -> Any:
+        # The output carries the query's mask, as Keras hands it on.
+        attach_masks(out[0] if isinstance(out, tuple) else out, tensors.get("query_mask"))
+        return out
 
     def keras_node(self, tensors: dict) -> tuple[list, dict]:
         """A node's packed tensors as Keras writes the call in a model file: its positional
@@ -232,7 +258,10 @@ class _QueryValueKey(_MultiInputLayer):
             "return_attention_scores": bool(return_attention_scores),
             "use_causal_mask": bool(use_causal_mask),
         }
-        return self._call_packed(tensors, options, training)
+        if is_symbolic(tensors):
+            return self._call_packed(tensors, options, training)
+        tensors = self._with_input_masks(tensors)
+        return self._masked_output(self._call_packed(tensors, options, training), tensors)
 
 
 class MultiHeadAttention(_QueryValueKey):
@@ -424,17 +453,17 @@ class MultiHeadAttention(_QueryValueKey):
         training: bool | None = None,
         use_causal_mask: bool = False,
     ) -> Any:
-        if query_mask is not None:
-            # Keras takes the query's mask from the query tensor's own Keras mask only.
-            raise NotImplementedError(
-                f"Layer '{self.name}': `query_mask` is not supported (Keras reads it from "
-                "the query's propagated mask, which convolve does not propagate); pass an "
-                "`attention_mask` instead."
-            )
         return super().forward(
-            query, value, key, None, value_mask, key_mask, attention_mask,
+            query, value, key, query_mask, value_mask, key_mask, attention_mask,
             return_attention_scores, training, use_causal_mask,
         )  # fmt: skip
+
+    def _with_input_masks(self, tensors: dict) -> dict:
+        # Keras's MultiHeadAttention takes the query's mask from the query tensor only (an
+        # explicit `query_mask` is ignored). Its eager call also removes the inputs' masks,
+        # but in a model the layers after it still see them (Keras computes masks with the
+        # graph), which is what convolve does everywhere.
+        return super()._with_input_masks({k: v for k, v in tensors.items() if k != "query_mask"})
 
     def _packed_output_shapes(self, shapes, options):
         out = self.compute_output_shape(shapes["query"], shapes["value"], shapes.get("key"))
@@ -446,9 +475,10 @@ class MultiHeadAttention(_QueryValueKey):
                   *[q[i] for i in axes], *[v[i] for i in axes])  # fmt: skip
         return [out, scores]
 
-    def _attention_mask(self, query, value, value_mask, key_mask, attention_mask, causal):
-        return _combined_mask(query, value, None, value_mask, key_mask, attention_mask, causal,
-                              self._sliding_window)  # fmt: skip
+    def _attention_mask(self, query, value, query_mask, value_mask, key_mask, attention_mask,
+                        causal):  # fmt: skip
+        return _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mask,
+                              causal, self._sliding_window)  # fmt: skip
 
     def _project(self, dense: EinsumDense, x: torch.Tensor) -> torch.Tensor:
         y = dense.apply(x)
@@ -461,9 +491,11 @@ class MultiHeadAttention(_QueryValueKey):
         query, value = tensors["query"], tensors["value"]
         key = tensors.get("key", value)
         value_mask, key_mask = tensors.get("value_mask"), tensors.get("key_mask")
+        query_mask = tensors.get("query_mask")
         attention_mask = tensors.get("attention_mask")
         causal_only = (
             use_causal_mask
+            and query_mask is None
             and value_mask is None
             and key_mask is None
             and attention_mask is None
@@ -471,7 +503,7 @@ class MultiHeadAttention(_QueryValueKey):
         )
         if not causal_only:
             attention_mask = self._attention_mask(
-                query, value, value_mask, key_mask, attention_mask, use_causal_mask
+                query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask
             )
         q = self._project(self.query_dense, query)
         k = self._project(self.key_dense, key)
@@ -833,6 +865,8 @@ class Attention(_MultiInputLayer):
         seed: seed of the dropout.
     """
 
+    _masks_from = (("query_mask", "query"), ("value_mask", "value"))
+
     def __init__(
         self,
         use_scale: bool = False,
@@ -895,7 +929,11 @@ class Attention(_MultiInputLayer):
             "return_attention_scores": bool(return_attention_scores),
             "use_causal_mask": bool(use_causal_mask),
         }
-        return self._call_packed(tensors, options, training)
+        if is_symbolic(tensors):
+            return self._call_packed(tensors, options, training)
+        if mask is None:  # Keras fills the masks from the tensors only when none is given
+            tensors = self._with_input_masks(tensors)
+        return self._masked_output(self._call_packed(tensors, options, training), tensors)
 
     def _packed_output_shapes(self, shapes, options):
         q, v = shapes["query"], shapes["value"]

@@ -11,6 +11,7 @@ import contextvars
 import functools
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from convolve import _masks as masks
 from convolve import _tree, constraints, initializers, regularizers
 from convolve.data.data_tensor import from_array, plain
 from convolve.layers import auto_config, layout, naming, tracking
@@ -269,6 +271,7 @@ class Layer(nn.Module):
         self._activity_layers: list[Layer] | None = None  # found on first call
         call_params = inspect.signature(self.call).parameters
         self._call_takes_training = "training" in call_params
+        self._call_takes_mask = "mask" in call_params
         # Keras: a call without `training` uses each layer's own default (augmentation
         # layers augment, Dropout does not).
         default = call_params["training"].default if self._call_takes_training else False
@@ -322,6 +325,59 @@ class Layer(nn.Module):
     def call(self, inputs: Any, training: bool = False) -> Any:
         """The computation; built-in layers receive engine-layout tensors."""
         raise NotImplementedError(f"{type(self).__name__} does not implement call().")
+
+    # ----------------------------------------------------------------- masks
+    _hands_on_masks = False  # Keras's `supports_masking` for the built-in class
+
+    @property
+    def supports_masking(self) -> bool:
+        """Whether the layer hands a mask on to its output (through `compute_mask`), as
+        Keras's layers do: those that do not drop it, with a warning."""
+        value = self.__dict__.get("_supports_masking")
+        if value is None:
+            return self._hands_on_masks or type(self).compute_mask is not Layer.compute_mask
+        return value
+
+    @supports_masking.setter
+    def supports_masking(self, value: bool) -> None:
+        self.__dict__["_supports_masking"] = bool(value)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """The output's mask, for Keras-layout `inputs` carrying `previous_mask`."""
+        return previous_mask
+
+    def _take_mask(self, inputs: Any, kwargs: dict) -> Any:
+        """The mask of this call (Keras's `previous_mask`): an explicit `mask=` or the
+        masks its first argument carries; handed to `call` when it takes one."""
+        mask = kwargs.pop("mask", None)
+        if mask is None:
+            mask = masks.masks_of(inputs)
+        if mask is not None and self._call_takes_mask:
+            kwargs["mask"] = mask
+        return mask
+
+    def _hand_on_mask(self, inputs: Any, outputs: Any, previous_mask: Any, engine: bool) -> Any:
+        """Sets the output mask as Keras does after a call; `inputs` are in the engine's
+        layout when `engine`."""
+        if not self.supports_masking:
+            if masks.any_mask(previous_mask):
+                warnings.warn(
+                    f"Layer '{self.name}' (of type {type(self).__name__}) was passed an "
+                    "input with a mask attached to it. However, this layer does not "
+                    "support masking and will therefore destroy the mask information. "
+                    "Downstream layers will not see the mask.",
+                    stacklevel=2,
+                )
+            return outputs
+        if previous_mask is None and type(self).compute_mask is Layer.compute_mask:
+            return outputs
+        flat = outputs if isinstance(outputs, list | tuple) else [outputs]
+        if all(masks.get_mask(x) is not None for x in flat):
+            return outputs
+        if engine:
+            inputs = _tree.map_structure(layout.to_user, inputs)
+        masks.attach(outputs, self.compute_mask(inputs, previous_mask))
+        return outputs
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Output shape in Keras layout for `input_shape` (batch as None)."""
@@ -623,6 +679,7 @@ class Layer(nn.Module):
         """Calls the layer on Keras-layout data (tensors or arrays) or symbolic tensors."""
         if is_symbolic(inputs):
             return self._symbolic_call(inputs, *args, training=training, **kwargs)
+        previous_mask = self._take_mask(inputs, kwargs)
         inputs = _tree.map_structure(self._as_input_tensor, inputs)
         if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
             assert_input_compatibility(self.input_spec, inputs, self.name)
@@ -630,17 +687,23 @@ class Layer(nn.Module):
         inputs = self._place(inputs)
         self._clear_activity_losses()
         if not self._engine_layout:
-            return self._invoke(inputs, args, kwargs, training)
-        engine_in = _tree.map_structure(_to_engine_input, inputs)
-        out = self._invoke(engine_in, args, kwargs, training)
-        return _tree.map_structure(layout.to_user, out)
+            out = self._invoke(inputs, args, kwargs, training)
+        else:
+            engine_in = _tree.map_structure(_to_engine_input, inputs)
+            out = self._invoke(engine_in, args, kwargs, training)
+            out = _tree.map_structure(_to_user_keeping_mask, out)
+        return self._hand_on_mask(inputs, out, previous_mask, engine=False)
 
     def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         """Calls the layer on engine-layout tensors, as models do between layers."""
+        previous_mask = self._take_mask(inputs, kwargs)
         if self._engine_layout:
-            return self._invoke(inputs, (), kwargs, training)
-        out = self._invoke(_tree.map_structure(layout.to_user, inputs), (), kwargs, training)
-        return _tree.map_structure(layout.to_engine, out)
+            out = self._invoke(inputs, (), kwargs, training)
+        else:
+            user_in = _tree.map_structure(_to_user_keeping_mask, inputs)
+            out = self._invoke(user_in, (), kwargs, training)
+            out = _tree.map_structure(_to_engine_keeping_mask, out)
+        return self._hand_on_mask(inputs, out, previous_mask, engine=True)
 
     def _invoke(self, inputs: Any, args: tuple, kwargs: dict, training: bool | None) -> Any:
         # Keras's call context: a layer called without `training` inherits it from the
@@ -815,6 +878,10 @@ def _map_shapes(fn, structure: Any) -> Any:
 
 def _to_engine_input(t: torch.Tensor) -> torch.Tensor:
     return layout.engine_memory_format(layout.to_engine(t)) if t.ndim >= 3 else t
+
+
+_to_user_keeping_mask = masks.keeping_mask(layout.to_user)
+_to_engine_keeping_mask = masks.keeping_mask(layout.to_engine)
 
 
 def _keras_shape_of(t: torch.Tensor) -> tuple:

@@ -131,6 +131,7 @@ class _EngineLayer(Layer):
 class Dense(_EngineLayer):
     """Densely connected layer on the last axis: `activation(inputs @ kernel + bias)`."""
 
+    _hands_on_masks = True
     min_input_ndim = 2
 
     def __init__(
@@ -248,6 +249,7 @@ class Flatten(_EngineLayer):
 class Dropout(_EngineLayer):
     """Zeroes a `rate` fraction of inputs in training and scales the rest by 1/(1-rate)."""
 
+    _hands_on_masks = True
     _built_at_init = True
 
     def __init__(
@@ -323,6 +325,7 @@ class SpatialDropout3D(_SpatialDropout):
 class Activation(_EngineLayer):
     """Applies an activation function, given by Keras name or callable."""
 
+    _hands_on_masks = True
     _built_at_init = True
 
     def __init__(self, activation: Any, **kwargs: Any) -> None:
@@ -340,6 +343,7 @@ class Activation(_EngineLayer):
 
 
 class ReLU(_EngineLayer):
+    _hands_on_masks = True
     _built_at_init = True
 
     def __init__(
@@ -371,6 +375,7 @@ class ReLU(_EngineLayer):
 
 
 class LeakyReLU(_EngineLayer):
+    _hands_on_masks = True
     _built_at_init = True
 
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
@@ -392,6 +397,7 @@ class LeakyReLU(_EngineLayer):
 
 
 class ELU(_EngineLayer):
+    _hands_on_masks = True
     _built_at_init = True
 
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
@@ -409,18 +415,43 @@ class ELU(_EngineLayer):
 
 
 class Softmax(_EngineLayer):
+    _hands_on_masks = True
     _built_at_init = True
 
     def __init__(self, axis: int | Sequence[int] = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = axis
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, mask=None, training=False):
+        if mask is not None:
+            return layout.to_engine(self._masked_softmax(layout.to_user(inputs), mask))
         axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
         dims = [layout.engine_axis(a, inputs.ndim) for a in axes]
         if len(dims) == 1:
             return activations.softmax(inputs, axis=dims[0])  # Keras's kernel path, see there
         return torch.exp(inputs - torch.logsumexp(inputs, dim=dims, keepdim=True))
+
+    def _masked_softmax(self, x: torch.Tensor, mask: Any) -> torch.Tensor:
+        """Keras's masked softmax on Keras-layout `x`: masked positions (the mask
+        broadcasts against `x`, aligned from the right) get probability 0."""
+        mask = torch.as_tensor(mask, device=x.device)
+        if mask.ndim > x.ndim or any(
+            m not in (1, i) for m, i in zip(reversed(mask.shape), reversed(x.shape), strict=False)
+        ):
+            raise ValueError(
+                f"Layer '{self.name}' (Softmax): the `mask` must be broadcastable to `inputs` "
+                "(each mask dimension 1 or equal to the input's, aligned from the right). "
+                f"Received: inputs.shape={tuple(x.shape)}, mask.shape={tuple(mask.shape)}"
+            )
+        keep = mask if mask.dtype == torch.bool else mask > 0.5
+        negative = -3e4 if x.dtype == torch.float16 else -1e9
+        x = torch.where(keep, x, torch.tensor(negative, dtype=x.dtype, device=x.device))
+        axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
+        if len(axes) == 1:
+            out = torch.softmax(x, dim=axes[0])
+        else:
+            out = torch.exp(x - torch.logsumexp(x, dim=axes, keepdim=True))
+        return torch.where(keep, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -496,6 +527,7 @@ class Permute(_EngineLayer):
 
 
 class Identity(_EngineLayer):
+    _hands_on_masks = True
     _built_at_init = True
 
     def call(self, inputs, training=False):

@@ -109,6 +109,9 @@ class Dot(Layer):
             x1, x2 = _l2_normalize(x1, axes[0]), _l2_normalize(x2, axes[1])
         return layout.to_engine(_batch_dot(x1, x2, axes))
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None  # Keras: the product of masked inputs carries no mask
+
     def compute_output_shape(self, input_shape):
         shape1, shape2 = (list(s) for s in self._shapes(input_shape))
         a1, a2 = self._axes(len(shape1), len(shape2))

@@ -1,9 +1,9 @@
-"""Masks: which time steps a layer should skip, travelling with the tensors between layers.
+"""Layers that make and read masks (see `masks` for how masks travel).
 
-`Masking` and `Embedding(mask_zero=True)` make a mask; the mask rides on the output tensor
-(as Keras's `_keras_mask` does) to the next layer that reads masks: recurrent layers skip
-the masked steps, `GlobalAveragePooling1D` averages only the others. Layers in between
-that do not read masks drop them.
+`Masking` and `Embedding(mask_zero=True)` make a mask; it rides on the output tensor to
+the layers after, as in Keras: recurrent layers skip the masked steps,
+`GlobalAveragePooling1D` averages only the others, and layers that support masking
+(Dense, Dropout, normalization, ...) hand it on.
 """
 
 from __future__ import annotations
@@ -14,27 +14,17 @@ import numpy as np
 import torch
 
 from convolve import _tree
+from convolve._masks import get_mask
 from convolve.layers import _args, layout
 from convolve.layers.base import Layer
 from convolve.layers.symbolic import KerasTensor, is_symbolic
-
-MASK_ATTRIBUTE = "_keras_mask"
 
 
 # --------------------------------------------------------------------- masks
 def incoming_mask(inputs: Any) -> torch.Tensor | None:
     """The mask a previous layer attached to `inputs` (its first tensor), if any."""
     first = inputs[0] if isinstance(inputs, list | tuple) and inputs else inputs
-    return getattr(first, MASK_ATTRIBUTE, None)
-
-
-def attach_mask(outputs: Any, mask: Any) -> Any:
-    if mask is None:
-        return outputs
-    first = outputs[0] if isinstance(outputs, list | tuple) else outputs
-    if isinstance(first, torch.Tensor):
-        setattr(first, MASK_ATTRIBUTE, mask)
-    return outputs
+    return get_mask(first)
 
 
 def as_mask(mask: Any) -> torch.Tensor | None:
@@ -45,23 +35,18 @@ def as_mask(mask: Any) -> torch.Tensor | None:
 
 
 class MaskAware(Layer):
-    """Receives the mask carried by its inputs and hands on its own output mask.
+    """A layer whose `call` reads the mask of its first input (sequences), given as a
+    boolean tensor; hands on its own output mask (`compute_mask`).
 
     `initial_state` tensors are folded into the inputs (`[sequences, *states]`), so that
-    they are graph inputs in a functional model and are laid out like every other input.
+    they are graph inputs in a functional model and are laid out like every other input;
+    the mask stays that of the sequences.
     """
 
     _engine_layout = True
+    _hands_on_masks = True
 
     def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
-        initial_state = kwargs.pop("initial_state", None)
-        if initial_state is not None:
-            states = (
-                [initial_state]
-                if isinstance(initial_state, torch.Tensor | KerasTensor)
-                else list(_tree.flatten(initial_state))
-            )
-            inputs = [inputs, *states]
         mask = kwargs.pop("mask", None)
         if is_symbolic(inputs) or is_symbolic(mask):
             if mask is not None:
@@ -70,21 +55,26 @@ class MaskAware(Layer):
                     "argument is not supported in a functional model; put a Masking layer "
                     "before the layer instead."
                 )
-            return super().forward(inputs, *args, training=training, **kwargs)
-        mask = as_mask(mask if mask is not None else incoming_mask(inputs))
+        else:
+            mask = as_mask(mask if mask is not None else incoming_mask(inputs))
+        initial_state = kwargs.pop("initial_state", None)
+        if initial_state is not None:
+            states = (
+                [initial_state]
+                if isinstance(initial_state, torch.Tensor | KerasTensor)
+                else list(_tree.flatten(initial_state))
+            )
+            inputs = [inputs, *states]
         if mask is not None:
             kwargs["mask"] = mask
-        out = super().forward(inputs, *args, training=training, **kwargs)
-        return attach_mask(out, self.compute_mask(inputs, mask))
+        return super().forward(inputs, *args, training=training, **kwargs)
 
     def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
         mask = kwargs.pop("mask", None)
         mask = as_mask(mask if mask is not None else incoming_mask(inputs))
         if mask is not None:
             kwargs["mask"] = mask
-        out = super().engine_call(inputs, training, **kwargs)
-        user_inputs = _tree.map_structure(layout.to_user, inputs)
-        return attach_mask(out, self.compute_mask(user_inputs, mask))
+        return super().engine_call(inputs, training, **kwargs)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The mask of the output, for Keras-layout `inputs` and their `mask`."""

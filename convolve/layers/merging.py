@@ -36,6 +36,7 @@ def _shape_list(layer: Layer, input_shape: Any) -> list[tuple]:
 class Merge(Layer):
     """Base of the elementwise merges; subclasses define `_merge(tensors)`."""
 
+    _hands_on_masks = True
     _engine_layout = True
     _exact_inputs: int | None = None  # Subtract takes exactly two
 
@@ -90,7 +91,9 @@ class Merge(Layer):
         batch = batch_sizes.pop() if batch_sizes else None
         return (batch, *self._broadcast_shape(shapes))
 
-    def call(self, inputs: Sequence[torch.Tensor], training: bool = False) -> torch.Tensor:
+    def call(
+        self, inputs: Sequence[torch.Tensor], training: bool = False, mask: Any = None
+    ) -> torch.Tensor:
         if not isinstance(inputs, list | tuple):
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) must be called on a list of "
@@ -100,7 +103,39 @@ class Merge(Layer):
         rank = max(t.ndim for t in tensors)
         if any(t.ndim != rank for t in tensors):
             tensors = [_expand_to_rank(t, rank) for t in tensors]
+        if mask is not None:
+            # A mask covers every axis but the features (engine dim 1).
+            return self._masked_merge(tensors, [_feature_broadcast(m) for m in mask])
         return self._merge(tensors)
+
+    def _masked_merge(self, tensors: list[torch.Tensor], masks: list) -> torch.Tensor:
+        """The merge of masked inputs; the sum and its kin ignore the masks, as Keras."""
+        return self._merge(tensors)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor | None:
+        """The union of the inputs' masks, when every input has one (as Keras)."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        return functools.reduce(torch.logical_or, mask)
+
+
+def _feature_broadcast(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """A mask `(batch, *steps)` as a boolean that broadcasts over engine tensors."""
+    return None if mask is None else mask.bool().unsqueeze(1)
+
+
+def _select_merge(op: Any, tensors: list[torch.Tensor], masks: list) -> torch.Tensor:
+    """Keras's merge of masked inputs for the maximum and minimum: a masked position of
+    one input takes the other's value, so only unmasked values compete."""
+    output, output_mask = tensors[0], masks[0]
+    for x, mask in zip(tensors[1:], masks[1:], strict=True):
+        if mask is not None:
+            x = torch.where(mask, x, output)
+        if output_mask is not None:
+            output = torch.where(output_mask, output, x)
+        output_mask = None if mask is None or output_mask is None else output_mask | mask
+        output = op(output, x)
+    return output
 
 
 def _expand_to_rank(t: torch.Tensor, rank: int) -> torch.Tensor:
@@ -156,6 +191,17 @@ class Multiply(Merge):
     def _merge(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         return functools.reduce(torch.mul, tensors)
 
+    def _masked_merge(self, tensors: list[torch.Tensor], masks: list) -> torch.Tensor:
+        # Keras: masked positions count as 1, and where every input is masked the product
+        # is 0 (only when every input has a mask).
+        ones = [
+            x if m is None else torch.where(m, x, 1.0) for x, m in zip(tensors, masks, strict=True)
+        ]
+        output = functools.reduce(torch.mul, ones)
+        if all(m is not None for m in masks):
+            output = torch.where(functools.reduce(torch.logical_or, masks), output, 0.0)
+        return output
+
 
 class Average(Merge):
     """Averages a list of inputs elementwise.
@@ -184,6 +230,9 @@ class Maximum(Merge):
     def _merge(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         return functools.reduce(torch.maximum, tensors)
 
+    def _masked_merge(self, tensors: list[torch.Tensor], masks: list) -> torch.Tensor:
+        return _select_merge(torch.maximum, tensors, masks)
+
 
 class Minimum(Merge):
     """The elementwise minimum of a list of inputs.
@@ -197,6 +246,9 @@ class Minimum(Merge):
 
     def _merge(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         return functools.reduce(torch.minimum, tensors)
+
+    def _masked_merge(self, tensors: list[torch.Tensor], masks: list) -> torch.Tensor:
+        return _select_merge(torch.minimum, tensors, masks)
 
 
 class Concatenate(Merge):
@@ -263,6 +315,19 @@ class Concatenate(Merge):
     def call(self, inputs: Sequence[torch.Tensor], training: bool = False) -> torch.Tensor:
         rank = inputs[0].ndim
         return torch.cat(list(inputs), dim=layout.engine_axis(self.axis, rank))
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> torch.Tensor | None:
+        """Keras's rule: the inputs' masks (all-true for an unmasked input) spread over
+        the features, concatenated, then any over the last axis."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        full = [
+            torch.ones_like(x, dtype=torch.bool)
+            if m is None
+            else (m.bool().unsqueeze(-1).expand_as(x) if m.ndim < x.ndim else m.bool())
+            for x, m in zip(inputs, mask, strict=True)
+        ]
+        return torch.any(torch.cat(full, dim=self.axis), dim=-1)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from convolve.config import epsilon
 from convolve.layers import _conv_utils as cu
 from convolve.layers import layout
 from convolve.layers.base import Layer
@@ -58,6 +59,7 @@ class BatchNormalization(Layer):
         [0.01, 1.0]
     """
 
+    _hands_on_masks = True
     _engine_layout = True
     min_input_ndim = 2
 
@@ -176,7 +178,13 @@ class BatchNormalization(Layer):
         self._engine_dim = layout.engine_axis(self.axis, len(input_shape))
 
     # ----------------------------------------------------------------- compute
-    def call(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+    def call(self, inputs: torch.Tensor, training: bool = False, mask: Any = None) -> torch.Tensor:
+        if mask is not None and mask.ndim != inputs.ndim - 1:
+            raise ValueError(
+                f"Layer '{self.name}' (BatchNormalization): the mask should have one "
+                f"dimension less than the inputs. Received: mask.shape={tuple(mask.shape)}, "
+                f"inputs.shape={tuple(layout.to_user(inputs).shape)}"
+            )
         dim = self._engine_dim
         # torch's kernels normalize over dim 1; another features axis is moved there (a view).
         x = inputs if dim == 1 else inputs.movedim(dim, 1)
@@ -184,7 +192,13 @@ class BatchNormalization(Layer):
         if dtype != self.moving_mean.dtype:
             # Statistics of half-precision inputs are computed in float32, as Keras does.
             x = x.to(self.moving_mean.dtype)
-        if training and self.trainable:
+        if training and self.trainable and mask is not None:
+            # Masked steps (the mask covers every axis but the features, engine dim 1)
+            # take no part in the statistics, as in Keras.
+            keep = mask.bool().unsqueeze(1).expand_as(inputs)
+            keep = keep if dim == 1 else keep.movedim(dim, 1)
+            y = self._normalize_with_masked_statistics(x, keep)
+        elif training and self.trainable:
             y = self._normalize_with_batch_statistics(x)
         else:
             y = F.batch_norm(
@@ -208,13 +222,27 @@ class BatchNormalization(Layer):
                 reduce = [d for d in range(x.ndim) if d != 1]
                 variance, mean = torch.var_mean(x, dim=reduce, unbiased=False)
             y = self._affine(x, mean, variance)
+        self._update_moving_statistics(mean, variance)
+        return y
+
+    def _normalize_with_masked_statistics(self, x: torch.Tensor, keep: torch.Tensor):
+        reduce = [d for d in range(x.ndim) if d != 1]
+        weights = torch.sum(keep.to(x.dtype), dim=reduce) + epsilon()
+        mean = torch.sum(torch.where(keep, x, 0.0), dim=reduce) / weights
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        difference = torch.where(keep, x - mean.view(shape), 0.0)
+        variance = torch.sum(difference.square(), dim=reduce) / weights
+        y = self._affine(x, mean, variance)
+        self._update_moving_statistics(mean, variance)
+        return y
+
+    def _update_moving_statistics(self, mean: torch.Tensor, variance: torch.Tensor) -> None:
         with torch.no_grad():
             momentum = self.momentum
             self.moving_mean.copy_(self.moving_mean * momentum + mean * (1.0 - momentum))
             self.moving_variance.copy_(
                 self.moving_variance * momentum + variance * (1.0 - momentum)
             )
-        return y
 
     def _affine(self, x: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
         shape = (1, -1) + (1,) * (x.ndim - 2)
@@ -371,6 +399,7 @@ class LayerNormalization(_AffineNormalization):
         [-0.9995, 0.9995]
     """
 
+    _hands_on_masks = True
     min_input_ndim = 2
 
     def __init__(
@@ -503,6 +532,7 @@ class GroupNormalization(_AffineNormalization):
         12
     """
 
+    _hands_on_masks = True
     min_input_ndim = 2
 
     def __init__(

@@ -23,6 +23,7 @@ class Rescaling(Layer):
     `scale` and `offset` may be per-channel sequences; they broadcast on the channel axis.
     """
 
+    _hands_on_masks = True
     _engine_layout = True
 
     def __init__(
@@ -228,6 +229,7 @@ class Normalization(Layer):
         [-1.4142, -0.7071, 0.0]
     """
 
+    _hands_on_masks = True
     _checks_own_input_shape = True  # names the shape it was built or adapted for
 
     _engine_layout = True

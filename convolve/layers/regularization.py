@@ -63,6 +63,8 @@ class GaussianNoise(_NoiseLayer):
         True
     """
 
+    _hands_on_masks = True
+
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         check = cu.ArgumentErrors("GaussianNoise")
@@ -87,6 +89,8 @@ class GaussianDropout(_NoiseLayer):
         rate: drop probability of the equivalent Dropout, in [0, 1).
         seed: makes the draws repeatable.
     """
+
+    _hands_on_masks = True
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -122,6 +126,8 @@ class AlphaDropout(_NoiseLayer):
             size), e.g. `(None, 1, 1, None)` to drop whole channels of an image alike.
         seed: makes the draws repeatable.
     """
+
+    _hands_on_masks = True
 
     def __init__(
         self,
@@ -197,6 +203,7 @@ class ActivityRegularization(Layer):
         l2: L2 regularization factor.
     """
 
+    _hands_on_masks = True
     _engine_layout = True
     _built_at_init = True
 

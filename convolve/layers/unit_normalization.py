@@ -27,6 +27,7 @@ class UnitNormalization(Layer):
         tensor([[0.6000, 0.8000]])
     """
 
+    _hands_on_masks = True
     _engine_layout = True
     _built_at_init = True
 

@@ -119,8 +119,8 @@ class Lambda(Layer):
         output_shape: None to infer the output shape by running the function on zeros;
             a shape without the batch axis (e.g. `(10,)`), or a structure of them; or a
             callable from the full input shape to the full output shape.
-        mask: accepted and recorded in the config for Keras compatibility; convolve does not
-            propagate masks.
+        mask: the output's mask: a callable `mask(inputs, previous_mask)`, or a tensor
+            given as it is. None (the default): the layer drops masks, as in Keras.
         arguments: keyword arguments passed to `function` on every call.
         **kwargs: base layer arguments (`name`, `dtype`, `input_shape`, ...).
 
@@ -166,14 +166,18 @@ class Lambda(Layer):
             parameters = {}
         self._fn_expects_training = "training" in parameters
         self._fn_expects_mask = "mask" in parameters
+        self.supports_masking = mask is not None
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def call(self, inputs: Any, mask: Any = None, training: bool = False) -> Any:
         kwargs = dict(self.arguments)
         if self._fn_expects_mask:
-            kwargs["mask"] = None
+            kwargs["mask"] = mask
         if self._fn_expects_training:
             kwargs["training"] = training
         return self.function(inputs, **kwargs)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return self.mask(inputs, mask) if callable(self.mask) else self.mask
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         if self._output_shape is None:

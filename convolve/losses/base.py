@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from convolve._masks import get_mask
 from convolve.losses._reduction import reduce_weighted_values, standardize_reduction
 from convolve.losses._tensors import (
     auto_name,
@@ -64,9 +65,12 @@ class Loss:
         Returns:
             A 0-dim tensor (per-sample losses if the reduction is `None`/`"none"`).
         """
+        in_mask = get_mask(y_pred)  # a model's output carries the mask of its steps
         y_pred = to_tensor(y_pred, dtype=self._dtype)
         y_true = self._convert_y_true(y_true, y_pred)
         values, mask = self._call_with_mask(y_true, y_pred)
+        if in_mask is not None:
+            mask = in_mask if mask is None else in_mask & mask
         return reduce_weighted_values(
             values,
             sample_weight,

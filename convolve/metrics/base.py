@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from convolve import initializers, losses
+from convolve._masks import get_mask
 from convolve.losses import apply_mask
 from convolve.losses._tensors import (
     auto_name,
@@ -264,9 +265,7 @@ class Metric:
         device = torch.device(device) if device is not None else self._device
         device = device or torch.device("cpu")
         if device != self._device:
-            self._state = {
-                key: self._wrap(key, value.to(device)) for key, value in self._state.items()
-            }
+            self._state = {key: value.to(device) for key, value in self._state.items()}
             self._device = device
         for key, (shape, dtype, initializer) in self._specs.items():
             if key not in self._state:
@@ -277,13 +276,18 @@ class Metric:
                 else:
                     value = torch.as_tensor(initializer(shape, dtype=dtype), dtype=dtype)
                     value = value.to(device)
-                self._state[key] = self._wrap(key, value)
+                self._state[key] = value
         return self._state
 
-    def _wrap(self, key: str, value: torch.Tensor) -> MetricState:
-        if isinstance(value, MetricState):
-            value = value.as_subclass(torch.Tensor)
-        return MetricState.wrap(value, key, self._paths.get(key, key))
+    def _named_view(self, key: str, value: torch.Tensor) -> MetricState:
+        """`value` (the state, a plain tensor: compiled steps trace plain tensors) seen as
+        a `MetricState` sharing its memory; one view per state tensor."""
+        views = self.__dict__.setdefault("_views", {})
+        cached = views.get(key)
+        if cached is None or cached[0] is not value:
+            cached = (value, MetricState.wrap(value, key, self._paths.get(key, key)))
+            views[key] = cached
+        return cached[1]
 
     def _values_and_state(self, values: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # Tensors bring the state to their device; numbers and arrays go to the state's.
@@ -300,9 +304,9 @@ class Metric:
 
     @property
     def variables(self) -> list[torch.Tensor]:
-        """The state tensors (`MetricState`, with `name` and `path`), in declaration order."""
+        """The state tensors (as `MetricState`, with `name` and `path`), in declaration order."""
         state = self._state_on(None)
-        return [state[key] for key in self._specs]
+        return [self._named_view(key, state[key]) for key in self._specs]
 
     def reset_state(self) -> None:
         """Zeroes the state in place (it stays on its device)."""
@@ -350,6 +354,8 @@ def reduce_to_samplewise_values(
     Returns:
         The weighted per-sample values and the (reduced) weights, or `None`.
     """
+    if mask is None:
+        mask = get_mask(values)  # values that carry a mask, as Keras reads them
     values = values.to(dtype)
     if sample_weight is not None:
         sample_weight = to_tensor(sample_weight, dtype=dtype, like=values)
@@ -457,8 +463,14 @@ class MeanMetricWrapper(Mean):
 
     @torch.no_grad()
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        """Accumulates `fn(y_true, y_pred)`, optionally weighted by `sample_weight`."""
+        """Accumulates `fn(y_true, y_pred)`, optionally weighted by `sample_weight`; the
+        masked steps of a prediction that carries a mask count for nothing, as in Keras."""
+        in_mask = get_mask(y_pred)
         values, mask = self._values(y_true, y_pred)
+        if in_mask is not None:
+            if sample_weight is not None:
+                sample_weight = to_tensor(sample_weight, dtype=self._dtype, like=values)
+            sample_weight = apply_mask(sample_weight, in_mask, dtype=self._dtype, reduction="sum")
         self._update_mean(values, sample_weight, mask)
 
     def get_config(self) -> dict[str, Any]:

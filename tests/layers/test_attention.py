@@ -164,8 +164,6 @@ def test_multi_head_attention_refusals():
         layers.MultiHeadAttention(2, 2, use_gate=True)
     layer = layers.MultiHeadAttention(2, 2)
     x = _rand((1, 3, 4), 0)
-    with pytest.raises(NotImplementedError, match="query_mask"):
-        layer(x, x, query_mask=np.ones((1, 3), bool))
     with pytest.raises(ValueError, match="value"):
         layer(x)
     with pytest.raises(ValueError, match="key"):
