@@ -909,13 +909,15 @@ def _known_length(batches: Any) -> int | None:
         return None
 
 
-def _checked_verbose(verbose: int | str) -> int | str:
-    """`verbose` as given ("auto" stays "auto" in callbacks' params, as in Keras)."""
-    if verbose == "auto":
-        return verbose
-    if verbose not in (0, 1, 2):
+def _checked_verbose(verbose: int | str | None) -> int | str | None:
+    """`verbose` as given, for the callbacks' params, as in Keras: "auto", a number or a
+    bool (1 and True draw the bar, 2 writes a line per epoch, other values no bar; None
+    and 0 are silent). Other strings are refused."""
+    if isinstance(verbose, str) and verbose != "auto":
         raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', received verbose={verbose!r}")
-    return int(verbose)
+    if verbose is not None and not isinstance(verbose, str | int):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', received verbose={verbose!r}")
+    return verbose
 
 
 def _pythonify(logs: dict[str, Any], keep_nesting: bool = False) -> dict[str, Any]:

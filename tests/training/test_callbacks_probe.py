@@ -337,3 +337,18 @@ def test_csv_logger_rows_match_keras(tmp_path):
                 assert our_cell == "NA"
             else:
                 np.testing.assert_allclose(float(our_cell), float(their_cell), rtol=RTOL)
+
+
+@pytest.mark.parametrize("verbose", [True, False, 3, None])
+def test_verbose_values_keras_accepts_reach_the_callbacks_as_given(verbose):
+    seen = []
+    for lib in (keras, convolve):
+
+        class Params(lib.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                seen.append(self.params["verbose"])
+
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=verbose, callbacks=[Params()])
+    assert seen[0] == seen[1] and type(seen[0]) is type(seen[1])

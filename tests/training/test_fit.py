@@ -206,7 +206,7 @@ def test_fit_before_compile():
         (dict(epochs=-1), "epochs"),
         (dict(validation_split=1.5), "validation_split"),
         (dict(batch_size=0), "batch_size"),
-        (dict(verbose=5), "verbose"),
+        (dict(verbose="loud"), "verbose"),
         (dict(class_weight={0: 1.0}, sample_weight=np.ones(40)), "class_weight"),
     ],
 )
