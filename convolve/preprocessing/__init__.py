@@ -1,7 +1,7 @@
 """`keras.preprocessing` names: `image_dataset_from_directory` and the image utilities."""
 
 from convolve.data.directory import image_dataset_from_directory
-from convolve.preprocessing import image
+from convolve.preprocessing import image, sequence
 from convolve.preprocessing.image import (
     array_to_img,
     img_to_array,
@@ -9,6 +9,7 @@ from convolve.preprocessing.image import (
     save_img,
     smart_resize,
 )
+from convolve.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
     "array_to_img",
@@ -17,5 +18,7 @@ __all__ = [
     "img_to_array",
     "load_img",
     "save_img",
+    "sequence",
     "smart_resize",
+    "timeseries_dataset_from_array",
 ]

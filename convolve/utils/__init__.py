@@ -32,3 +32,5 @@ from convolve.utils.image_utils import save_img as save_img
 from convolve.utils.image_utils import smart_resize as smart_resize
 from convolve.utils.model_visualization import plot_model as plot_model
 from convolve.utils.random import set_random_seed
+from convolve.utils.sequence_utils import pad_sequences as pad_sequences
+from convolve.utils.timeseries import timeseries_dataset_from_array as timeseries_dataset_from_array
