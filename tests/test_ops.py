@@ -363,12 +363,15 @@ def test_rejects_what_keras_rejects(name, args, kwargs):
 
 
 def test_every_function_is_compared_with_keras():
-    # The functions compared in tests/test_ops_more.py and tests/test_ops_nn_more.py count too.
+    # The functions compared in tests/test_ops_more.py, test_ops_nn_more.py and test_ops_fft.py
+    # count too.
+    import test_ops_fft
     import test_ops_more
     import test_ops_nn_more
 
     compared = {param.values[0] for param in CASES}
     compared |= set(test_ops_more.COMPARED) | set(test_ops_nn_more.COMPARED)
+    compared |= set(test_ops_fft.COMPARED)
     assert sorted(set(ops.__all__) - compared) == []
 
 
@@ -419,7 +422,7 @@ def test_squeeze_of_a_non_unit_axis_names_it():
         ops.squeeze(F32, axis=1)
 
 
-@pytest.mark.parametrize("name", ["fft", "no_such_op", "rearrange"])
+@pytest.mark.parametrize("name", ["fft3", "no_such_op", "einsum_path"])
 def test_unknown_names_raise_attribute_error_naming_them(name):
     with pytest.raises(AttributeError, match=repr(name)):
         getattr(ops, name)

@@ -229,9 +229,7 @@ def test_ctc_decode_greedy_matches_keras(kwargs: dict) -> None:
     )
 
 
-def test_ctc_beam_search_is_refused() -> None:
-    with pytest.raises(NotImplementedError, match="beam_search"):
-        ops.ctc_decode(rand(1, 4, 3), [4], strategy="beam_search")
+# Beam-search decoding is compared with Keras in tests/test_ops_ctc_beam.py.
 
 
 @pytest.mark.parametrize(

@@ -19,26 +19,42 @@ from convolve.ops import (
     control_flow,
     core,
     creation,
+    einops,
     linalg,
     logic,
     manipulation,
     math,
     nn,
     reduction,
+    spectral,
 )
 from convolve.ops.control_flow import *  # noqa: F403
 from convolve.ops.core import *  # noqa: F403
 from convolve.ops.creation import *  # noqa: F403
+from convolve.ops.einops import *  # noqa: F403
 from convolve.ops.linalg import *  # noqa: F403
 from convolve.ops.logic import *  # noqa: F403
 from convolve.ops.manipulation import *  # noqa: F403
 from convolve.ops.math import *  # noqa: F403
 from convolve.ops.nn import *  # noqa: F403
 from convolve.ops.reduction import *  # noqa: F403
+from convolve.ops.spectral import *  # noqa: F403
 
 __all__ = sorted(
     name
-    for module in (control_flow, core, creation, linalg, logic, manipulation, math, nn, reduction)
+    for module in (
+        control_flow,
+        core,
+        creation,
+        einops,
+        linalg,
+        logic,
+        manipulation,
+        math,
+        nn,
+        reduction,
+        spectral,
+    )
     for name in module.__all__
 )
 

@@ -812,15 +812,16 @@ def ctc_decode(
     inputs: Any, sequence_lengths: Any, strategy: str = "greedy", beam_width: int = 100,
     top_paths: int = 1, merge_repeated: bool = True, mask_index: int | None = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Decodes CTC outputs `(batch, time, classes)` greedily (best class per step).
+    """Decodes CTC outputs `(batch, time, classes)` greedily (best class per step) or by
+    beam search.
 
-    Returns `(decoded, scores)`: `decoded` `(1, batch, time)` int32 labels, blanks and
+    Greedy returns `(decoded, scores)`: `decoded` `(1, batch, time)` int32 labels, blanks and
     repeats removed and the rest padded with -1; `scores` `(batch, 1)`, the negated sum of
-    the per-step maxima. Only `strategy="greedy"` is supported.
+    the per-step maxima. `strategy="beam_search"` keeps `beam_width` label prefixes and
+    returns the `top_paths` best, `(top_paths, batch, time)`, with their log-probabilities
+    `(batch, top_paths)` (repeats are always merged unless a blank separates them).
     """
-    if strategy == "beam_search":
-        raise NotImplementedError("ctc_decode: strategy='beam_search' is not supported.")
-    if strategy != "greedy":
+    if strategy not in ("greedy", "beam_search"):
         raise ValueError(
             "ctc_decode: invalid strategy. Supported values are 'greedy' and 'beam_search'. "
             f"Received: strategy={strategy!r}"
@@ -828,6 +829,10 @@ def ctc_decode(
     x = as_tensor(inputs)
     x = cast(x, result_type(x.dtype, "float32"))
     lengths = as_tensor(sequence_lengths, "int32", x.device)
+    if strategy == "beam_search":
+        from convolve.ops._ctc_beam import ctc_beam_search_decode
+
+        return ctc_beam_search_decode(x, lengths, beam_width, top_paths, mask_index)
     batch, steps, classes = x.shape
     mask_index = classes - 1 if mask_index is None else mask_index
     scores, indices = torch.max(x, dim=-1)
