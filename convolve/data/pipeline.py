@@ -55,13 +55,95 @@ def _stack(elements: list[Any]) -> Any:
     columns = list(zip(*(_leaves(e) for e in elements), strict=True))
 
     def stack(column: tuple) -> Any:
-        if isinstance(column[0], torch.Tensor):
+        first = column[0]
+        if isinstance(first, torch.Tensor):
             return torch.stack(column)
-        if isinstance(column[0], np.ndarray | np.generic | int | float | bool):
+        if _is_string(first):
+            return _stack_strings(column)
+        if isinstance(first, np.ndarray | np.generic | int | float | bool):
             return torch.as_tensor(np.stack(column))
         return list(column)
 
     return _pack(elements[0], iter([stack(c) for c in columns]))
+
+
+# ----------------------------------------------------------------------------- strings
+# As in `tf.data`, a string component is one tensor of dtype string: its elements come out
+# as `bytes` (str encoded as UTF-8) and its batches as NumPy object arrays of `bytes`,
+# which is what `as_numpy_iterator()` yields from a TensorFlow dataset.
+def _is_string(value: Any) -> bool:
+    if isinstance(value, str | bytes):
+        return True
+    if not isinstance(value, np.ndarray):
+        return False
+    if value.dtype.kind == "O":
+        return value.size > 0 and isinstance(value.flat[0], str | bytes)
+    return value.dtype.kind in "SU"
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="surrogateescape")
+    raise ValueError(
+        "A string component must hold only str or bytes values (as in tf.data); received "
+        f"a value {value!r:.80} of type {type(value).__name__}"
+    )
+
+
+def _string_array(array: np.ndarray) -> Any:
+    """A str/bytes/object array as a NumPy object array of `bytes` (a 0-d one as `bytes`)."""
+    if array.dtype.kind == "S" and array.ndim == 0:
+        return bytes(array.item())
+    flat = [_as_bytes(v) for v in array.reshape(-1).tolist()]
+    if array.ndim == 0:
+        return flat[0]
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(array.shape)
+
+
+def _stack_strings(column: tuple) -> np.ndarray:
+    """Stacks string elements (bytes, str, or arrays of them) into an object array."""
+    parts = [_string_array(np.asarray(v, dtype=object)) for v in column]
+    shapes = {np.shape(p) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"Cannot batch string elements of different shapes {sorted(shapes)}; batch "
+            "elements must all have the same shape."
+        )
+    out = np.empty((len(parts), *shapes.pop()), dtype=object)
+    for i, part in enumerate(parts):
+        out[i] = part
+    return out
+
+
+_NUMBERS = (bool, int, float)  # Python's own; NumPy scalars keep their dtypes
+
+
+def _list_as_array(values: list) -> np.ndarray | None:
+    """A flat Python list of str/bytes, or of Python numbers, as the array `tf.data` makes
+    of it (numbers as int32/float32, as TensorFlow converts them); None for other lists,
+    which stay structure."""
+    strings = [isinstance(v, str | bytes) for v in values]
+    if not values or not all(
+        s or type(v) in _NUMBERS for s, v in zip(strings, values, strict=True)
+    ):
+        return None
+    if any(strings) and not all(strings):
+        raise ValueError(
+            "A list in `tensors` mixes strings with numbers; tf.data cannot make one tensor "
+            f"of it. Received: {values!r:.200}"
+        )
+    if all(strings):
+        return _string_array(np.asarray(values, dtype=object))
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        return array.astype(np.float32)
+    if array.dtype.kind == "i" and np.abs(array).max() < 2**31:
+        return array.astype(np.int32)
+    return array
 
 
 def _split(element: Any) -> list[Any]:
@@ -314,8 +396,23 @@ class Dataset:
     def from_tensor_slices(tensors: Any) -> Dataset:
         """A dataset of the slices of `tensors` along their first axis.
 
+        Numeric arrays come out as torch tensors. A NumPy array of strings (str, bytes, or
+        objects holding them) is one string component, as in `tf.data`: its elements are
+        `bytes` (str encoded as UTF-8) and its batches NumPy object arrays of `bytes`,
+        which a `StringLookup` takes. A Python list of strings or of numbers is one
+        component too (numbers as int32/float32, as TensorFlow converts them); other
+        lists are structure, as tuples are.
+
         Args:
             tensors: An array or tensor, or a tuple/list/dict of them with equal first axes.
+
+        Example:
+            >>> import numpy as np
+            >>> ds = Dataset.from_tensor_slices((np.arange(3.0), np.array(["a", "b", "a"])))
+            >>> [y for _, y in ds.as_numpy_iterator()]
+            [b'a', b'b', b'a']
+            >>> next(ds.batch(2).as_numpy_iterator())[1]
+            array([b'a', b'b'], dtype=object)
         """
         return _TensorSlices(tensors)
 
@@ -331,9 +428,31 @@ class _TensorSlices(Dataset):
             array = np.asarray(leaf)
             if array.dtype.kind in "biuf":
                 return from_array(array)
-            return list(array)
+            if array.ndim == 0:
+                raise ValueError(
+                    "Every part of `tensors` must have a first axis to slice along; received "
+                    f"a scalar {leaf!r:.80}"
+                )
+            if array.dtype.kind in "SUO":
+                return _string_array(array)  # one string component, as tf.data has it
+            if array.dtype.kind == "c":
+                return from_array(array)
+            raise ValueError(
+                f"`tensors` holds an array of dtype {array.dtype}, which a dataset cannot "
+                "slice; use numbers or strings."
+            )
 
-        self._tensors = _map_leaves(to_tensor, tensors)
+        def convert(node: Any) -> Any:
+            if isinstance(node, tuple):
+                return tuple(convert(n) for n in node)
+            if isinstance(node, dict):
+                return {k: convert(v) for k, v in node.items()}
+            if isinstance(node, list):
+                array = _list_as_array(node)
+                return [convert(n) for n in node] if array is None else to_tensor(array)
+            return to_tensor(node)
+
+        self._tensors = convert(tensors)
         sizes = {len(leaf) for leaf in _leaves(self._tensors)}
         if len(sizes) != 1:
             raise ValueError(

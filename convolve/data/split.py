@@ -165,4 +165,6 @@ def _take_rows(structure: Any, idx: torch.Tensor) -> Any:
         return {k: _take_rows(v, idx) for k, v in structure.items()}
     if isinstance(structure, torch.Tensor):
         return structure.index_select(0, idx)
+    if isinstance(structure, np.ndarray):  # a string component
+        return structure[idx.numpy()]
     return [structure[i] for i in idx.tolist()]

@@ -25,6 +25,7 @@ from convolve.layers.hashing import as_strings, encode_bins, hash_buckets
 from convolve.layers.symbolic import is_symbolic
 
 _OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+_VOCABULARY_FILE = "vocabulary.txt"  # where Keras keeps a learned vocabulary in a model file
 
 
 def _is_int(value: Any) -> bool:
@@ -508,6 +509,76 @@ class _IndexLookup(Layer):
                 return (*input_shape[:-1], depth)
             return (*input_shape, depth)
         return (*input_shape[:-1], depth)
+
+    # ------------------------------------------------------------------ model files
+    def save_own_variables(self, store: dict[str, Any]) -> None:
+        """Writes the IDF weights (`"tf_idf"` mode) as Keras does: `store["idf_weights"]`."""
+        if self.output_mode == "tf_idf" and self._idf is not None:
+            store["idf_weights"] = np.asarray(self._idf, dtype="float32").copy()
+
+    def load_own_variables(self, store: Any) -> None:
+        """Reads the IDF weights written by `save_own_variables` (or by Keras)."""
+        if self.output_mode != "tf_idf" or "idf_weights" not in store:
+            return
+        idf = np.asarray(_to_numpy(store["idf_weights"]), dtype="float32")
+        if idf.ndim != 1:
+            raise ValueError(
+                f"{self._owner()}: the saved `idf_weights` must be 1-D; received shape {idf.shape}"
+            )
+        self._idf = idf.copy()
+
+    def save_assets(self, dir_path: str) -> None:
+        """Writes a learned vocabulary to `<dir_path>/vocabulary.txt`, one token a line,
+        special tokens first, as Keras lays it out in a `.keras` file. A vocabulary passed
+        to the constructor is in the config instead, and nothing is written."""
+        if self._input_vocabulary is not None:
+            return
+        vocabulary = self.get_vocabulary(include_special_tokens=True)
+        lines = [str(token) for token in vocabulary]
+        broken = next((t for t in lines if "\n" in t), None)
+        if broken is not None:
+            raise ValueError(
+                f"{self._owner()}: cannot save a vocabulary token that holds a line break "
+                f"(the vocabulary file has one token a line). Received token {broken!r:.80}"
+            )
+        data = "\n".join(lines).encode("utf-8", errors="surrogateescape")
+        with open(os.path.join(dir_path, _VOCABULARY_FILE), "wb") as f:
+            f.write(data)
+
+    def load_assets(self, dir_path: str | None) -> None:
+        """Sets the vocabulary from `<dir_path>/vocabulary.txt` (written by `save_assets`
+        or by Keras); in `"tf_idf"` mode with the IDF weights loaded before it. Without
+        that file the layer is left as it is (its vocabulary unset unless given)."""
+        if self._input_vocabulary is not None:
+            return
+        path = None if dir_path is None else os.path.join(dir_path, _VOCABULARY_FILE)
+        if path is None or not os.path.isfile(path):
+            return
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", errors="surrogateescape")
+        lines = text.split("\n")
+        while lines and lines[-1] == "":
+            lines.pop()
+        if self._strings:
+            values: list[Any] = lines
+        else:
+            try:
+                values = [int(line) for line in lines]
+            except ValueError as err:
+                raise ValueError(f"{self._owner()}: saved vocabulary file {path}: {err}") from None
+        if not values:
+            return
+        if self.output_mode != "tf_idf":
+            self.set_vocabulary(values)
+            return
+        idf = self._idf
+        if idf is None or len(idf) < len(values):
+            raise ValueError(
+                f"{self._owner()}: the saved vocabulary has {len(values)} entries but the "
+                f"saved `idf_weights` have {0 if idf is None else len(idf)}."
+            )
+        self.set_vocabulary(values, idf_weights=idf[: len(values)])
+        self._idf = idf.copy()  # as saved, padding included
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import torch
 
-from convolve.saving import archive, legacy_h5, objects, serialization, weights
+from convolve.saving import archive, assets, legacy_h5, objects, serialization, weights
 from convolve.saving.atomic import check_overwrite, previous_generation, write_bytes_atomic
 from convolve.saving.errors import ModelFileError, UnsafeModelError
 from convolve.saving.h5safe import HDF5_SIGNATURE, H5Reader, ShapeMismatch, write_h5
@@ -152,6 +152,7 @@ def _model_bytes(model: Any, include_optimizer: bool) -> bytes:
             (archive.METADATA, json.dumps(metadata).encode()),
             (archive.CONFIG, json.dumps(config).encode()),
             (archive.WEIGHTS, h5),
+            *assets.asset_members(model),  # e.g. a lookup layer's learned vocabulary
         ]
     )
 
@@ -301,6 +302,7 @@ def _load_archive(
         _check_against_file(config, ctx, dry_load)
         model = serialization.model_from_config(config, ctx, compile, audit=False)
         weights.load_keras_h5(model, h5, config=config)
+        assets.load_assets(model, reader, config)
         if compile:
             weights.load_optimizer_h5(model, h5)
     return model

@@ -215,11 +215,14 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def write_h5(tree: Iterator[tuple[str, dict[str, Any], list[np.ndarray]]]) -> bytes:
+def write_h5(
+    tree: Iterator[tuple[str, dict[str, Any], list[np.ndarray] | dict[str, np.ndarray]]],
+) -> bytes:
     """An HDF5 file (as bytes) with one `<path>/vars` group per entry, as Keras writes.
 
     Args:
-        tree: `(path, attrs, arrays)` triples; arrays become datasets "0", "1", ...
+        tree: `(path, attrs, arrays)` triples; a list of arrays becomes datasets "0",
+            "1", ...; a dict (what a layer's `save_own_variables` wrote) keeps its keys.
     """
     import h5py
 
@@ -229,6 +232,7 @@ def write_h5(tree: Iterator[tuple[str, dict[str, Any], list[np.ndarray]]]) -> by
             group = f.create_group(f"{path}/vars" if path else "vars")
             for key, value in attrs.items():
                 group.attrs[key] = value
-            for i, array in enumerate(arrays):
-                group[str(i)] = array
+            items = arrays.items() if isinstance(arrays, dict) else enumerate(arrays)
+            for key, array in items:
+                group[str(key)] = array
     return buffer.getvalue()

@@ -183,7 +183,12 @@ def set_optimizer_arrays(
 def keras_tree(model: Any, include_optimizer: bool = True) -> Iterator[tuple[str, dict, list]]:
     """What `write_h5` needs to write a model's state as Keras does."""
     for path, layer in saveables(model):
-        arrays = [_to_keras_array(spec, tensor) for spec, tensor in _own(layer)]
+        arrays: list | dict = [_to_keras_array(spec, tensor) for spec, tensor in _own(layer)]
+        hook = getattr(layer, "save_own_variables", None)
+        if not arrays and callable(hook):
+            store: dict[str, Any] = {}
+            hook(store)  # state that is not a weight (a lookup's IDF weights), as Keras
+            arrays = {str(k): np.asarray(v) for k, v in store.items()}
         yield path, {"name": layer.name}, arrays
     optimizer = getattr(model, "optimizer", None)
     if include_optimizer and optimizer is not None:
@@ -224,9 +229,11 @@ def load_keras_h5(
     mismatches = _Mismatches(reader, skip_mismatch)
     for path, layer in saveables(model, config):
         own = _own(layer)
-        if not own:
-            continue
         where = f"{path}/vars" if path else "vars"
+        if not own:
+            if not dry_run:
+                _load_own_variables(layer, reader, where)
+            continue
         group = reader.group(where)
         keys = [] if group is None else reader.keys(group, where)
         if sorted(keys, key=_int_key) != [str(i) for i in range(len(own))]:
@@ -250,6 +257,23 @@ def load_keras_h5(
         if not dry_run:
             _assign(layer, [reader.read(ds, None, where) for ds in datasets])
     mismatches.raise_if_any()
+
+
+def _load_own_variables(layer: Layer, reader: H5Reader, where: str) -> None:
+    """Hands the datasets of `where` to the layer's `load_own_variables(store)` hook, for
+    layers that keep state other than weights (a lookup's IDF weights), as Keras does."""
+    hook = getattr(layer, "load_own_variables", None)
+    group = reader.group(where) if callable(hook) else None
+    if group is None:
+        return
+    store = {}
+    for key in reader.keys(group, where):
+        entry = f"{where}/{key}"
+        ds = reader.dataset(group, key, entry)
+        if ds is not None:
+            store[key] = reader.read(ds, None, entry).numpy()
+    if store:
+        hook(store)
 
 
 def load_optimizer_h5(
