@@ -1,6 +1,6 @@
 """`keras.preprocessing` names: `image_dataset_from_directory` and the image utilities."""
 
-from convolve.data.directory import image_dataset_from_directory
+from convolve.data.directory import image_dataset_from_directory, text_dataset_from_directory
 from convolve.preprocessing import image, sequence
 from convolve.preprocessing.image import (
     array_to_img,
@@ -20,5 +20,6 @@ __all__ = [
     "save_img",
     "sequence",
     "smart_resize",
+    "text_dataset_from_directory",
     "timeseries_dataset_from_array",
 ]

@@ -6,6 +6,7 @@ from convolve.backend import is_keras_tensor as is_keras_tensor
 from convolve.config import disable_interactive_logging as disable_interactive_logging
 from convolve.config import enable_interactive_logging as enable_interactive_logging
 from convolve.config import is_interactive_logging_enabled as is_interactive_logging_enabled
+from convolve.data.directory import text_dataset_from_directory as text_dataset_from_directory
 from convolve.data.py_dataset import PyDataset as PyDataset
 from convolve.data.py_dataset import Sequence as Sequence
 from convolve.ops._dtypes import standardize_dtype as standardize_dtype
