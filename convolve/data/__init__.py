@@ -1,7 +1,7 @@
-"""Data for images: folders of image files, image utilities and built-in datasets."""
+"""Data: folders of image and text files, image utilities, datasets and pipelines."""
 
 from convolve.data.decode import BadImageError, BadImageWarning
-from convolve.data.directory import image_dataset_from_directory
+from convolve.data.directory import image_dataset_from_directory, text_dataset_from_directory
 from convolve.data.image_folder import ImageFolderDataset
 from convolve.data.pipeline import AUTOTUNE, Dataset
 
@@ -12,4 +12,5 @@ __all__ = [
     "Dataset",
     "ImageFolderDataset",
     "image_dataset_from_directory",
+    "text_dataset_from_directory",
 ]
