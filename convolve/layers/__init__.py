@@ -177,5 +177,6 @@ from convolve.layers.rms_normalization import RMSNormalization
 from convolve.layers.rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from convolve.layers.spectral_normalization import SpectralNormalization
 from convolve.layers.symbolic import KerasTensor
+from convolve.layers.text_vectorization import TextVectorization
 from convolve.layers.unit_normalization import UnitNormalization
 from convolve.layers.wrappers import Lambda, TorchModuleWrapper
