@@ -62,6 +62,21 @@ def torch_dtype(name: str) -> torch.dtype:
     return _DTYPES[name]
 
 
+def is_string_dtype(dtype: Any) -> bool:
+    """Whether `dtype` names Keras's `"string"` dtype (also given as `str`, or a NumPy
+    str/bytes dtype): inputs of text, held as NumPy arrays, never as tensors."""
+    if dtype is str or dtype is bytes:
+        return True
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "US"
+    return getattr(dtype, "name", dtype) in ("string", "str")
+
+
+def is_string_array(x: Any) -> bool:
+    """A NumPy array of text: `str`, `bytes`, or Python objects (strings)."""
+    return isinstance(x, np.ndarray) and x.dtype.kind in "OUS"
+
+
 @dataclass
 class WeightSpec:
     """How one Keras variable is held: its attribute, torch layout and penalties."""
@@ -220,6 +235,9 @@ class Layer(nn.Module):
     """
 
     _engine_layout = False  # built-in layers compute on channels-first tensors
+    # True: the layer (a lookup, a model with a string Input) takes NumPy arrays of
+    # strings, handed to it untouched instead of converted to tensors.
+    _takes_strings = False
     _checks_own_input_shape = False  # True: the layer reports a changed input shape itself
     _built_at_init = False  # weightless layers Keras marks as built when constructed
     input_ndim: int | None = None  # exact input rank this layer accepts, if fixed
@@ -749,6 +767,8 @@ class Layer(nn.Module):
         else:
             array = np.asarray(x)
             if array.dtype.kind not in "biuf":
+                if array.dtype.kind in "OUS" and self._takes_strings:
+                    return array  # text stays a NumPy array for the layers that take it
                 raise ValueError(
                     f"Layer '{self.name}' takes numeric inputs; received an array of dtype "
                     f"{array.dtype} with shape {array.shape}."
@@ -775,7 +795,12 @@ class Layer(nn.Module):
             return inputs
         device = tensor.device
         return _tree.map_structure(
-            lambda t: t.to(device, non_blocking=True) if t.device != device else t, inputs
+            lambda t: (
+                t.to(device, non_blocking=True)
+                if isinstance(t, torch.Tensor) and t.device != device
+                else t
+            ),
+            inputs,
         )
 
     def _symbolic_call(self, inputs: Any, *args: Any, training=None, **kwargs: Any) -> Any:
@@ -877,7 +902,9 @@ def _map_shapes(fn, structure: Any) -> Any:
 
 
 def _to_engine_input(t: torch.Tensor) -> torch.Tensor:
-    return layout.engine_memory_format(layout.to_engine(t)) if t.ndim >= 3 else t
+    if t.ndim >= 3 and isinstance(t, torch.Tensor):  # text (NumPy arrays) stays as it is
+        return layout.engine_memory_format(layout.to_engine(t))
+    return t
 
 
 _to_user_keeping_mask = masks.keeping_mask(layout.to_user)

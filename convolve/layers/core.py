@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from convolve import activations, constraints, initializers, regularizers
 from convolve.layers import _args, activation_util, layout
-from convolve.layers.base import Layer
+from convolve.layers.base import Layer, is_string_dtype
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node
 
 
@@ -35,7 +35,10 @@ class InputLayer(Layer):
             shape = kwargs.pop("input_shape")
         if "batch_input_shape" in kwargs and batch_shape is None:
             batch_shape = kwargs.pop("batch_input_shape")
-        super().__init__(name=name or _input_name(), dtype=dtype, **kwargs)
+        text = is_string_dtype(dtype)
+        super().__init__(name=name or _input_name(), dtype=None if text else dtype, **kwargs)
+        if text:  # text inputs: NumPy arrays of strings, for a StringLookup or the like
+            self._dtype = "string"
         for argument, value in (("sparse", sparse), ("ragged", ragged)):
             if value:
                 raise ValueError(

@@ -259,14 +259,17 @@ def encode_bins(
     if output_mode == "one_hot" and indices.ndim > 1 and indices.shape[-1] == 1:
         indices = indices.squeeze(-1)
     valid = (indices >= 0) & (indices < depth)
-    encoded = torch.nn.functional.one_hot(torch.where(valid, indices, 0).long(), depth)
-    encoded = (encoded * valid.unsqueeze(-1)).to(dtype)
+    safe = torch.where(valid, indices, 0).long()
     if output_mode == "one_hot":
-        return encoded
-    axis = 1 if indices.ndim > 1 else 0  # as Keras reduces: axis 1, also for rank 3+
-    if output_mode == "multi_hot":
-        return encoded.amax(dim=axis)
-    return encoded.sum(dim=axis)
+        encoded = torch.nn.functional.one_hot(safe, depth)
+        return (encoded * valid.unsqueeze(-1)).to(dtype)
+    # Counted in place (no one-hot of every token): Keras reduces axis 1, also for rank
+    # 3+, and axis 0 of a vector.
+    axis = 1 if indices.ndim > 1 else 0
+    safe, valid = safe.movedim(axis, -1), valid.movedim(axis, -1)
+    counts = torch.zeros((*safe.shape[:-1], depth), dtype=dtype, device=safe.device)
+    counts.scatter_add_(-1, safe, valid.to(dtype))
+    return (counts > 0).to(dtype) if output_mode == "multi_hot" else counts
 
 
 class Hashing(Layer):

@@ -483,15 +483,28 @@ class TextVectorization(Layer):
 
     # ------------------------------------------------------------------ calling
     def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if is_symbolic(inputs):
-            raise ValueError(
-                f"{self._owner()}: takes strings, which cannot be symbolic model inputs in "
-                "convolve (nor in Keras's torch backend). Apply the layer to the data "
-                "instead, e.g. `dataset.map(lambda x, y: (layer(x), y))`."
-            )
+        if is_symbolic(inputs):  # on a string `Input`, as the first layer of a model
+            if getattr(inputs, "dtype", None) != "string":
+                raise ValueError(
+                    f"{self._owner()}: takes strings; in a model its input must be "
+                    f'`Input(dtype="string")`, received a symbolic input of dtype '
+                    f"{getattr(inputs, 'dtype', None)!r}"
+                )
+            outputs = super().forward(inputs, *args, **kwargs)
+            # Keras's output spec: int64 indices, float32 encodings.
+            outputs.dtype = "int64" if self._output_mode == "int" else "float32"
+            return outputs
         kwargs.pop("training", None)
         outputs = self.call(inputs, *args, **kwargs)
         self.built = True
+        return outputs
+
+    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        """Inside a model, encoded outputs are float32, as Keras's output spec declares
+        them (standalone calls return int64 counts, as Keras's torch backend does)."""
+        outputs = super().engine_call(inputs, training, **kwargs)
+        if self._output_mode != "int" and not outputs.is_floating_point():
+            outputs = outputs.to(torch.float32)
         return outputs
 
     def call(self, inputs: Any) -> torch.Tensor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from convolve import _tree
 from convolve.layers.base import Layer
 from convolve.layers.naming import to_snake_case, unique_name
@@ -170,6 +172,25 @@ class Model(Trainer, Layer):
     def output(self) -> Any:
         outputs = self.outputs
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def _as_input_tensor(self, x: Any) -> Any:
+        if isinstance(x, np.ndarray) and x.dtype.kind in "OUS" and not self._takes_strings:
+            # The wording `fit`/`predict` used when their data was converted up front.
+            what = {"O": "Python objects", "U": "strings", "S": "bytes"}[x.dtype.kind]
+            raise ValueError(
+                f"`x` must be a numeric array; received an array of {what} (dtype {x.dtype}) "
+                f"with shape {x.shape}."
+            )
+        return super()._as_input_tensor(x)
+
+    @property
+    def _takes_strings(self) -> bool:
+        """A model with an `Input(dtype="string")` takes NumPy arrays of strings."""
+        try:
+            inputs = self.inputs
+        except (AttributeError, ValueError):
+            return False
+        return any(getattr(t, "dtype", None) == "string" for t in inputs)
 
     @property
     def input_shape(self) -> Any:

@@ -49,6 +49,8 @@ _NON_NUMERIC = {"O": "Python objects", "U": "strings", "S": "bytes", "M": "datet
 
 
 def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.dtype):
+    """`value` as a tensor on `device`; inputs (`x`) of text stay NumPy arrays of strings,
+    for models whose first layers take them (`Input(dtype="string")`)."""
     if isinstance(value, torch.Tensor):
         t = plain(value)  # a dataset's DataTensor would route every op through Python
     else:
@@ -59,6 +61,8 @@ def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.d
                 f"`{name}` must be a numeric array; received a {type(value).__name__} that "
                 f"does not convert to one ({error})"
             ) from None
+        if name == "x" and array.dtype.kind in "OUS" and _holds_text(array):
+            return array
         if array.dtype.kind in _NON_NUMERIC:
             raise ValueError(
                 f"`{name}` must be a numeric array; received an array of "
@@ -80,15 +84,38 @@ def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.d
     return t.to(device)
 
 
+def _holds_text(array: np.ndarray) -> bool:
+    """Whether an array of strings, bytes or Python objects holds only text."""
+    if array.dtype.kind in "US":
+        return True
+    return all(isinstance(v, str | bytes) for v in array.reshape(-1).tolist())
+
+
+def _text_from_lists(x: Any) -> np.ndarray | None:
+    """Nested Python lists (or tuples) of strings as one NumPy array of text, else None."""
+    if not isinstance(x, list | tuple) or not x:
+        return None
+    leaves = _tree.flatten(x)
+    if not leaves or not all(isinstance(v, str | bytes) for v in leaves):
+        return None
+    try:
+        array = np.asarray(x)
+    except ValueError:  # ragged lists
+        return None
+    return array if array.dtype.kind in "US" else None
+
+
 def _engine_resident(t: torch.Tensor) -> torch.Tensor:
     """Stores inputs channels-first once, so every batch slice is already in engine layout."""
-    if t.ndim >= 3 and t.is_floating_point():
+    if t.ndim >= 3 and isinstance(t, torch.Tensor) and t.is_floating_point():
         return layout.engine_memory_format(layout.to_engine(t))
     return t
 
 
 def _user_view(t: torch.Tensor) -> torch.Tensor:
-    return layout.to_user(t) if t.ndim >= 3 and t.is_floating_point() else t
+    if t.ndim >= 3 and isinstance(t, torch.Tensor) and t.is_floating_point():
+        return layout.to_user(t)
+    return t
 
 
 def _num_samples(structure: Any, name: str) -> int:
@@ -224,7 +251,7 @@ class ArrayBatches(_ShardState):
             else:
                 idx = plan.order[lo:hi]
                 # Indexing keeps channels_last strides; index_select would not.
-                take = lambda t, idx=idx: t[idx]  # noqa: E731
+                take = lambda t, idx=idx: t[_index_for(t, idx)]  # noqa: E731
             yield self._batch(take)
         if end < total:
             self.carried_plan = EpochPlan(plan.order, plan.starts, offset=end)
@@ -312,8 +339,16 @@ class ArrayBatches(_ShardState):
         return parts[0], parts[1]
 
 
+def _index_for(t: Any, idx: torch.Tensor) -> Any:
+    """`idx` as `t` takes it: NumPy arrays of text take NumPy indices."""
+    return idx.cpu().numpy() if isinstance(t, np.ndarray) else idx
+
+
 def _device_of(structure: Any) -> torch.device:
-    return _tree.flatten(structure)[0].device
+    for leaf in _tree.flatten(structure):
+        if isinstance(leaf, torch.Tensor):
+            return leaf.device
+    return torch.device("cpu")  # text only: NumPy arrays
 
 
 class IterableBatches(_ShardState):
@@ -517,6 +552,9 @@ def make_batches(
         raise ValueError("`x` is required; received x=None.")
     _check_steps(steps)
     steps = capped_steps(steps)
+    text = _text_from_lists(x)
+    if text is not None:  # `predict([["some text"], ...])` for a model of text
+        x = text
     if is_array_structure(x):
         return ArrayBatches(
             x, y, sample_weight, batch_size, shuffle, device, steps=steps, shard=shard,
