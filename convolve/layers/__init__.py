@@ -94,6 +94,7 @@ from convolve.layers.dot import Dot, dot
 from convolve.layers.einsum_dense import EinsumDense
 from convolve.layers.embedding import Embedding
 from convolve.layers.encoding import CategoryEncoding, Discretization
+from convolve.layers.hashed_crossing import HashedCrossing
 from convolve.layers.hashing import Hashing
 from convolve.layers.input_spec import InputSpec
 from convolve.layers.layer_serialization import deserialize, serialize
