@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -292,9 +293,7 @@ class Discretization(Layer):
                 f"{owner}: adapt() takes a NumPy array, a tensor or an iterable of batches; "
                 f"received {type(data).__name__}"
             )
-        for i, batch in enumerate(batches):
-            if steps is not None and i >= steps:
-                break
+        for batch in itertools.islice(batches, steps):  # all batches for steps=None
             self.update_state(batch)
         self.finalize_state()
 

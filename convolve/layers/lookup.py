@@ -11,6 +11,7 @@ Outputs are torch tensors of int64 indices, or encoded vectors for the other out
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import os
 from collections.abc import Iterable
@@ -325,9 +326,7 @@ class _IndexLookup(Layer):
                 array = array[:, None]
             self.update_state(array)
         elif isinstance(data, Iterable):
-            for i, batch in enumerate(data):
-                if steps is not None and i >= steps:
-                    break
+            for batch in itertools.islice(data, steps):  # all batches for steps=None
                 self.update_state(batch)
         else:
             raise TypeError(

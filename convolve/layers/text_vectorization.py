@@ -13,6 +13,7 @@ float32 `"tf_idf"` vectors, as Keras returns them on its torch backend.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -434,9 +435,7 @@ class TextVectorization(Layer):
             self.adapt(data.numpy(), steps=steps)
             return
         elif isinstance(data, Iterable):
-            for i, batch in enumerate(data):
-                if steps is not None and i >= steps:
-                    break
+            for batch in itertools.islice(data, steps):  # all batches for steps=None
                 self.update_state(batch)
         else:
             raise TypeError(
