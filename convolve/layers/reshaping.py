@@ -264,7 +264,9 @@ class BaseUpSampling(cu.SpatialLayer):
         **kwargs: base layer arguments (`name`, `dtype`, `input_shape`, ...).
     """
 
-    _built_at_init = True
+    # Not built at construction: as in Keras, the first call records the input shape, so
+    # the layer's config carries a `build_config`.
+    _built_at_init = False
 
     def __init__(
         self,
