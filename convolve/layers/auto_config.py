@@ -40,6 +40,7 @@ class Captured:
 
 
 _BUILT_IN = Captured(None)
+_BASE_MODULE = "convolve.layers.base"  # where the base `Layer.__init__` lives
 
 
 def default_config(method: Any) -> Any:
@@ -69,6 +70,15 @@ def capture(cls: type, args: tuple, kwargs: dict) -> Captured:
     arguments.pop("name", None)  # the base config has it
     if spec.varargs is not None and arguments.pop(spec.varargs):
         return Captured(None, positional=True)
+    if cls.__init__.__qualname__ == "Layer.__init__" and cls.__init__.__module__ == _BASE_MODULE:
+        # A class without its own `__init__`: Keras records its base `Layer.__init__`'s
+        # arguments, which lack convolve's input-shape shortcuts (Keras refuses some).
+        arguments = {
+            "activity_regularizer": arguments.get("activity_regularizer"),
+            "trainable": arguments.get("trainable", True),
+            "dtype": arguments.get("dtype"),
+            "autocast": arguments.get("autocast", True),
+        }
     if not _plain(arguments):
         return Captured(None)
     return Captured(arguments)

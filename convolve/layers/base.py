@@ -316,6 +316,19 @@ class Layer(nn.Module):
             # Layers in lists and dicts are tracked, as in Keras (see `tracking`).
             object.__setattr__(self, name, tracking.track(self, name, value))
             return
+        aliases = self.__dict__.get("_weight_aliases")
+        if aliases is not None:
+            aliases.pop(name, None)
+        if isinstance(value, torch.Tensor) and getattr(value, "_keras_name", None):
+            held_as = self._held_as(value)
+            if held_as is not None and held_as != name:
+                # `self.w = self.add_weight(...)`: the layer's own weight under a second name
+                # stays one weight (as in Keras), found through its first name, so that
+                # moving the layer (which replaces buffers) cannot leave `self.w` behind.
+                for registry in (self._parameters, self._buffers, self.__dict__):
+                    registry.pop(name, None)
+                self.__dict__.setdefault("_weight_aliases", {})[name] = held_as
+                return
         super().__setattr__(name, value)
         if isinstance(value, nn.Parameter) and getattr(value, "_keras_name", None):
             # A `convolve.Variable`, or another layer's weight (tied weights), set as an
@@ -329,7 +342,27 @@ class Layer(nn.Module):
                 layout = value.__dict__.get("_keras_layout")
                 specs.append(WeightSpec(value.name, name, value.trainable, layout))
 
+    def __getattr__(self, name: str) -> Any:
+        aliases = self.__dict__.get("_weight_aliases")
+        if aliases is not None and name in aliases:
+            return getattr(self, aliases[name])
+        return super().__getattr__(name)
+
+    def _held_as(self, tensor: torch.Tensor) -> str | None:
+        """The attribute under which this layer registered `tensor` as a weight, if any."""
+        for spec in self.__dict__.get("_weight_specs", ()):
+            held = self._parameters.get(spec.attr)
+            if held is None:
+                held = self._buffers.get(spec.attr)
+            if held is tensor:
+                return spec.attr
+        return None
+
     def __delattr__(self, name: str) -> None:
+        aliases = self.__dict__.get("_weight_aliases")
+        if aliases is not None and name in aliases:
+            del aliases[name]
+            return
         if name in self.__dict__ and name in self._modules:
             del self._modules[name]  # a tracked list's registration goes with it
             object.__delattr__(self, name)
@@ -449,7 +482,7 @@ class Layer(nn.Module):
         if layout is not None:
             value = value.permute(*layout)
         value = _engine_memory_format(value)  # kernels laid out like the maps they meet
-        base = name or f"variable_{len(self._weight_specs)}"
+        base = name or unique_name("variable")  # Keras numbers unnamed weights per process
         attr = base
         while hasattr(self, attr):
             attr = f"{attr}_"

@@ -138,3 +138,46 @@ def test_another_layers_weight_set_as_an_attribute_is_tracked_in_keras_order():
         lambda lib: lib.layers.Conv2D(2, 3, name="conv"),
     ):
         assert tied(convolve, make(convolve)) == tied(keras, make(keras))
+
+
+def _weights_in_attributes(lib):
+    @lib.saving.register_keras_serializable(package="WeightSurface")
+    class Shifted(lib.layers.Layer):
+        """Keras's usual pattern: `self.x = self.add_weight(...)`, named or not."""
+
+        def build(self, input_shape):
+            self.shift = self.add_weight(name="embeddings", shape=[4, input_shape[-1]])
+            self.w = self.add_weight(shape=[input_shape[-1], 2], initializer="ones")
+            self.b = self.add_weight(shape=[2], initializer="zeros", trainable=False)
+
+        def call(self, x):
+            return lib.ops.matmul(x + self.shift, self.w) + self.b
+
+    inputs = lib.Input((4, 3))
+    return lib.Model(inputs, Shifted()(inputs))
+
+
+def test_weights_kept_in_attributes_are_one_weight_each_as_in_keras(tmp_path):
+    keras.backend.clear_session()
+    convolve.backend.clear_session()
+    theirs, ours = _weights_in_attributes(keras), _weights_in_attributes(convolve)
+    layer, their_layer = ours.layers[1], theirs.layers[1]
+    assert [w.name for w in layer.weights] == [w.name for w in their_layer.weights]
+    assert [w.path for w in layer.weights] == [w.path for w in their_layer.weights]
+    assert len(layer.trainable_weights) == 2 and len(layer.non_trainable_weights) == 1
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), atol=1e-5)
+    assert layer.w is layer.weights[1]  # the attribute is the weight itself
+    layer.b = layer.b  # assigning an alias again keeps one weight
+    assert len(layer.weights) == 3
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    for path in ("ours.keras", "theirs.keras"):
+        for lib, reference in ((keras, theirs), (convolve, ours)):
+            reloaded = lib.saving.load_model(tmp_path / path)
+            np.testing.assert_allclose(
+                np.asarray(reloaded.predict(x, verbose=0)),
+                reference.predict(x, verbose=0),
+                atol=1e-5,
+            )
