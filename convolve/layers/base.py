@@ -438,6 +438,20 @@ class Layer(nn.Module):
             )
         return self._shape_by_tracing(input_shape)
 
+    def get_build_config(self) -> dict[str, Any] | None:
+        """The input shape the layer was built for, as Keras records it in model files."""
+        from convolve.saving.serialization import _build_config
+
+        config = _build_config(self)
+        if config and config.get("input_shape") is not None:
+            config["input_shape"] = _shape_tuple(config["input_shape"])
+        return config
+
+    def build_from_config(self, config: dict[str, Any] | None) -> None:
+        """Builds the layer from `get_build_config()`'s record, as Keras's loader does."""
+        if config and config.get("input_shape") is not None:
+            self.build_for(_shape_tuple(config["input_shape"]))
+
     @auto_config.default_config
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -863,14 +877,12 @@ class Layer(nn.Module):
         return outputs
 
     def _shape_by_tracing(self, input_shape: Any) -> Any:
-        """Output shape found by running the layer on zeros (for user layers)."""
+        """Output shape found by running the layer on zeros (for user layers); unknown
+        input sizes are tried at two sizes, so the output axes that follow them stay
+        unknown (a layer on `Input((None, None, 3))` keeps `None` spatial axes)."""
+        from convolve.layers.wrappers import traced_output_shape
 
-        def zeros(shape):
-            return torch.zeros([1 if d is None else d for d in shape])
-
-        with torch.no_grad():
-            out = self.forward(_map_shapes(zeros, input_shape))
-        return _tree.map_structure(lambda t: (None, *tuple(t.shape[1:])), out)
+        return traced_output_shape(self, input_shape)
 
     # ----------------------------------------------------------------- graph access
     @property
@@ -938,6 +950,15 @@ def _to_engine_input(t: torch.Tensor) -> torch.Tensor:
     if t.ndim >= 3 and isinstance(t, torch.Tensor):  # text (NumPy arrays) stays as it is
         return layout.engine_memory_format(layout.to_engine(t))
     return t
+
+
+def _shape_tuple(shape: Any) -> Any:
+    """A shape (or nested shapes) read from a config, lists as tuples."""
+    if isinstance(shape, list | tuple) and all(d is None or isinstance(d, int) for d in shape):
+        return tuple(shape)
+    if isinstance(shape, list | tuple):
+        return [_shape_tuple(s) for s in shape]
+    return shape
 
 
 _to_user_keeping_mask = masks.keeping_mask(layout.to_user)

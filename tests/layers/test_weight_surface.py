@@ -181,3 +181,14 @@ def test_weights_kept_in_attributes_are_one_weight_each_as_in_keras(tmp_path):
                 reference.predict(x, verbose=0),
                 atol=1e-5,
             )
+
+
+def test_build_config_as_keras():
+    for lib in (keras, convolve):
+        dense = lib.layers.Dense(3)
+        assert dense.get_build_config() is None
+        dense.build((None, 4))
+        assert dense.get_build_config() == {"input_shape": (None, 4)}
+        copy_ = lib.layers.Dense(3)
+        copy_.build_from_config(dense.get_build_config())
+        assert copy_.built and [tuple(w.shape) for w in copy_.weights] == [(4, 3), (3,)]
