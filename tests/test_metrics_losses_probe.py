@@ -234,3 +234,13 @@ def test_loss_reductions_and_sample_weight_shapes_match_keras(reduction, weight_
         want = _np(theirs(y_true, probs, sample_weight=weight))
         assert got.shape == want.shape, name
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def test_variables_of_a_copied_metric_are_the_copys_state():
+    metric = convolve.metrics.Mean()
+    metric.update_state([1.0, 2.0])
+    assert [float(v) for v in metric.variables] == [3.0, 2.0]
+    for clone in (copy.deepcopy(metric), pickle.loads(pickle.dumps(metric))):
+        clone.update_state([10.0])
+        assert [float(v) for v in clone.variables] == [13.0, 3.0]
+    assert [float(v) for v in metric.variables] == [3.0, 2.0]

@@ -281,13 +281,13 @@ class Metric:
 
     def _named_view(self, key: str, value: torch.Tensor) -> MetricState:
         """`value` (the state, a plain tensor: compiled steps trace plain tensors) seen as
-        a `MetricState` sharing its memory; one view per state tensor."""
+        a `MetricState` sharing its memory; one view per state tensor, made again when
+        the state is new (moved to a device) or the view is a copy's (a copied metric)."""
         views = self.__dict__.setdefault("_views", {})
-        cached = views.get(key)
-        if cached is None or cached[0] is not value:
-            cached = (value, MetricState.wrap(value, key, self._paths.get(key, key)))
-            views[key] = cached
-        return cached[1]
+        view = views.get(key)
+        if view is None or view.data_ptr() != value.data_ptr():
+            view = views[key] = MetricState.wrap(value, key, self._paths.get(key, key))
+        return view
 
     def _values_and_state(self, values: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # Tensors bring the state to their device; numbers and arrays go to the state's.
