@@ -440,7 +440,7 @@ class Layer(nn.Module):
 
     def get_build_config(self) -> dict[str, Any] | None:
         """The input shape the layer was built for, as Keras records it in model files."""
-        from convolve.saving.serialization import _build_config
+        from convolve.saving.serialization import _build_config, _shape_tuple
 
         config = _build_config(self)
         if config and config.get("input_shape") is not None:
@@ -449,6 +449,8 @@ class Layer(nn.Module):
 
     def build_from_config(self, config: dict[str, Any] | None) -> None:
         """Builds the layer from `get_build_config()`'s record, as Keras's loader does."""
+        from convolve.saving.serialization import _shape_tuple
+
         if config and config.get("input_shape") is not None:
             self.build_for(_shape_tuple(config["input_shape"]))
 
@@ -814,7 +816,7 @@ class Layer(nn.Module):
         else:
             array = np.asarray(x)
             if array.dtype.kind not in "biuf":
-                if array.dtype.kind in "OUS" and self._takes_strings:
+                if is_string_array(array) and self._takes_strings:
                     return array  # text stays a NumPy array for the layers that take it
                 raise ValueError(
                     f"Layer '{self.name}' takes numeric inputs; received an array of dtype "
@@ -950,15 +952,6 @@ def _to_engine_input(t: torch.Tensor) -> torch.Tensor:
     if t.ndim >= 3 and isinstance(t, torch.Tensor):  # text (NumPy arrays) stays as it is
         return layout.engine_memory_format(layout.to_engine(t))
     return t
-
-
-def _shape_tuple(shape: Any) -> Any:
-    """A shape (or nested shapes) read from a config, lists as tuples."""
-    if isinstance(shape, list | tuple) and all(d is None or isinstance(d, int) for d in shape):
-        return tuple(shape)
-    if isinstance(shape, list | tuple):
-        return [_shape_tuple(s) for s in shape]
-    return shape
 
 
 _to_user_keeping_mask = masks.keeping_mask(layout.to_user)

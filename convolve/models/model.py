@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from convolve import _tree
-from convolve.layers.base import Layer
+from convolve.layers.base import Layer, is_string_array
 from convolve.layers.naming import to_snake_case, unique_name
+from convolve.training.data_adapter import non_numeric_error
 from convolve.training.trainer import Trainer
 
 
@@ -174,13 +173,9 @@ class Model(Trainer, Layer):
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _as_input_tensor(self, x: Any) -> Any:
-        if isinstance(x, np.ndarray) and x.dtype.kind in "OUS" and not self._takes_strings:
+        if is_string_array(x) and not self._takes_strings:
             # The wording `fit`/`predict` used when their data was converted up front.
-            what = {"O": "Python objects", "U": "strings", "S": "bytes"}[x.dtype.kind]
-            raise ValueError(
-                f"`x` must be a numeric array; received an array of {what} (dtype {x.dtype}) "
-                f"with shape {x.shape}."
-            )
+            raise non_numeric_error("x", x)
         return super()._as_input_tensor(x)
 
     @property

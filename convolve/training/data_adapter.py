@@ -27,6 +27,7 @@ from convolve.data.data_tensor import from_array, plain
 from convolve.data.py_dataset import EpochsOf, PyDataset
 from convolve.distribute import Shard
 from convolve.layers import layout
+from convolve.layers.base import is_string_array
 
 Batch = tuple[Any, Any, Any]  # (x, y, sample_weight); y and sample_weight may be None
 _END = object()  # what `next` returns when an iterator is exhausted
@@ -48,6 +49,14 @@ _NON_NUMERIC = {"O": "Python objects", "U": "strings", "S": "bytes", "M": "datet
                 "m": "timedeltas", "V": "records"}  # fmt: skip
 
 
+def non_numeric_error(name: str, array: np.ndarray) -> ValueError:
+    """The error for data `name` given as an array that is not numeric."""
+    return ValueError(
+        f"`{name}` must be a numeric array; received an array of "
+        f"{_NON_NUMERIC[array.dtype.kind]} (dtype {array.dtype}) with shape {array.shape}."
+    )
+
+
 def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.dtype):
     """`value` as a tensor on `device`; inputs (`x`) of text stay NumPy arrays of strings,
     for models whose first layers take them (`Input(dtype="string")`)."""
@@ -61,14 +70,10 @@ def _to_tensor(value: Any, name: str, device: torch.device, float_dtype: torch.d
                 f"`{name}` must be a numeric array; received a {type(value).__name__} that "
                 f"does not convert to one ({error})"
             ) from None
-        if name == "x" and array.dtype.kind in "OUS" and _holds_text(array):
+        if name == "x" and is_string_array(array) and _holds_text(array):
             return array
         if array.dtype.kind in _NON_NUMERIC:
-            raise ValueError(
-                f"`{name}` must be a numeric array; received an array of "
-                f"{_NON_NUMERIC[array.dtype.kind]} (dtype {array.dtype}) with shape "
-                f"{array.shape}."
-            )
+            raise non_numeric_error(name, array)
         if array.dtype.kind == "f" and array.dtype != np.float32:
             array = array.astype(np.float32)
         t = from_array(array)
