@@ -39,7 +39,31 @@ def _to_numpy(inputs: Any) -> np.ndarray:
     return np.asarray(inputs)
 
 
-class _IndexLookup(Layer):
+class EncodingOutputs(Layer):
+    """Keras's output spec for layers that turn values into indices or encodings (the
+    lookups, TextVectorization): int64 indices and float32 encodings, in a model as its
+    symbolic outputs and its outputs between layers (standalone calls return int64
+    encodings, as Keras's torch backend does). Eager calls take the data as it is."""
+
+    def _encoding_mode(self) -> str:
+        raise NotImplementedError
+
+    def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if is_symbolic(inputs):
+            outputs = super().forward(inputs, *args, **kwargs)
+            outputs.dtype = "int64" if self._encoding_mode() == "int" else "float32"
+            return outputs
+        kwargs.pop("training", None)
+        return self.call(inputs, *args, **kwargs)
+
+    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        outputs = super().engine_call(inputs, training, **kwargs)
+        if self._encoding_mode() != "int" and not outputs.is_floating_point():
+            outputs = outputs.to(torch.float32)
+        return outputs
+
+
+class _IndexLookup(EncodingOutputs):
     """The lookup shared by StringLookup and IntegerLookup (Keras's `IndexLookup`)."""
 
     _built_at_init = True
@@ -389,22 +413,8 @@ class _IndexLookup(Layer):
             self._reset_counts()
 
     # ------------------------------------------------------------------ calling
-    def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        if is_symbolic(inputs):
-            outputs = super().forward(inputs, *args, **kwargs)
-            # Keras's output spec: int64 indices, float32 encodings.
-            outputs.dtype = "int64" if self.output_mode == "int" else "float32"
-            return outputs
-        kwargs.pop("training", None)
-        return self.call(inputs, *args, **kwargs)
-
-    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
-        """Inside a model, encoded outputs are float32, as Keras's output spec declares
-        them (standalone calls return int64 encodings, as Keras's torch backend does)."""
-        outputs = super().engine_call(inputs, training, **kwargs)
-        if self.output_mode != "int" and not outputs.is_floating_point():
-            outputs = outputs.to(torch.float32)
-        return outputs
+    def _encoding_mode(self) -> str:
+        return self.output_mode
 
     def _owner(self) -> str:
         return f"Layer '{self.name}' ({type(self).__name__})"

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from convolve.layers import _args
-from convolve.layers.base import Layer
-from convolve.layers.lookup import StringLookup
+from convolve.layers.lookup import EncodingOutputs, StringLookup
 from convolve.layers.symbolic import is_symbolic
 
 _STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
@@ -64,7 +63,7 @@ def _nested_lists(value: Any) -> Any:
     return value
 
 
-class TextVectorization(Layer):
+class TextVectorization(EncodingOutputs):
     """Maps text to sequences of token indices or to encoded vectors, as
     `keras.layers.TextVectorization`.
 
@@ -481,29 +480,20 @@ class TextVectorization(Layer):
         self._lookup_layer.reset_state()
 
     # ------------------------------------------------------------------ calling
-    def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if is_symbolic(inputs):  # on a string `Input`, as the first layer of a model
-            if getattr(inputs, "dtype", None) != "string":
-                raise ValueError(
-                    f"{self._owner()}: takes strings; in a model its input must be "
-                    f'`Input(dtype="string")`, received a symbolic input of dtype '
-                    f"{getattr(inputs, 'dtype', None)!r}"
-                )
-            outputs = super().forward(inputs, *args, **kwargs)
-            # Keras's output spec: int64 indices, float32 encodings.
-            outputs.dtype = "int64" if self._output_mode == "int" else "float32"
-            return outputs
-        kwargs.pop("training", None)
-        outputs = self.call(inputs, *args, **kwargs)
-        self.built = True
-        return outputs
+    def _encoding_mode(self) -> str:
+        return self._output_mode
 
-    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
-        """Inside a model, encoded outputs are float32, as Keras's output spec declares
-        them (standalone calls return int64 counts, as Keras's torch backend does)."""
-        outputs = super().engine_call(inputs, training, **kwargs)
-        if self._output_mode != "int" and not outputs.is_floating_point():
-            outputs = outputs.to(torch.float32)
+    def forward(self, inputs: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        symbolic = is_symbolic(inputs)  # on a string `Input`, as the first layer of a model
+        if symbolic and getattr(inputs, "dtype", None) != "string":
+            raise ValueError(
+                f"{self._owner()}: takes strings; in a model its input must be "
+                f'`Input(dtype="string")`, received a symbolic input of dtype '
+                f"{getattr(inputs, 'dtype', None)!r}"
+            )
+        outputs = super().forward(inputs, *args, **kwargs)
+        if not symbolic:
+            self.built = True
         return outputs
 
     def call(self, inputs: Any) -> torch.Tensor:
