@@ -410,6 +410,8 @@ class Layer(nn.Module):
     def _hand_on_mask(self, inputs: Any, outputs: Any, previous_mask: Any, engine: bool) -> Any:
         """Sets the output mask as Keras does after a call; `inputs` are in the engine's
         layout when `engine`."""
+        if previous_mask is None and type(self).compute_mask is Layer.compute_mask:
+            return outputs  # nothing to hand on: the common case, kept first
         if not self.supports_masking:
             if masks.any_mask(previous_mask):
                 warnings.warn(
@@ -419,8 +421,6 @@ class Layer(nn.Module):
                     "Downstream layers will not see the mask.",
                     stacklevel=2,
                 )
-            return outputs
-        if previous_mask is None and type(self).compute_mask is Layer.compute_mask:
             return outputs
         flat = outputs if isinstance(outputs, list | tuple) else [outputs]
         if all(masks.get_mask(x) is not None for x in flat):
