@@ -912,12 +912,10 @@ def _known_length(batches: Any) -> int | None:
 def _checked_verbose(verbose: int | str | None) -> int | str | None:
     """`verbose` as given, for the callbacks' params, as in Keras: "auto", a number or a
     bool (1 and True draw the bar, 2 writes a line per epoch, other values no bar; None
-    and 0 are silent). Other strings are refused."""
-    if isinstance(verbose, str) and verbose != "auto":
-        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', received verbose={verbose!r}")
-    if verbose is not None and not isinstance(verbose, str | int):
-        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', received verbose={verbose!r}")
-    return verbose
+    and 0 are silent). Other strings and other types are refused."""
+    if verbose is None or verbose == "auto" or isinstance(verbose, int):
+        return verbose
+    raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', received verbose={verbose!r}")
 
 
 def _pythonify(logs: dict[str, Any], keep_nesting: bool = False) -> dict[str, Any]:
