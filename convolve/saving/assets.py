@@ -33,6 +33,11 @@ def _layers_with(model: Any, hook: str, config: Any = None) -> list[tuple[str, A
     ]
 
 
+def _layer_directory(root: str, path: str) -> str:
+    """The directory of the layer at weight path `path` (the model itself: "") under `root`."""
+    return os.path.join(root, *path.split("/")) if path else root
+
+
 def asset_members(model: Any) -> list[tuple[str, bytes]]:
     """`(member name, bytes)` for every file the model's layers write with `save_assets`."""
     savers = _layers_with(model, "save_assets")
@@ -43,7 +48,7 @@ def asset_members(model: Any) -> list[tuple[str, bytes]]:
         root = os.path.join(tmp, ASSETS)
         os.makedirs(root)
         for path, layer in savers:
-            directory = os.path.join(root, *path.split("/")) if path else root
+            directory = _layer_directory(root, path)
             os.makedirs(directory, exist_ok=True)
             layer.save_assets(directory)
         for current, dirs, files in os.walk(root):
@@ -84,7 +89,7 @@ def load_assets(model: Any, reader: ArchiveReader, config: Any = None) -> None:
                 f.write(reader.read(name, _ASSET_LIMIT))
         root = os.path.join(tmp, ASSETS)
         for path, layer in loaders:
-            directory = os.path.join(root, *path.split("/")) if path else root
+            directory = _layer_directory(root, path)
             try:
                 layer.load_assets(directory if os.path.isdir(directory) else None)
             except ModelFileError:
