@@ -30,6 +30,7 @@ from convolve import (
     saving,
     tree,
     utils,
+    visualization,
     visualize,
 )
 from convolve.dtype_policies import DTypePolicy, FloatDTypePolicy
