@@ -14,6 +14,7 @@ from convolve import (
     config,
     constraints,
     datasets,
+    distillation,
     distribute,
     dtype_policies,
     initializers,

@@ -29,7 +29,10 @@ from convolve.optimizers.base import Optimizer
 from convolve.optimizers.ftrl import Ftrl
 from convolve.optimizers.lamb import Lamb
 from convolve.optimizers.lion import Lion
+from convolve.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
+from convolve.optimizers.muon import Muon
 from convolve.optimizers.rmsprop import Adagrad, RMSprop
+from convolve.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from convolve.optimizers.sgd import SGD
 
 __all__ = [
@@ -46,6 +49,10 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Adafactor",
+    "Muon",
+    "ScheduleFreeAdamW",
+    "MultiOptimizer",
+    "OptimizerMap",
     "LossScaleOptimizer",
     "schedules",
     "get",
@@ -56,7 +63,8 @@ __all__ = [
 _BUILTIN: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls
     for cls in (
-        SGD, Adam, AdamW, Adagrad, RMSprop, Nadam, Adamax, Adadelta, Lion, Ftrl, Lamb, Adafactor
+        SGD, Adam, AdamW, Adagrad, RMSprop, Nadam, Adamax, Adadelta, Lion, Ftrl, Lamb, Adafactor,
+        Muon, ScheduleFreeAdamW, MultiOptimizer,
     )
 }  # fmt: skip
 
