@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -72,14 +73,58 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    def __init__(self, value: float = 0.0) -> None:
+    """A constant: a scalar, or an array broadcast to the requested shape (as Keras).
+
+    Args:
+        value: A Python number, or an array-like (list, NumPy array, tensor) broadcastable
+            to the shapes it is asked for.
+    """
+
+    def __init__(self, value: Any = 0.0) -> None:
         self.value = value
 
     def __call__(self, shape, dtype=torch.float32):
-        return torch.full(shape, float(self.value), dtype=dtype)
+        value = self.value
+        if isinstance(value, (int, float, bool)):
+            return torch.full(shape, float(value), dtype=dtype)
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu()
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise ValueError(
+                f"Constant: `value` must be a number or an array of numbers; received "
+                f"value={self.value!r}"
+            )
+        tensor = torch.as_tensor(array, dtype=dtype)
+        try:
+            return tensor * torch.ones(shape, dtype=dtype)
+        except RuntimeError:
+            raise ValueError(
+                f"Constant: `value` of shape {tuple(tensor.shape)} cannot be broadcast to "
+                f"the requested shape {tuple(shape)}; received value={self.value!r}"
+            ) from None
 
     def get_config(self):
-        return {"value": self.value}
+        value = self.value
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, np.ndarray):
+            # Keras writes arrays as a `__numpy__` entry; `from_config` unwraps it.
+            value = {
+                "class_name": "__numpy__",
+                "config": {"value": value.tolist(), "dtype": str(value.dtype)},
+            }
+        elif isinstance(value, np.generic):
+            value = value.item()
+        return {"value": value}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Constant:
+        value = config.get("value", 0.0)
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+            inner = value.get("config", {})
+            value = np.asarray(inner.get("value"), dtype=inner.get("dtype"))
+        return cls(value)
 
 
 class RandomNormal(_Seeded):

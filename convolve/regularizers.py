@@ -14,7 +14,9 @@ class Regularizer:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        return {}
+        """The constructor arguments. A subclass that is saved (or whose layer's config is
+        asked for) must define it; the base refuses, as Keras's does."""
+        raise NotImplementedError(f"{self} does not implement get_config()")
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Regularizer:
