@@ -340,7 +340,7 @@ def test_single_images_and_dicts():
     both = RandomFlip("horizontal", seed=0)({"images": IMAGES, "labels": LABELS})
     assert set(both) == {"images", "labels"}
     np.testing.assert_array_equal(_numpy(both["labels"]), LABELS)  # flips keep labels
-    with pytest.raises(ValueError, match="'images' and 'labels' only"):
+    with pytest.raises(ValueError, match="'segmentation_masks' only; received keys"):
         RandomFlip()({"images": IMAGES, "boxes": LABELS})
     with pytest.raises(ValueError, match=r"\(batch, classes\).*shape \(6,\)"):
         MixUp()({"images": IMAGES, "labels": np.arange(6)})

@@ -1,9 +1,12 @@
 """The base of image layers and the batched image operations they share.
 
 Every image layer takes a batch of channels-last images, a single image (rank 3, as Keras
-allows), or a dict `{"images": ..., "labels": ...}` (Keras's convention for layers that
-change labels, such as `MixUp` and `CutMix`; other layers pass labels through). Inside, the
-images are engine-layout tensors `(batch, channels, height, width)`.
+allows), or Keras's dict `{"images": ..., "labels": ..., "bounding_boxes": {"boxes": ...,
+"labels": ...}, "segmentation_masks": ...}` (every key but "images" optional). Each part goes
+through the same random draw: labels change in the layers that mix images (`MixUp`,
+`CutMix`); boxes and masks follow the geometry of the layers that move pixels (masks
+resampled with nearest interpolation) and pass through the others unchanged. Inside, images
+and masks are engine-layout tensors `(batch, channels, height, width)`.
 
 Random layers draw all of a batch's parameters at once, on the images' device: from their own
 `torch.Generator` when given a `seed`, otherwise from torch's global generator (so
@@ -21,13 +24,14 @@ import torch
 import torch.nn.functional as F
 
 from convolve.layers import _conv_utils as cu
+from convolve.layers import layout
 from convolve.layers.base import Layer, is_shape, torch_dtype
 from convolve.layers.seeding import SeededDraws
 from convolve.layers.symbolic import is_symbolic
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
-_DICT_KEYS = ("images", "labels")
+_DICT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
 
 
 # --------------------------------------------------------------------- argument checks
@@ -290,20 +294,42 @@ def sample_filled(
 
 # --------------------------------------------------------------------- layers
 class ImageLayer(Layer):
-    """Base of layers that take images, optionally in a dict with labels.
+    """Base of layers that take images, optionally in Keras's dict with labels, bounding
+    boxes and segmentation masks.
 
     Subclasses implement `transform_images` (and `transform_labels` when they change
-    labels), and `get_random_transformation` when they draw random parameters. A call with
-    `training` left unset takes it from the call it runs in, else uses `_default_training`:
-    True for random layers, as in Keras, where calling an augmentation layer directly
-    augments; models pass `training` explicitly (True in `fit`, False in `predict` and
-    `evaluate`).
+    labels), and `get_random_transformation` when they draw random parameters. Layers that
+    move pixels implement `_transform_boxes_xyxy` (boxes in pixel `"xyxy"` coordinates) and
+    `_transform_masks`; layers that only change pixel values set `_keeps_geometry`, and
+    boxes and masks pass through them. A call with `training` left unset takes it from the
+    call it runs in, else uses `_default_training`: True for random layers, as in Keras,
+    where calling an augmentation layer directly augments; models pass `training`
+    explicitly (True in `fit`, False in `predict` and `evaluate`).
+
+    Args:
+        bounding_box_format: the format of the boxes of dict inputs (e.g. `"xyxy"`, see
+            `convolve.utils.bounding_boxes`); needed, as in Keras, when the input holds
+            `"bounding_boxes"`.
     """
 
     _engine_layout = True
     _default_training = False
     _float_images = True  # outputs are floats of the layer's dtype, as Keras's are
+    _keeps_geometry = False  # pixel-value layers: boxes and masks pass through unchanged
     _config_keys: tuple[str, ...] = ()  # constructor arguments that get_config reports as set
+
+    def __init__(self, *args: Any, bounding_box_format: str | None = None, **kwargs: Any):
+        if bounding_box_format is not None:
+            from convolve.utils import bounding_boxes as bbox
+
+            fmt = bounding_box_format
+            if not isinstance(fmt, str) or fmt.lower() not in bbox.SUPPORTED_FORMATS:
+                raise ValueError(
+                    f"{type(self).__name__}: bounding_box_format must be None or one of "
+                    f"{bbox.SUPPORTED_FORMATS}; received bounding_box_format={fmt!r}"
+                )
+        super().__init__(*args, **kwargs)
+        self.bounding_box_format = bounding_box_format
 
     def _image_shape(self, input_shape: Any) -> Any:
         if isinstance(input_shape, dict):
@@ -316,7 +342,8 @@ class ImageLayer(Layer):
             if unknown:
                 raise ValueError(
                     f"Layer '{self.name}' ({type(self).__name__}): dict inputs may hold "
-                    f"'images' and 'labels' only; received keys {sorted(input_shape)}"
+                    "'images', 'labels', 'bounding_boxes' and 'segmentation_masks' only; "
+                    f"received keys {sorted(input_shape)}"
                 )
             return input_shape["images"]
         return input_shape
@@ -339,12 +366,56 @@ class ImageLayer(Layer):
             self._image_shape(inputs)  # checks the keys
             inputs = dict(inputs)  # Keras mutates the caller's dict; this does not
         images = inputs["images"] if isinstance(inputs, dict) else inputs
-        if np.ndim(images) != 3:
+        rank = np.ndim(images)
+        if isinstance(inputs, dict):
+            if "bounding_boxes" in inputs:
+                inputs["bounding_boxes"] = self._dense_boxes(inputs["bounding_boxes"], rank)
+            if "segmentation_masks" in inputs:
+                self._check_masks(inputs["segmentation_masks"], rank)
+        if rank != 3:
             return super().forward(inputs, *args, training=training, **kwargs)
         # One image: add a batch axis around the call, as Keras does.
         batched = _map_batch_axis(inputs, lambda t: t[None])
         out = super().forward(batched, *args, training=training, **kwargs)
         return _map_batch_axis(out, lambda t: t[0])
+
+    def _dense_boxes(self, value: Any, image_rank: int) -> dict[str, Any]:
+        """Keras's `densify_bounding_boxes`: a dict of `"boxes"` and `"labels"` tensors,
+        ragged inputs (lists of per-image lists, ragged tensors) padded with boxes of 0 and
+        labels of -1."""
+        where = f"Layer '{self.name}' ({type(self).__name__})"
+        if not isinstance(value, dict) or "boxes" not in value or "labels" not in value:
+            received = sorted(value) if isinstance(value, dict) else type(value).__name__
+            raise ValueError(
+                f"{where}: 'bounding_boxes' must be a dict with the keys 'boxes' and "
+                f"'labels'; received {received}"
+            )
+        boxes, labels = value["boxes"], value["labels"]
+        if hasattr(boxes, "to_tensor") and hasattr(labels, "to_tensor"):  # ragged tensors
+            boxes = np.asarray(boxes.to_tensor(default_value=0))
+            labels = np.asarray(labels.to_tensor(default_value=-1))
+        elif image_rank == 4 and _is_ragged(boxes):
+            boxes, labels = _pad_ragged(boxes, labels, where)
+        out = dict(value)
+        out["boxes"] = boxes if isinstance(boxes, torch.Tensor) else _as_array(boxes, where)
+        out["labels"] = labels if isinstance(labels, torch.Tensor) else _as_array(labels, where)
+        box_rank = image_rank - 1
+        shape, label_shape = tuple(np.shape(out["boxes"])), tuple(np.shape(out["labels"]))
+        if len(shape) != box_rank or shape[-1] != 4 or label_shape[: box_rank - 1] != shape[:-1]:
+            expected = "(batch, n, 4) and (batch, n)" if image_rank == 4 else "(n, 4) and (n,)"
+            raise ValueError(
+                f"{where}: bounding boxes for images of rank {image_rank} need 'boxes' and "
+                f"'labels' of shapes {expected}; received {shape} and {label_shape}"
+            )
+        return out
+
+    def _check_masks(self, masks: Any, image_rank: int) -> None:
+        if np.ndim(masks) != image_rank:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}): 'segmentation_masks' must have "
+                f"the images' rank {image_rank}, with a channel axis last (e.g. (batch, "
+                f"height, width, 1)); received shape {tuple(np.shape(masks))}"
+            )
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         images = inputs["images"] if isinstance(inputs, dict) else inputs
@@ -356,9 +427,33 @@ class ImageLayer(Layer):
             return out_images
         out = dict(inputs)
         out["images"] = out_images
+        if "bounding_boxes" in inputs:
+            out["bounding_boxes"] = self._call_boxes(
+                inputs["bounding_boxes"], transformation, training, tuple(images.shape[-2:])
+            )
         if "labels" in inputs:
             out["labels"] = self.transform_labels(inputs["labels"], transformation, training)
+        if "segmentation_masks" in inputs:
+            out["segmentation_masks"] = self.transform_segmentation_masks(
+                inputs["segmentation_masks"], transformation, training=training
+            )
         return out
+
+    def _call_boxes(
+        self, given: dict, transformation: Any, training: bool, image_size: tuple[int, int]
+    ) -> dict:
+        if not self.bounding_box_format:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) received an input with a "
+                "'bounding_boxes' key but no bounding box format: pass one, e.g. "
+                f"{type(self).__name__}(..., bounding_box_format='xyxy')"
+            )
+        # Boxes came through the engine-layout conversion with the images: undo it here.
+        boxes = layout.to_user(given["boxes"]).to(torch.float32)
+        result = self.transform_bounding_boxes(
+            {**given, "boxes": boxes}, transformation, training=training, image_size=image_size
+        )
+        return {**result, "boxes": layout.to_engine(result["boxes"])}
 
     def _to_float(self, x: torch.Tensor) -> torch.Tensor:
         dtype = torch_dtype(self._dtype)
@@ -378,6 +473,68 @@ class ImageLayer(Layer):
     ) -> torch.Tensor:
         return labels
 
+    def transform_bounding_boxes(
+        self,
+        bounding_boxes: dict,
+        transformation: Any,
+        training: bool = True,
+        image_size: tuple[int, int] | None = None,
+    ) -> dict:
+        """Moves `{"boxes": (batch, n, 4), "labels": (batch, n)}` (float boxes in
+        `bounding_box_format`) as `transformation` moves the images of size `image_size`.
+
+        Moved boxes are clipped to the output image, and those left with no area get the
+        label -1, as in Keras. Layers that keep the geometry return the boxes unchanged.
+        """
+        if self._keeps_geometry:
+            return dict(bounding_boxes)
+        from convolve.utils import bounding_boxes as bbox
+
+        if image_size is None:
+            raise ValueError(
+                f"{type(self).__name__}.transform_bounding_boxes() needs image_size, the "
+                "(height, width) of the images the boxes belong to"
+            )
+        height, width = image_size
+        fmt = self.bounding_box_format
+        boxes = bbox.convert_format(bounding_boxes["boxes"], fmt, "xyxy", height, width)
+        moved = self._transform_boxes_xyxy(boxes, transformation, training, height, width)
+        if moved is None:  # the layer leaves these images as they are
+            return dict(bounding_boxes)
+        boxes, (out_h, out_w) = moved
+        out = bbox.clip_to_image_size(
+            {**bounding_boxes, "boxes": boxes}, out_h, out_w, bounding_box_format="xyxy"
+        )
+        out["boxes"] = bbox.convert_format(out["boxes"], "xyxy", fmt, out_h, out_w)
+        return out
+
+    def _transform_boxes_xyxy(
+        self, boxes: torch.Tensor, transformation: Any, training: bool, height: int, width: int
+    ) -> tuple[torch.Tensor, tuple[int, int]] | None:
+        """`(moved boxes, (output height, output width))`, in pixel "xyxy" coordinates, or
+        None where the images are left as they are."""
+        raise NotImplementedError(
+            f"Layer '{self.name}' ({type(self).__name__}) does not transform bounding boxes; "
+            "pass its inputs without a 'bounding_boxes' entry"
+        )
+
+    def transform_segmentation_masks(
+        self, segmentation_masks: torch.Tensor, transformation: Any, training: bool = True
+    ) -> torch.Tensor:
+        """Moves engine-layout masks `(batch, channels, height, width)` as `transformation`
+        moves the images, with nearest interpolation; the masks keep their dtype."""
+        if self._keeps_geometry:
+            return segmentation_masks
+        return self._transform_masks(segmentation_masks, transformation, training)
+
+    def _transform_masks(
+        self, masks: torch.Tensor, transformation: Any, training: bool
+    ) -> torch.Tensor:
+        raise NotImplementedError(
+            f"Layer '{self.name}' ({type(self).__name__}) does not transform segmentation "
+            "masks; pass its inputs without a 'segmentation_masks' entry"
+        )
+
     def _output_image_shape(self, shape: tuple) -> tuple:
         return shape
 
@@ -385,12 +542,53 @@ class ImageLayer(Layer):
         if isinstance(input_shape, dict):
             out = dict(input_shape)
             out["images"] = self._output_image_shape(tuple(input_shape["images"]))
+            if "segmentation_masks" in input_shape:
+                masks = tuple(input_shape["segmentation_masks"])
+                out["segmentation_masks"] = self._output_image_shape(masks)
             return out
         return self._output_image_shape(tuple(input_shape))
 
     def get_config(self) -> dict[str, Any]:
         arguments = {key: getattr(self, key) for key in self._config_keys}
-        return {**super().get_config(), "data_format": "channels_last", **arguments}
+        config = {**super().get_config(), "data_format": "channels_last", **arguments}
+        if self.bounding_box_format is not None:
+            config["bounding_box_format"] = self.bounding_box_format
+        return config
+
+
+def _is_ragged(boxes: Any) -> bool:
+    """Per-image lists of boxes of different lengths."""
+    if not isinstance(boxes, list | tuple):
+        return False
+    lengths = {len(b) for b in boxes}
+    return len(lengths) > 1
+
+
+def _pad_ragged(boxes: Any, labels: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(labels, list | tuple) or len(labels) != len(boxes):
+        raise ValueError(
+            f"{where}: ragged 'boxes' (a list per image) need 'labels' as a list of the same "
+            f"length; received {len(boxes)} images of boxes and labels of type "
+            f"{type(labels).__name__}"
+        )
+    most = max(len(b) for b in boxes)
+    out_boxes = np.zeros((len(boxes), most, 4), dtype=np.float32)
+    out_labels = np.full((len(boxes), most), -1, dtype=np.int64)
+    for i, (b, lab) in enumerate(zip(boxes, labels, strict=True)):
+        if len(b):
+            out_boxes[i, : len(b)] = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+            out_labels[i, : len(b)] = np.asarray(lab).reshape(-1)
+    return out_boxes, out_labels
+
+
+def _as_array(value: Any, where: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{where}: bounding boxes must be arrays, tensors or lists of numbers; received "
+            f"{type(value).__name__}"
+        ) from error
 
 
 def _map_batch_axis(structure: Any, fn) -> Any:

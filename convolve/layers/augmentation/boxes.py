@@ -2,7 +2,7 @@
 
 It takes Keras's dict input, `{"images": ..., "bounding_boxes": {"boxes": (batch, n, 4),
 "labels": (batch, n)}}`, optionally with `"labels"` and `"segmentation_masks"`, which pass
-through. The other image layers of convolve take images and labels only.
+through. The other image layers move boxes and masks with their images (see `_image.py`).
 """
 
 from __future__ import annotations

@@ -119,6 +119,7 @@ class ContrastLimitedAdaptiveHistogramEqualization(im.ImageLayer):
         True
     """
 
+    _keeps_geometry = True  # pixel values only: boxes and masks pass through
     _float_images = False
     _config_keys = ("value_range", "clip_limit", "tile_grid_size")
 

@@ -22,6 +22,8 @@ class _ColorLayer(im.RandomImageLayer):
     order pass theirs on.
     """
 
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
+
     _config_keys = ("factor", "value_range")
     _factor_bounds = (0.0, 1.0)  # what each number of `factor` may be (Keras's bounds)
     _sorts_range = True  # whether `value_range` is kept sorted, as Keras keeps it
@@ -288,6 +290,8 @@ class RandomColorJitter(im.RandomImageLayer):
         >>> jitter(x, training=True).flatten().tolist()  # brighter; a gray has no hue
         [151.0, 151.0, 151.0]
     """
+
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
 
     _config_keys = (
         "value_range", "brightness_factor", "contrast_factor", "saturation_factor", "hue_factor",

@@ -116,6 +116,8 @@ class RandomGaussianBlur(im.RandomImageLayer):
         [[19.0, 32.0, 19.0], [32.0, 52.0, 32.0], [19.0, 32.0, 19.0]]
     """
 
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
+
     _config_keys = ("factor", "kernel_size", "sigma", "value_range")
 
     def __init__(
@@ -184,6 +186,8 @@ class RandomErasing(im.RandomImageLayer):
         >>> erase(x, training=True).sum().item()  # a 2 x 2 square erased
         12.0
     """
+
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
 
     _config_keys = ("factor", "scale", "fill_value", "value_range")
 

@@ -67,6 +67,20 @@ class RandomFlip(im.RandomImageLayer):
             return out
         return torch.where(flips, images.flip(dims), images)
 
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if not training or transformation is None:
+            return None
+        flips = transformation["flips"].reshape(-1, 1).to(boxes.device)
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        if self.mode in (HORIZONTAL, BOTH):
+            x1, x2 = torch.where(flips, width - x2, x1), torch.where(flips, width - x1, x2)
+        if self.mode in (VERTICAL, BOTH):
+            y1, y2 = torch.where(flips, height - y2, y1), torch.where(flips, height - y1, y2)
+        return torch.stack([x1, y1, x2, y2], dim=-1), (height, width)
+
+    def _transform_masks(self, masks, transformation, training):
+        return self.transform_images(masks, transformation, training=training)
+
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
 
@@ -102,6 +116,15 @@ class _AffineLayer(im.RandomImageLayer):
         return im.affine_transform(
             images, matrix, self.interpolation, self.fill_mode, self.fill_value
         )
+
+    def _transform_masks(self, masks, transformation, training):
+        if not training or transformation is None:
+            return masks
+        matrix = self._matrix(transformation, masks.shape[-2], masks.shape[-1])
+        out = im.affine_transform(
+            masks.to(torch.float32), matrix, "nearest", self.fill_mode, self.fill_value
+        )
+        return out.to(masks.dtype)
 
     def get_config(self):
         return {
@@ -175,6 +198,18 @@ class RandomRotation(_AffineLayer):
     def _matrix(self, transformation, height, width):
         return transformation["rotation_matrix"]
 
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if not training or transformation is None:
+            return None
+        from convolve.utils import bounding_boxes as bbox  # convolve.utils imports layers
+
+        angle = transformation["angle"].to(boxes.device)
+        zeros, ones = torch.zeros_like(angle), torch.ones_like(angle)
+        moved = bbox.affine_transform(
+            boxes, angle, zeros, zeros, ones, zeros, zeros, height=height, width=width
+        )
+        return moved, (height, width)
+
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
 
@@ -241,6 +276,26 @@ class RandomZoom(_AffineLayer):
             zx, zeros, (width - 1) / 2.0 * (1.0 - zx), zeros, zy, (height - 1) / 2.0 * (1.0 - zy)
         )
 
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if not training or transformation is None:
+            return None
+        # The input window the output shows, `[start, start + zoom * size]` along each axis,
+        # stretched onto the output, as Keras maps boxes.
+        zx = transformation["width_zoom"].to(boxes.device)
+        zy = transformation["height_zoom"].to(boxes.device)
+        x_start, y_start = (width - 1) / 2.0 * (1.0 - zx), (height - 1) / 2.0 * (1.0 - zy)
+        x_end, y_end = zx * width + x_start, zy * height + y_start
+        x1, y1, x2, y2 = boxes.unbind(-1)
+
+        def onto(v, start, end, size):
+            return (torch.minimum(torch.maximum(v, start), end) - start) / (end - start) * size
+
+        moved = [
+            onto(x1, x_start, x_end, width), onto(y1, y_start, y_end, height),
+            onto(x2, x_start, x_end, width), onto(y2, y_start, y_end, height),
+        ]  # fmt: skip
+        return torch.stack(moved, dim=-1), (height, width)
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -302,6 +357,13 @@ class RandomTranslation(_AffineLayer):
         dx, dy = transformation["translations"].unbind(1)
         ones, zeros = torch.ones_like(dx), torch.zeros_like(dx)
         return _rows(ones, zeros, -dx, zeros, ones, -dy)
+
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if not training or transformation is None:
+            return None
+        dx, dy = transformation["translations"].to(boxes.device).unbind(1)
+        shift = torch.stack([dx, dy, dx, dy], dim=-1)[:, None, :]
+        return boxes + shift, (height, width)
 
     def get_config(self):
         return {
@@ -375,6 +437,22 @@ class RandomShear(_AffineLayer):
         ones, zeros = torch.ones_like(shear_x), torch.zeros_like(shear_x)
         return _rows(ones, shear_x, zeros, shear_y, ones, zeros)
 
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if not training or transformation is None:
+            return None
+        # Keras's box shear: each edge moves with the far or near end of the box, by the
+        # sign of the shear, the vertical shear using the horizontally sheared edges. Keras
+        # computes it on relative coordinates, which agrees with this pixel form on square
+        # images only; the pixel form is the one that follows the image.
+        sx, sy = transformation["shear_factor"].to(boxes.device).unbind(1)
+        sx, sy = sx[:, None], sy[:, None]
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        x1 = torch.where(sx < 0, x1 - sx * y1, x1 - sx * y2)
+        x2 = torch.where(sx < 0, x2 - sx * y2, x2 - sx * y1)
+        y1 = torch.where(sy > 0, y1 - sy * x2, y1 - sy * x1)
+        y2 = torch.where(sy > 0, y2 - sy * x1, y2 - sy * x2)
+        return torch.stack([x1, y1, x2, y2], dim=-1), (height, width)
+
     def get_config(self):
         return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
 
@@ -388,6 +466,33 @@ class _CropLayer(im.RandomImageLayer):
 
     def _output_image_shape(self, shape):
         return (shape[0], self.height, self.width, shape[3])
+
+    def _window_boxes(
+        self, boxes: torch.Tensor, top: Any, left: Any, rows: Any, cols: Any
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Boxes of the window at `(top, left)` of size `(rows, cols)` (numbers or one per
+        image), stretched onto the `(height, width)` output."""
+
+        def per_image(v: Any) -> Any:
+            if isinstance(v, torch.Tensor):
+                return v.to(device=boxes.device, dtype=boxes.dtype)[:, None]
+            return v
+
+        top, left, rows, cols = (per_image(v) for v in (top, left, rows, cols))
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        sx, sy = self.width / cols, self.height / rows
+        moved = [(x1 - left) * sx, (y1 - top) * sy, (x2 - left) * sx, (y2 - top) * sy]
+        return torch.stack(moved, dim=-1), (self.height, self.width)
+
+    def _aspect_boxes(self, boxes: torch.Tensor, height: int, width: int):
+        """Boxes through the inference path: the centred window of the target aspect
+        ratio, resized."""
+        top, left, rows, cols = im.aspect_crop_box(height, width, (self.height, self.width))
+        return self._window_boxes(boxes, top, left, rows, cols)
+
+    def _aspect_masks(self, masks: torch.Tensor) -> torch.Tensor:
+        size = (self.height, self.width)
+        return im.smart_resize(masks.to(torch.float32), size, "nearest").to(masks.dtype)
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
@@ -445,6 +550,18 @@ class RandomCrop(_CropLayer):
             return im.smart_resize(images, (self.height, self.width))
         top, left = transformation["top"], transformation["left"]
         return _crop_each(images, top, left, self.height, self.width)
+
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if transformation is None:
+            return self._aspect_boxes(boxes, height, width)
+        top, left = transformation["top"], transformation["left"]
+        return self._window_boxes(boxes, top, left, self.height, self.width)
+
+    def _transform_masks(self, masks, transformation, training):
+        if transformation is None:
+            return self._aspect_masks(masks)
+        top, left = transformation["top"], transformation["left"]
+        return _crop_each(masks, top, left, self.height, self.width)
 
 
 def _crop_each(
@@ -552,14 +669,38 @@ class RandomResizedCrop(_CropLayer):
     def transform_images(self, images, transformation, training=True):
         if not training or transformation is None:
             return im.smart_resize(images, (self.height, self.width), self.interpolation)
+        return im.affine_transform(
+            images,
+            self._crop_matrix(transformation),
+            self.interpolation,
+            "nearest",
+            output_size=(self.height, self.width),
+        )
+
+    def _crop_matrix(self, transformation: dict[str, torch.Tensor]) -> torch.Tensor:
         top, left, crop_h, crop_w = transformation["boxes"].unbind(1)
         # Output pixel (x, y) reads the crop at half-pixel-centred positions, as a resize does.
         sx, sy = crop_w / self.width, crop_h / self.height
         zeros = torch.zeros_like(sx)
-        matrix = _rows(sx, zeros, left + 0.5 * sx - 0.5, zeros, sy, top + 0.5 * sy - 0.5)
-        return im.affine_transform(
-            images, matrix, self.interpolation, "nearest", output_size=(self.height, self.width)
+        return _rows(sx, zeros, left + 0.5 * sx - 0.5, zeros, sy, top + 0.5 * sy - 0.5)
+
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if not training or transformation is None:
+            return self._aspect_boxes(boxes, height, width)
+        top, left, crop_h, crop_w = transformation["boxes"].unbind(1)
+        return self._window_boxes(boxes, top, left, crop_h, crop_w)
+
+    def _transform_masks(self, masks, transformation, training):
+        if not training or transformation is None:
+            return self._aspect_masks(masks)
+        out = im.affine_transform(
+            masks.to(torch.float32),
+            self._crop_matrix(transformation),
+            "nearest",
+            "nearest",
+            output_size=(self.height, self.width),
         )
+        return out.to(masks.dtype)
 
     def get_config(self):
         return {

@@ -109,3 +109,33 @@ class RandomPerspective(im.RandomImageLayer):
         warped = im.sample_filled(images, grid, self.interpolation, "zeros", float(self.fill_value))
         chosen = transformation["apply_perspective"][:, None, None, None]
         return torch.where(chosen, warped, images)
+
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        if not training or transformation is None:
+            return None
+        # The homography reads the input for each output pixel; boxes go the other way,
+        # through its inverse, each to the box around its four mapped corners (as Keras).
+        matrix = homography(transformation["start_points"], transformation["end_points"])
+        full = torch.cat([matrix, torch.ones_like(matrix[:, :1])], dim=1).reshape(-1, 3, 3)
+        inverse = torch.linalg.inv(full.to(torch.float32)).to(boxes.device)
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        corners = torch.stack(
+            [torch.stack(c, dim=-1) for c in ((x1, y1), (x2, y2), (x1, y2), (x2, y1))], dim=2
+        )  # (batch, n, 4, 2)
+        points = torch.cat([corners, torch.ones_like(corners[..., :1])], dim=-1)
+        mapped = torch.einsum("bij,bnkj->bnki", inverse, points)
+        xy = mapped[..., :2] / mapped[..., 2:]
+        moved = torch.cat([xy.amin(dim=2), xy.amax(dim=2)], dim=-1)
+        chosen = transformation["apply_perspective"].to(boxes.device)[:, None, None]
+        return torch.where(chosen, moved, boxes), (height, width)
+
+    def _transform_masks(self, masks, transformation, training):
+        if not training or transformation is None:
+            return masks
+        matrix = homography(transformation["start_points"], transformation["end_points"])
+        grid = perspective_grid(matrix, *masks.shape[-2:])
+        warped = im.sample_filled(
+            masks.to(torch.float32), grid, "nearest", "zeros", float(self.fill_value)
+        )
+        chosen = transformation["apply_perspective"][:, None, None, None]
+        return torch.where(chosen, warped.to(masks.dtype), masks)

@@ -300,6 +300,12 @@ class AugMix(_Policy):
             "chain_transforms": chains,
         }
 
+    def transform_bounding_boxes(
+        self, bounding_boxes, transformation, training=True, image_size=None
+    ):
+        # Keras's AugMix returns the boxes as they are (its chains do not move them).
+        return dict(bounding_boxes)
+
     def transform_images(self, images, transformation, training=True):
         if not training or transformation is None:
             return images

@@ -36,6 +36,8 @@ class RandomGrayscale(im.RandomImageLayer):
         [76.0, 76.0, 76.0]
     """
 
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
+
     _config_keys = ("factor",)
 
     def __init__(
@@ -136,6 +138,8 @@ class Solarization(im.RandomImageLayer):
         >>> Solarization(threshold_factor=(0.5, 0.5))(x, training=True).flatten().tolist()
         [10.0, 55.0]
     """
+
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
 
     _config_keys = ("value_range", "addition_factor", "threshold_factor")
 
@@ -242,6 +246,8 @@ class AutoContrast(im.ImageLayer):
         [0.0, 1.0]
     """
 
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
+
     _config_keys = ("value_range",)
 
     def __init__(
@@ -310,6 +316,8 @@ class Equalization(im.ImageLayer):
         >>> Equalization()(x, training=True).flatten().tolist()
         [0.0, 0.0, 128.0, 255.0]
     """
+
+    _keeps_geometry = True  # boxes and masks pass through, as in Keras
 
     _default_training = True  # like a random layer: it equalizes when called directly
     _config_keys = ("bins", "value_range")
