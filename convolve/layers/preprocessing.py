@@ -140,16 +140,41 @@ class Resizing(_SizedImageLayer):
     def transform_images(self, images, transformation, training=True):
         dtype = images.dtype
         x = images if images.is_floating_point() else images.to(torch.float32)
-        if self.crop_to_aspect_ratio:
-            x = im.crop_to_aspect(x, self._size)
-        elif self.pad_to_aspect_ratio:
-            x = im.pad_to_aspect(x, self._size, self.fill_value)
-        out = im.resize(x, self._size, self.interpolation, self.antialias)
+        out = self._resized(x, self.interpolation)
         if dtype.is_floating_point:
             return out
         if self.interpolation == "bicubic" and dtype == torch.uint8:
             out = out.clamp(0, 255)
         return torch.round(out).to(dtype)
+
+    def _resized(self, x: torch.Tensor, interpolation: str) -> torch.Tensor:
+        if self.crop_to_aspect_ratio:
+            x = im.crop_to_aspect(x, self._size)
+        elif self.pad_to_aspect_ratio:
+            x = im.pad_to_aspect(x, self._size, self.fill_value)
+        return im.resize(x, self._size, interpolation, self.antialias)
+
+    def _transform_masks(self, masks, transformation, training):
+        return self._resized(masks.to(torch.float32), "nearest").to(masks.dtype)
+
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        # Keras's box arithmetic for each mode (a scale and an offset per axis); padding
+        # boxes (all 0 or all -1) come out as zeros, as in Keras.
+        out_h, out_w = self._size
+        if self.pad_to_aspect_ratio:
+            sx = sy = min(out_h / height, out_w / width)
+            dx, dy = (out_w - width * sx) // 2, (out_h - height * sy) // 2
+        elif self.crop_to_aspect_ratio:
+            source, target = width / height, out_w / out_h
+            new_w, new_h = (out_h * source, out_h) if source > target else (out_w, out_w / source)
+            sx, sy = new_w / width, new_h / height
+            dx, dy = -((new_w - out_w) // 2), -((new_h - out_h) // 2)
+        else:
+            sx, sy, dx, dy = out_w / width, out_h / height, 0.0, 0.0
+        padding = (boxes == 0).all(-1, keepdim=True) | (boxes == -1).all(-1, keepdim=True)
+        scale = boxes.new_tensor([sx, sy, sx, sy])
+        offset = boxes.new_tensor([dx, dy, dx, dy])
+        return torch.where(padding, 0.0, boxes * scale + offset), self._size
 
     def get_config(self):
         return {
@@ -193,11 +218,28 @@ class CenterCrop(_SizedImageLayer):
         super().__init__(**kwargs)
 
     def transform_images(self, images, transformation, training=True):
-        height, width = images.shape[-2:]
+        return self._cropped(images, im.smart_resize)
+
+    def _cropped(self, x: torch.Tensor, resize: Any) -> torch.Tensor:
+        top, left = self._window(*x.shape[-2:])
+        if top is None:
+            return resize(x, self._size)
+        return x[..., top : top + self.height, left : left + self.width]
+
+    def _window(self, height: int, width: int) -> tuple[int | None, int | None]:
+        """The top left corner of the centre crop, or Nones where the image is smaller."""
         if height >= self.height and width >= self.width:
-            top, left = (height - self.height) // 2, (width - self.width) // 2
-            return images[..., top : top + self.height, left : left + self.width]
-        return im.smart_resize(images, self._size)
+            return (height - self.height) // 2, (width - self.width) // 2
+        return None, None
+
+    def _transform_masks(self, masks, transformation, training):
+        return self._cropped(masks, im.aspect_masks)
+
+    def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        top, left = self._window(height, width)
+        if top is None:
+            return im.aspect_boxes(boxes, height, width, self._size)
+        return im.window_boxes(boxes, top, left, self.height, self.width, self._size)
 
 
 # --------------------------------------------------------------------- Normalization

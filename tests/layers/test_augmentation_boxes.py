@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 import torch
 
+from convolve.layers import layout
 from convolve.layers.augmentation import (
     CutMix,
     MaxNumBoundingBoxes,
+    MixUp,
     RandAugment,
     RandomBrightness,
     RandomCrop,
@@ -33,6 +35,8 @@ from convolve.layers.augmentation import (
     RandomTranslation,
     RandomZoom,
 )
+from convolve.layers.augmentation import _image as im
+from convolve.layers.preprocessing import CenterCrop, Resizing
 from convolve.utils import bounding_boxes as bbox
 
 BOX_ATOL = 1e-4
@@ -377,3 +381,103 @@ def test_output_shape_config_and_max_num_boxes():
     grey = RandomGrayscale(factor=1.0, bounding_box_format="xyxy")(data())
     np.testing.assert_array_equal(grey["segmentation_masks"], MASKS)
     assert RandomBrightness(0.1).get_config().get("bounding_box_format") is None
+
+
+# ------------------------------------------------------------------ resizing, centre crop, MixUp
+def sized_data(height, width, fmt="xyxy"):
+    """A batch of two `height` x `width` images with boxes (the last one padding) and masks."""
+    rng = np.random.default_rng(height * 100 + width)
+    boxes = np.array(
+        [[[1.0, 1.0, 4.0, 5.0], [2.5, 0.5, width - 0.5, 3.0]],
+         [[0.0, 2.0, 3.0, height], [0.0, 0.0, 0.0, 0.0]]],
+        dtype="float32",
+    )  # fmt: skip
+    converted = bbox.convert_format(boxes, "xyxy", fmt, height=height, width=width)
+    return {
+        "images": torch.tensor(rng.uniform(0, 255, (2, height, width, 3)).astype("float32")),
+        "bounding_boxes": {"boxes": converted, "labels": torch.tensor(BOX_LABELS)},
+        "segmentation_masks": torch.tensor(
+            rng.integers(0, 4, (2, height, width, 1)).astype("float32")
+        ),
+    }
+
+
+def keras_masks(layer, inputs):
+    transformation = layer.get_random_transformation(copy.deepcopy(inputs), training=True)
+    return layer.transform_segmentation_masks(
+        inputs["segmentation_masks"].clone(), transformation, training=True
+    )
+
+
+@pytest.mark.parametrize(
+    "mode", [{}, {"crop_to_aspect_ratio": True}, {"pad_to_aspect_ratio": True}]
+)
+@pytest.mark.parametrize(
+    "in_size,out_size,fmt",
+    [((8, 12), (6, 6), "xyxy"), ((10, 6), (4, 8), "xyxy"), ((8, 12), (4, 8), "rel_center_xywh")],
+)
+def test_resizing_boxes_and_masks_match_keras(mode, in_size, out_size, fmt):
+    """Sizes whose ratios are exact in float32: elsewhere Keras's padding offset, floored
+    in float32 (`(7 - 12 * (7 / 12)) // 2` gives -1), can move its boxes a pixel."""
+    kwargs = {"bounding_box_format": fmt, "interpolation": "nearest", **mode}
+    ours = Resizing(*out_size, **kwargs)
+    theirs = keras.layers.Resizing(*out_size, **kwargs)
+    inputs = sized_data(*in_size, fmt)
+    out = ours(copy.deepcopy(inputs))
+    ref = theirs(copy.deepcopy(inputs))
+    assert_boxes(out, ref)
+    ref["segmentation_masks"] = keras_masks(theirs, inputs)
+    assert_masks(out, ref)
+    assert out["segmentation_masks"].dtype == torch.float32
+    np.testing.assert_allclose(out["images"], keras.ops.convert_to_numpy(ref["images"]), atol=1e-4)
+
+
+@pytest.mark.parametrize("in_size", [(8, 12), (5, 9)])
+def test_center_crop_boxes_match_keras_and_masks_are_cropped(in_size):
+    ours = CenterCrop(6, 7, bounding_box_format="xyxy")
+    theirs = keras.layers.CenterCrop(6, 7, bounding_box_format="xyxy")
+    inputs = sized_data(*in_size)
+    out = ours(copy.deepcopy(inputs))
+    assert_boxes(out, theirs(copy.deepcopy(inputs)))
+    np.testing.assert_array_equal(  # (8, 12) holds the crop: the masks are sliced as Keras does
+        out["segmentation_masks"],
+        keras.ops.convert_to_numpy(keras_masks(theirs, inputs))
+        if in_size == (8, 12)
+        else im.aspect_masks(inputs["segmentation_masks"].permute(0, 3, 1, 2), (6, 7)).permute(
+            0, 2, 3, 1
+        ),  # smaller: nearest, where Keras resizes masks bilinearly
+    )
+
+
+def test_center_crop_and_resizing_masks_keep_integer_dtype():
+    inputs = sized_data(8, 12)
+    del inputs["bounding_boxes"]
+    inputs["segmentation_masks"] = inputs["segmentation_masks"].to(torch.int64)
+    for layer in (CenterCrop(10, 10), Resizing(4, 4)):
+        masks = layer(copy.deepcopy(inputs))["segmentation_masks"]
+        assert masks.dtype == torch.int64 and set(masks.unique().tolist()) <= {0, 1, 2, 3}
+
+
+def test_mix_up_joins_each_images_boxes_with_its_partners():
+    ours = MixUp(alpha=0.4, bounding_box_format="xyxy", seed=3)
+    inputs = data()
+    inputs["labels"] = torch.eye(4)
+    inputs["images"] = inputs["images"].repeat(2, 1, 1, 1)
+    inputs["bounding_boxes"] = {k: v.repeat(2, *([1] * (v.ndim - 1)))
+                                for k, v in inputs["bounding_boxes"].items()}  # fmt: skip
+    inputs["segmentation_masks"] = inputs["segmentation_masks"].repeat(2, 1, 1, 1)
+    transformation = ours.get_random_transformation(layout.to_engine(inputs["images"]))
+    out = ours.transform_bounding_boxes(inputs["bounding_boxes"], transformation)
+    order = transformation["permutation_order"]
+    keras_transformation = {"permutation_order": order, "mix_weight": transformation["mix_weight"]}
+    ref = keras.layers.MixUp(alpha=0.4, bounding_box_format="xyxy").transform_bounding_boxes(
+        copy.deepcopy(inputs["bounding_boxes"]), keras_transformation
+    )
+    np.testing.assert_array_equal(out["boxes"], keras.ops.convert_to_numpy(ref["boxes"]))
+    boxes, labels = inputs["bounding_boxes"]["boxes"], inputs["bounding_boxes"]["labels"]
+    np.testing.assert_array_equal(out["labels"], torch.cat([labels, labels[order]], 1))
+    assert out["boxes"].shape == (4, 4, 4) and torch.equal(out["boxes"][:, 2:], boxes[order])
+    whole = ours(copy.deepcopy(inputs), training=True)
+    assert whole["bounding_boxes"]["boxes"].shape == (4, 4, 4)
+    assert whole["segmentation_masks"].dtype == torch.float32
+    assert ours(copy.deepcopy(inputs), training=False)["bounding_boxes"]["boxes"].shape == (4, 2, 4)

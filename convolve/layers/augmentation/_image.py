@@ -166,6 +166,36 @@ def crop_to_aspect(images: torch.Tensor, target: tuple[int, int]) -> torch.Tenso
     return images[..., top : top + rows, left : left + cols]
 
 
+def window_boxes(
+    boxes: torch.Tensor, top: Any, left: Any, rows: Any, cols: Any, size: tuple[int, int]
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pixel "xyxy" boxes of the window at `(top, left)` of size `(rows, cols)` (numbers or
+    one per image), stretched onto an output of `size`; returns them with `size`."""
+
+    def per_image(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return v.to(device=boxes.device, dtype=boxes.dtype)[:, None]
+        return v
+
+    top, left, rows, cols = (per_image(v) for v in (top, left, rows, cols))
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    sx, sy = size[1] / cols, size[0] / rows
+    moved = [(x1 - left) * sx, (y1 - top) * sy, (x2 - left) * sx, (y2 - top) * sy]
+    return torch.stack(moved, dim=-1), size
+
+
+def aspect_boxes(
+    boxes: torch.Tensor, height: int, width: int, size: tuple[int, int]
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Boxes through `smart_resize`: the centred window of the target aspect ratio, resized."""
+    return window_boxes(boxes, *aspect_crop_box(height, width, size), size)
+
+
+def aspect_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Masks through `smart_resize`, with nearest interpolation; they keep their dtype."""
+    return smart_resize(masks.to(torch.float32), size, "nearest").to(masks.dtype)
+
+
 def pad_to_aspect(images: torch.Tensor, target: tuple[int, int], value: float) -> torch.Tensor:
     """Pads evenly on the short side to the target aspect ratio, as Keras does."""
     height, width = images.shape[-2:]

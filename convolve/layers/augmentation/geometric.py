@@ -470,29 +470,13 @@ class _CropLayer(im.RandomImageLayer):
     def _window_boxes(
         self, boxes: torch.Tensor, top: Any, left: Any, rows: Any, cols: Any
     ) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Boxes of the window at `(top, left)` of size `(rows, cols)` (numbers or one per
-        image), stretched onto the `(height, width)` output."""
-
-        def per_image(v: Any) -> Any:
-            if isinstance(v, torch.Tensor):
-                return v.to(device=boxes.device, dtype=boxes.dtype)[:, None]
-            return v
-
-        top, left, rows, cols = (per_image(v) for v in (top, left, rows, cols))
-        x1, y1, x2, y2 = boxes.unbind(-1)
-        sx, sy = self.width / cols, self.height / rows
-        moved = [(x1 - left) * sx, (y1 - top) * sy, (x2 - left) * sx, (y2 - top) * sy]
-        return torch.stack(moved, dim=-1), (self.height, self.width)
+        return im.window_boxes(boxes, top, left, rows, cols, (self.height, self.width))
 
     def _aspect_boxes(self, boxes: torch.Tensor, height: int, width: int):
-        """Boxes through the inference path: the centred window of the target aspect
-        ratio, resized."""
-        top, left, rows, cols = im.aspect_crop_box(height, width, (self.height, self.width))
-        return self._window_boxes(boxes, top, left, rows, cols)
+        return im.aspect_boxes(boxes, height, width, (self.height, self.width))
 
     def _aspect_masks(self, masks: torch.Tensor) -> torch.Tensor:
-        size = (self.height, self.width)
-        return im.smart_resize(masks.to(torch.float32), size, "nearest").to(masks.dtype)
+        return im.aspect_masks(masks, (self.height, self.width))
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}

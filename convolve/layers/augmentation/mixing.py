@@ -98,6 +98,21 @@ class MixUp(_MixLayer):
         partner = images[transformation["permutation_order"]]
         return weight * images + (1.0 - weight) * partner
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True, **kwargs):
+        """Each image keeps its boxes and gains its partner's, as in Keras. (Keras joins
+        the box labels along the batch axis, which leaves them unpaired with the boxes;
+        here boxes and labels both join along the box axis.)"""
+        if not training or transformation is None:
+            return dict(bounding_boxes)
+        order = transformation["permutation_order"]
+        boxes, labels = (torch.as_tensor(bounding_boxes[k]) for k in ("boxes", "labels"))
+        joined = {"boxes": torch.cat([boxes, boxes[order]], 1)}
+        return {**bounding_boxes, **joined, "labels": torch.cat([labels, labels[order]], 1)}
+
+    def _transform_masks(self, masks, transformation, training):
+        # Keras blends the masks with the images' weights (float masks out).
+        return self.transform_images(masks.to(torch.float32), transformation, training)
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha}
 
