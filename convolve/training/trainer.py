@@ -142,17 +142,22 @@ class Trainer:
             self.optimizer = mixed_precision.LossScaleOptimizer(
                 self.optimizer, name="loss_scale_optimizer"
             )
-        self.loss = loss
         output_names = self._output_names()
-        self._compiled_loss = CompiledLoss(
-            loss, loss_weights, output_names, dict_outputs=self._dict_outputs()
-        )
-        self._compiled_metrics = CompileMetrics(
-            metrics, weighted_metrics, output_names, self._compiled_loss
-        )
+        # As in Keras, compiling again without a loss (or without metrics) keeps those
+        # of the previous compile, trackers and all.
+        if loss is not None or self._compiled_loss is None:
+            self.loss = loss
+            self._compiled_loss = CompiledLoss(
+                loss, loss_weights, output_names, dict_outputs=self._dict_outputs()
+            )
+        if metrics is not None or weighted_metrics is not None or self._compiled_metrics is None:
+            self._compiled_metrics = CompileMetrics(
+                metrics, weighted_metrics, output_names, self._compiled_loss
+            )
         self._loss_tracker = metrics_module.Mean(name="loss")
         self.jit_compile = jit_compile is True
         self.run_eagerly = bool(run_eagerly)
+        self.stop_training = False
         self.compiled = True
         self._step_functions = {}
         self._compile_config = {
@@ -545,7 +550,9 @@ class Trainer:
                 "needs targets, but the data holds inputs only (y is None). Pass `y`, or "
                 "batches of (x, y)."
             )
-        if check_targets and y is not None and self._compiled_loss is not None:
+        # Only the built-in step is known to compute the compiled loss on (x, y); a custom
+        # step (a GAN's, say, on a model with no `call`) may use the batch otherwise.
+        if check_targets and y is not None and self._needs_targets(what):
             y_pred = self._output_stand_in(x)
             if y_pred is None:
                 with torch.no_grad():
@@ -691,8 +698,8 @@ class Trainer:
     def _format_results(self, logs: dict[str, Any], return_dict: bool) -> Any:
         """Keras's forms: a dict sorted by name, or a list in `metrics` order (the loss,
         the compiled metrics, the per-output losses) and then the other names sorted."""
-        if return_dict:
-            return dict(sorted(logs.items()))
+        if return_dict:  # already flat and sorted, nested results by their group's key
+            return dict(logs)
         order = []
         for metric in self.metrics:
             inner = metric.metrics if isinstance(metric, CompileMetrics) else [metric]
