@@ -60,8 +60,9 @@ Arguments
                              in [0, 1), received validation_split=1.0" (-0.1)
     steps_per_epoch_zero     ValueError "... must be a positive integer or None; received 0"
 Missing files and folders
-    load_model_missing / load_weights_missing: FileNotFoundError "No such file or directory:
-                             '.../missing.keras'"
+    load_model_missing / load_weights_missing: ModelFileNotFoundError (a FileNotFoundError
+                             and a ValueError) "... in '.../missing.keras': no such file or
+                             directory"
     load_model_directory     ModelFileError "... '<dir>': is a directory, not a model file"
     load_img_missing         BadImageError "Cannot load image file '.../missing.png': file not
                              found"
@@ -267,10 +268,10 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- missing files
     Case("load_model_missing", "load_model on a missing file",
          lambda c: saving.load_model(c.tmp / "missing.keras"), FileNotFoundError,
-         r"No such file or directory: '.*missing\.keras'"),
+         r"in '.*missing\.keras': no such file or directory"),
     Case("load_weights_missing", "load_weights on a missing file",
          lambda c: _classifier().load_weights(c.tmp / "missing.weights.h5"), FileNotFoundError,
-         r"No such file or directory: '.*missing\.weights\.h5'"),
+         r"in '.*missing\.weights\.h5': no such file or directory"),
     Case("load_model_directory", "load_model on a folder",
          lambda c: saving.load_model(c.tmp), ModelFileError,
          r"ModelFileError in '.*': is a directory, not a model file"),

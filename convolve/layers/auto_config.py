@@ -106,9 +106,13 @@ def config_of(layer: Any, base: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError(_refusal(type(layer).__name__, captured.positional))
     config = {"name": base["name"], **captured.arguments}
     parameters = inspect.signature(type(layer).__init__).parameters
-    takes_kwargs = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    # Keras keeps the name only for an `__init__` taking `name`, or taking `**kwargs` under
+    # exactly that name (`**kw` drops it, as in Keras).
+    takes_kwargs = any(
+        p.kind == inspect.Parameter.VAR_KEYWORD and p.name == "kwargs" for p in parameters.values()
+    )
     if "name" not in parameters and not takes_kwargs:
-        config.pop("name")  # it could not be passed back to __init__
+        config.pop("name")
     return {**config, **{k: v for k, v in base.items() if k != "name"}}
 
 

@@ -12,6 +12,7 @@ import functools
 import inspect
 import math
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -198,6 +199,10 @@ class _CallContext:
         self.training: bool | None = None
 
 
+# Layers holding losses from `add_loss`, cleared when a call that contains them begins
+# (empty, the common case, costs nothing per call).
+_ADDED_LOSS_HOLDERS: weakref.WeakSet = weakref.WeakSet()
+
 _CALL_CONTEXT: contextvars.ContextVar[_CallContext | None] = contextvars.ContextVar(
     "convolve_layer_call", default=None
 )
@@ -372,6 +377,7 @@ class Layer(nn.Module):
     # ----------------------------------------------------------------- contract
     def build(self, input_shape: Any) -> None:
         """Creates the layer's weights for inputs of `input_shape` (Keras layout)."""
+        self.built = True  # as Keras's default build, also for a layer without weights
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         """The computation; built-in layers receive engine-layout tensors."""
@@ -641,10 +647,38 @@ class Layer(nn.Module):
         return sum(math.prod(t.shape) for t in self.weights)
 
     # ----------------------------------------------------------------- losses
+    def add_loss(self, loss: Any) -> None:
+        """Adds a scalar loss (or a list of them) from inside `call()`, as in Keras.
+
+        The losses are the layer's until its next outermost call; `layer.losses` lists them
+        and `fit` adds them to the compiled loss.
+        """
+        values = _tree.flatten(loss)
+        for value in values:
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(
+                    f"Layer '{self.name}': `add_loss()` can only be called from inside "
+                    f"`build()` or `call()`, on a tensor input. Received invalid value: {value!r}"
+                )
+        added = self.__dict__.setdefault("_added_losses", [])
+        added.extend(values)
+        _ADDED_LOSS_HOLDERS.add(self)
+
+    def _clear_added_losses(self) -> None:
+        """Forgets the losses that `add_loss` recorded in this layer and its sublayers."""
+        if not _ADDED_LOSS_HOLDERS:
+            return
+        for module in self.modules():
+            if module in _ADDED_LOSS_HOLDERS:
+                module.__dict__["_added_losses"] = []
+                _ADDED_LOSS_HOLDERS.discard(module)
+
     @property
     def losses(self) -> list[torch.Tensor]:
-        """Regularization penalties of this layer and its sublayers, for the current weights."""
-        penalties = list(self._activity_losses)
+        """Losses from `add_loss` and the regularization penalties of this layer and its
+        sublayers, for the current weights."""
+        penalties = list(self.__dict__.get("_added_losses", ()))
+        penalties.extend(self._activity_losses)
         for spec, tensor in self._own_weights():
             if spec.regularizer is not None and self.trainable:
                 penalties.append(spec.regularizer(_keras_view(spec, tensor)))
@@ -788,6 +822,7 @@ class Layer(nn.Module):
             return self._run_call(inputs, args, kwargs, training)
         context = _CallContext()
         token = _CALL_CONTEXT.set(context)
+        self._clear_added_losses()  # an outermost call records its own `add_loss` losses
         try:
             context.training = training = self._resolve_training(training)
             return self._run_call(inputs, args, kwargs, training)
@@ -802,6 +837,8 @@ class Layer(nn.Module):
     def _run_call(self, inputs: Any, args: tuple, kwargs: dict, training: bool | None) -> Any:
         if self._call_takes_training and training is not None:
             kwargs = {**kwargs, "training": training}
+        if self.__dict__.get("_trace_with_mask") and kwargs.get("mask") is None:
+            kwargs = {**kwargs, "mask": _tree.map_structure(_all_true_mask, inputs)}
         outputs = self.call(inputs, *args, **kwargs)
         if self.activity_regularizer is not None:
             for out in _tree.flatten(outputs):
@@ -859,14 +896,24 @@ class Layer(nn.Module):
         if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
             assert_input_compatibility(self.input_spec, inputs, self.name)
         self.build_for(input_shapes)
-        output_shapes = self.compute_output_shape(input_shapes)
+        masked = _symbolically_masked(inputs)
+        # A layer whose `call` takes `mask` sees one while its output shape is traced when
+        # its input will carry one (Keras traces with the symbolic mask).
+        self.__dict__["_trace_with_mask"] = masked and self._call_takes_mask
+        try:
+            output_shapes = self.compute_output_shape(input_shapes)
+        finally:
+            self.__dict__["_trace_with_mask"] = False
+        self._clear_added_losses()  # losses from tracing the output shape are not real
         node_index = len(self._inbound_nodes)
         if _is_shape(output_shapes):
             outputs: Any = KerasTensor(output_shapes, self._dtype, name=self.name)
         else:
             outputs = _map_shapes(lambda s: KerasTensor(s, self._dtype, self.name), output_shapes)
+        out_masked = self._output_masked(input_shapes, masked)
         for i, tensor in enumerate(_tree.flatten(outputs)):
             tensor._keras_history = KerasHistory(self, node_index, i)
+            tensor._symbolic_mask = out_masked
         if args:
             raise ValueError(
                 f"Layer '{self.name}': extra positional arguments are not supported in a "
@@ -877,6 +924,29 @@ class Layer(nn.Module):
         node = Node(self, inputs, dict(kwargs), outputs)
         self._inbound_nodes.append(node)
         return outputs
+
+    def _output_masked(self, input_shapes: Any, masked: bool) -> bool:
+        """Whether a symbolic call's outputs will carry a mask at run time."""
+        if type(self).compute_mask is Layer.compute_mask:
+            return masked and self.supports_masking
+        if masked and not self.supports_masking:
+            return False
+
+        def zeros(shape: tuple) -> torch.Tensor:
+            return torch.zeros([1 if d is None else d for d in shape])
+
+        inputs = _map_shapes(zeros, input_shapes)
+        previous = (
+            _tree.map_structure(lambda t: torch.ones(t.shape[:-1], dtype=torch.bool), inputs)
+            if masked
+            else None
+        )
+        try:
+            with torch.no_grad():
+                mask = self.compute_mask(inputs, previous)
+        except Exception:  # a mask that needs real values: assume the input's
+            return masked
+        return any(m is not None for m in _tree.flatten(mask))
 
     def _shape_by_tracing(self, input_shape: Any) -> Any:
         """Output shape found by running the layer on zeros (for user layers); unknown
@@ -924,6 +994,19 @@ class Layer(nn.Module):
 
 
 # --------------------------------------------------------------------- helpers
+def _symbolically_masked(inputs: Any) -> bool:
+    """Whether a symbolic call's first argument will carry a mask at run time."""
+    leaves = inputs if isinstance(inputs, list | tuple) else [inputs]
+    return any(getattr(t, "_symbolic_mask", False) for t in leaves)
+
+
+def _all_true_mask(t: Any) -> Any:
+    """A mask keeping every step of `t` (all axes but the features)."""
+    if not isinstance(t, torch.Tensor):
+        return None
+    return torch.ones(t.shape[:-1], dtype=torch.bool, device=t.device)
+
+
 def _is_shape(value: Any) -> bool:
     return isinstance(value, tuple) and all(d is None or isinstance(d, int) for d in value)
 

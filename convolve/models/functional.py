@@ -106,6 +106,16 @@ def sole_consumers(nodes: list[Node], outputs: list[KerasTensor]) -> dict[int, N
     return pairs
 
 
+def _sorted_dicts(structure: Any) -> Any:
+    """`structure` with every dict's keys in sorted order, as Keras returns a model's dict
+    outputs (its tree utilities rebuild dicts sorted by key)."""
+    if isinstance(structure, dict):
+        return {key: _sorted_dicts(structure[key]) for key in sorted(structure)}
+    if isinstance(structure, list | tuple):
+        return type(structure)(_sorted_dicts(item) for item in structure)
+    return structure
+
+
 _FUNCTIONAL_SUBCLASSES: dict[type, type] = {}
 
 
@@ -159,8 +169,26 @@ class Functional(Model):
         # Operation nodes (`x + y`, `ops.mean(x)`) are not layers to Keras; summaries list them.
         return [layer for layer in self._layer_list if not getattr(layer, "is_operation", False)]
 
+    def _standardize_inputs(self, inputs: Any) -> list:
+        """The call's inputs as a flat list in the order of `model.inputs`.
+
+        As in Keras, a dict keyed by input names feeds a model built on a list (or one
+        tensor) of inputs.
+        """
+        struct = self._inputs_struct
+        if isinstance(inputs, dict) and not isinstance(struct, dict):
+            names = [t.name for t in self._input_tensors]
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ValueError(
+                    f"Model '{self.name}' takes inputs named {names}; the dict passed has "
+                    f"keys {sorted(inputs)} (missing: {missing})."
+                )
+            return [inputs[n] for n in names]
+        return _tree.flatten(inputs)
+
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        flat = _tree.flatten(inputs)
+        flat = self._standardize_inputs(inputs)
         if len(flat) != len(self._input_tensors):
             raise ValueError(
                 f"Model '{self.name}' expects {len(self._input_tensors)} input(s), "
@@ -195,7 +223,10 @@ class Functional(Model):
                 out = node.layer.engine_call(args, node_training, **kwargs)
             for tensor, value in zip(node.output_tensors, _tree.flatten(out), strict=True):
                 values[id(tensor)] = value
-        return _tree.pack_like(self._outputs_struct, [values[id(t)] for t in self._output_tensors])
+        outputs = _tree.pack_like(
+            self._outputs_struct, [values[id(t)] for t in self._output_tensors]
+        )
+        return _sorted_dicts(outputs)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return _tree.map_structure(lambda t: t.shape, self._outputs_struct)
@@ -207,6 +238,24 @@ class Functional(Model):
     @property
     def outputs(self) -> list[KerasTensor]:
         return list(self._output_tensors)
+
+    def add_loss(self, loss: Any) -> None:
+        """Refused, as in Keras: a functional model takes no symbolic losses; add them in a
+        layer's `call()` instead."""
+        raise NotImplementedError(
+            f"Model '{self.name}': add_loss() on a functional model is not supported (as in "
+            f"Keras); call it inside a layer's call(). Received loss={loss!r}"
+        )
+
+    @property
+    def input(self) -> Any:
+        """The inputs in the structure the model was built with (a dict stays a dict)."""
+        return self._inputs_struct
+
+    @property
+    def output(self) -> Any:
+        """The outputs in the structure the model was built with (a dict stays a dict)."""
+        return self._outputs_struct
 
     def get_config(self) -> dict[str, Any]:
         from convolve.saving import functional_config

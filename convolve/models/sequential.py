@@ -88,6 +88,7 @@ class Sequential(Model):
             self._activity_layers = None
             if rebuild and self._outputs_tensor is not None:
                 self._outputs_tensor = layer(self._outputs_tensor)
+                _count_functional_build()
                 return
         if rebuild:
             self._build_graph()
@@ -95,7 +96,7 @@ class Sequential(Model):
     def pop(self, rebuild: bool = True) -> Layer:
         """Removes and returns the last layer."""
         if not len(self._layer_list):
-            raise TypeError(f"Sequential model '{self.name}' has no layers to pop.")
+            raise IndexError(f"Sequential model '{self.name}' has no layers to pop.")
         layer = self._layer_list[-1]
         del self._layer_list[-1]
         if rebuild:
@@ -126,6 +127,8 @@ class Sequential(Model):
         self._outputs_tensor = x
         self.built = True
         self._build_input_shape = self._input_layer.batch_shape
+        if len(self._layer_list):
+            _count_functional_build()
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         x = inputs
@@ -172,6 +175,13 @@ class Sequential(Model):
         from convolve.saving import sequential_from_config
 
         return sequential_from_config(config, custom_objects)
+
+
+def _count_functional_build() -> None:
+    """Uses up one automatic "functional" name, as Keras's Sequential does each time it
+    (re)builds its inner functional model, so that the functional models a program makes
+    next get Keras's names (`functional_3`, ...)."""
+    naming.unique_name("functional")
 
 
 def _model_input_shape(layer: Layer) -> tuple | None:

@@ -25,7 +25,7 @@ import torch
 
 from convolve.saving import archive, assets, legacy_h5, objects, serialization, weights
 from convolve.saving.atomic import check_overwrite, previous_generation, write_bytes_atomic
-from convolve.saving.errors import ModelFileError, UnsafeModelError
+from convolve.saving.errors import ModelFileError, ModelFileNotFoundError, UnsafeModelError
 from convolve.saving.h5safe import HDF5_SIGNATURE, H5Reader, ShapeMismatch, write_h5
 from convolve.saving.objects import Context
 from convolve.saving.safetensors_format import FORMAT, FORMAT_VERSION, SafetensorsFile, dumps
@@ -163,6 +163,8 @@ def _read_file(path: str) -> bytes:
             return f.read()
     except IsADirectoryError:
         raise ModelFileError(path, None, "is a directory, not a model file") from None
+    except FileNotFoundError:
+        raise ModelFileNotFoundError(path, None, "no such file or directory") from None
 
 
 def _parse_json(data: bytes, path: str, member: str) -> Any:
@@ -336,6 +338,11 @@ def _check_against_file(config: Any, ctx: Context, dry_load: Callable[[Any], Non
     before the weights file is even looked at. On the meta device nothing is allocated,
     so `dry_load(skeleton)` checks every weight's shape and stored size first.
     """
+    from convolve.layers import naming
+
+    # The skeleton's layers must not use up automatic names: the loaded model's layers get
+    # the names Keras gives them (`dense_4` after `dense_3`, not `dense_8`).
+    counters = dict(naming._counters)
     try:
         with torch.device("meta"):
             skeleton = serialization.layer_from_config(config, ctx, "$")
@@ -343,6 +350,9 @@ def _check_against_file(config: Any, ctx: Context, dry_load: Callable[[Any], Non
         if "meta" not in str(err).lower():
             raise
         return  # a user layer that cannot be built without data; checked while loading
+    finally:
+        naming._counters.clear()
+        naming._counters.update(counters)
     dry_load(skeleton)
 
 

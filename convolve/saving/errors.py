@@ -27,6 +27,11 @@ class ModelFileError(ValueError):
         return type(self), (self.path, self.entry, self.problem)
 
 
+class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
+    """The model file does not exist: a ValueError, as Keras raises, and a
+    FileNotFoundError, as `open` would."""
+
+
 class UnsafeModelError(ModelFileError):
     """A model file asks for something a data file must never do (run code, escape paths ...).
 

@@ -413,6 +413,13 @@ def _sequential_from_config(config: dict, ctx: Context, where: str) -> Any:
     layers = [layer_from_config(e, ctx, f"{where}.layers[{i}]") for i, e in enumerate(entries)]
     try:
         model = Sequential(layers, trainable=config.get("trainable", True), name=config.get("name"))
+        if model._input_layer is not None:
+            # Keras adds the layers one at a time, rebuilding after each: one automatic
+            # "functional" name per layer (the constructor used up one).
+            from convolve.models.sequential import _count_functional_build
+
+            for _ in range(len(model.layers) - 1):
+                _count_functional_build()
         shape = config.get("build_input_shape")
         if model._input_layer is None and isinstance(shape, list):
             model.build(_shape_tuple(shape))
