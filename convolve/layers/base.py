@@ -49,6 +49,8 @@ def standardize_dtype(dtype: Any) -> str:
     """Returns the Keras name of a dtype given as name, torch or numpy dtype."""
     if dtype is None:
         return "float32"
+    if isinstance(dtype, dict) and dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        dtype = (dtype.get("config") or {}).get("name", dtype)  # Keras's get_config form
     if isinstance(dtype, torch.dtype):
         for name, value in _DTYPES.items():
             if value is dtype:
@@ -895,6 +897,13 @@ class Layer(nn.Module):
         )
         if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
             assert_input_compatibility(self.input_spec, inputs, self.name)
+        if args:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) was called on {1 + len(args)} "
+                "positional arguments in a functional model; only the first, `inputs`, may "
+                "be positional there. Pass the tensors as one list, "
+                f"`{self.name}([a, b])`, and unpack them in call()."
+            )
         self.build_for(input_shapes)
         masked = _symbolically_masked(inputs)
         # A layer whose `call` takes `mask` sees one while its output shape is traced when
@@ -914,11 +923,6 @@ class Layer(nn.Module):
         for i, tensor in enumerate(_tree.flatten(outputs)):
             tensor._keras_history = KerasHistory(self, node_index, i)
             tensor._symbolic_mask = out_masked
-        if args:
-            raise ValueError(
-                f"Layer '{self.name}': extra positional arguments are not supported in a "
-                f"functional model call, got {len(args)}."
-            )
         if training is not None:  # an explicit flag at graph-building time wins later
             kwargs["training"] = training
         node = Node(self, inputs, dict(kwargs), outputs)

@@ -226,6 +226,8 @@ class Functional(Model):
         outputs = _tree.pack_like(
             self._outputs_struct, [values[id(t)] for t in self._output_tensors]
         )
+        if isinstance(outputs, list | tuple) and len(outputs) == 1:
+            return outputs[0]  # as Keras's call returns `outputs=[x]`: the tensor itself
         return _sorted_dicts(outputs)
 
     def compute_output_shape(self, input_shape: Any) -> Any:

@@ -622,7 +622,8 @@ class Trainer:
             expected = [t.shape for t in self.inputs]  # type: ignore[attr-defined]
         except AttributeError:
             return
-        received = [tuple(t.shape) for t in _tree.flatten(x)]
+        standardize = getattr(self, "_standardize_inputs", _tree.flatten)
+        received = [tuple(t.shape) for t in standardize(x)]  # dicts by input name, as a call
         if len(received) != len(expected):
             raise ValueError(
                 f"Model '{self.name}' expects {len(expected)} input(s) but received "  # type: ignore[attr-defined]
