@@ -220,10 +220,7 @@ def test_model_file_round_trip_resumes_exactly(make, tmp_path) -> None:
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     path = tmp_path / "m.keras"
     model.save(path)
-    # The saving allowlist lists Optimizer subclasses; OptimizerMap is passed explicitly.
-    loaded = convolve.saving.load_model(
-        path, custom_objects={"OptimizerMap": optimizers.OptimizerMap}
-    )
+    loaded = convolve.saving.load_model(path)
     assert type(loaded.optimizer) is type(model.optimizer)
     assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)

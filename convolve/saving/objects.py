@@ -86,7 +86,11 @@ def _static_tables() -> dict[str, dict[str, Any]]:
     return {
         "initializer": _public_subclasses(initializers, initializers.Initializer),
         "regularizer": _public_subclasses(regularizers, regularizers.Regularizer),
-        "optimizer": _public_subclasses(optimizers, optimizers.Optimizer),
+        # OptimizerMap is no Optimizer, but a MultiOptimizer's file holds one
+        "optimizer": {
+            **_public_subclasses(optimizers, optimizers.Optimizer),
+            "OptimizerMap": optimizers.OptimizerMap,
+        },
         "schedule": _public_subclasses(schedules, schedules.LearningRateSchedule),
         "loss": loss_classes,
         "metric": metric_classes,
