@@ -22,6 +22,7 @@ from convolve.training.data_adapter import pack as pack_x_y_sample_weight
 from convolve.training.data_adapter import unpack as unpack_x_y_sample_weight
 from convolve.training.progbar import Progbar as Progbar
 from convolve.utils import bounding_boxes as bounding_boxes
+from convolve.utils.config import Config as Config
 from convolve.utils.data_utils import image_dataset_from_directory as image_dataset_from_directory
 from convolve.utils.data_utils import normalize as normalize
 from convolve.utils.data_utils import split_dataset as split_dataset
