@@ -405,15 +405,55 @@ class Layer(nn.Module):
         """The output's mask, for Keras-layout `inputs` carrying `previous_mask`."""
         return previous_mask
 
-    def _take_mask(self, inputs: Any, kwargs: dict) -> Any:
+    def _take_mask(self, inputs: Any, kwargs: dict, args: tuple = ()) -> Any:
         """The mask of this call (Keras's `previous_mask`): an explicit `mask=` or the
-        masks its first argument carries; handed to `call` when it takes one."""
+        masks its first argument carries; handed to `call` when it takes one.
+
+        A call on several tensor arguments (`layer(a, b)`) gets, as in Keras, no automatic
+        `mask`: each argument's mask goes to the `<argument>_mask` parameter of `call`
+        where there is one, and the first argument's mask is the one handed on."""
         mask = kwargs.pop("mask", None)
         if mask is None:
+            if args and self._fill_argument_masks(inputs, args, kwargs):
+                return masks.masks_of(inputs)
             mask = masks.masks_of(inputs)
         if mask is not None and self._call_takes_mask:
             kwargs["mask"] = mask
         return mask
+
+    def _fill_argument_masks(self, inputs: Any, args: tuple, kwargs: dict) -> bool:
+        """Fills `<argument>_mask` keyword arguments from the masks the positional tensor
+        arguments carry; False (nothing done) when fewer than two hold tensors."""
+        values = (inputs, *args)
+        if sum(1 for value in values if _holds_tensor(value)) < 2:
+            return False
+        parameters = self._call_signature().parameters
+        for name, value in zip(self._positional_names(len(values)), values, strict=True):
+            key = f"{name}_mask"
+            if name is not None and key in parameters and kwargs.get(key) is None:
+                mask = masks.masks_of(value)
+                if mask is not None:
+                    kwargs[key] = mask
+        return True
+
+    def _call_signature(self) -> inspect.Signature:
+        signature = self.__dict__.get("_call_signature_cache")
+        if signature is None:
+            signature = inspect.signature(self.call)
+            self.__dict__["_call_signature_cache"] = signature
+        return signature
+
+    def _positional_names(self, count: int) -> list[str | None]:
+        """The names of `call`'s parameters that `count` positional arguments bind to
+        (None for those a `*args` collects)."""
+        names: list[str | None] = []
+        for parameter in self._call_signature().parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                names.append(parameter.name)
+            elif parameter.kind is parameter.VAR_POSITIONAL:
+                break
+        names = names[:count]
+        return names + [None] * (count - len(names))
 
     def _hand_on_mask(self, inputs: Any, outputs: Any, previous_mask: Any, engine: bool) -> Any:
         """Sets the output mask as Keras does after a call; `inputs` are in the engine's
@@ -461,6 +501,13 @@ class Layer(nn.Module):
 
         if config and config.get("input_shape") is not None:
             self.build_for(_shape_tuple(config["input_shape"]))
+        elif config and isinstance(config.get("shapes_dict"), dict) and not self.built:
+            # A `build(self, a_shape, b_shape)`: the shapes by name, as Keras records them.
+            shapes = {k: _shape_tuple(v) for k, v in config["shapes_dict"].items()}
+            self.build(**shapes)
+            self._build_input_shape = next(iter(shapes.values()), None)
+            self.__dict__["_build_shapes_dict"] = shapes
+            self.built = True
 
     @auto_config.default_config
     def get_config(self) -> dict[str, Any]:
@@ -780,9 +827,9 @@ class Layer(nn.Module):
 
     def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
         """Calls the layer on Keras-layout data (tensors or arrays) or symbolic tensors."""
-        if is_symbolic(inputs):
+        if is_symbolic(inputs) or (args and is_symbolic(args)):
             return self._symbolic_call(inputs, *args, training=training, **kwargs)
-        previous_mask = self._take_mask(inputs, kwargs)
+        previous_mask = self._take_mask(inputs, kwargs, args)
         inputs = _tree.map_structure(self._as_input_tensor, inputs)
         if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
             assert_input_compatibility(self.input_spec, inputs, self.name)
@@ -790,6 +837,8 @@ class Layer(nn.Module):
         inputs = self._place(inputs)
         self._clear_activity_losses()
         if not self._engine_layout:
+            if args:  # tensors and arrays after the first argument become tensors too
+                args = self._place(_tree.map_structure(self._positional_tensor, args))
             out = self._invoke(inputs, args, kwargs, training)
         else:
             engine_in = _tree.map_structure(_to_engine_input, inputs)
@@ -797,14 +846,21 @@ class Layer(nn.Module):
             out = _tree.map_structure(_to_user_keeping_mask, out)
         return self._hand_on_mask(inputs, out, previous_mask, engine=False)
 
-    def engine_call(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
-        """Calls the layer on engine-layout tensors, as models do between layers."""
-        previous_mask = self._take_mask(inputs, kwargs)
+    def engine_call(
+        self, inputs: Any, training: bool | None = None, *, extra_args: tuple = (), **kwargs: Any
+    ) -> Any:
+        """Calls the layer on engine-layout tensors, as models do between layers.
+
+        `extra_args` are the positional arguments after the first (`layer(a, b)` in a
+        functional model), engine-layout tensors too; empty for the usual call."""
+        previous_mask = self._take_mask(inputs, kwargs, extra_args)
         if self._engine_layout:
-            out = self._invoke(inputs, (), kwargs, training)
+            out = self._invoke(inputs, extra_args, kwargs, training)
         else:
             user_in = _tree.map_structure(_to_user_keeping_mask, inputs)
-            out = self._invoke(user_in, (), kwargs, training)
+            if extra_args:
+                extra_args = _tree.map_structure(_to_user_argument, extra_args)
+            out = self._invoke(user_in, extra_args, kwargs, training)
             out = _tree.map_structure(_to_engine_keeping_mask, out)
         return self._hand_on_mask(inputs, out, previous_mask, engine=True)
 
@@ -874,6 +930,13 @@ class Layer(nn.Module):
             t = t.to(dtype)
         return t
 
+    def _positional_tensor(self, x: Any) -> Any:
+        """A positional argument after the first, converted as Keras converts it: tensors
+        and numeric arrays to tensors of the layer's dtype, other values as they are."""
+        if isinstance(x, torch.Tensor) or (isinstance(x, np.ndarray) and x.dtype.kind in "biuf"):
+            return self._as_input_tensor(x)
+        return x
+
     def _place(self, inputs: Any) -> Any:
         """Moves inputs to the device holding this layer's weights."""
         tensor = next(iter(self.parameters()), None)
@@ -892,27 +955,21 @@ class Layer(nn.Module):
         )
 
     def _symbolic_call(self, inputs: Any, *args: Any, training=None, **kwargs: Any) -> Any:
-        input_shapes = _tree.map_structure(
-            lambda t: t.shape if isinstance(t, KerasTensor) else t, inputs
-        )
+        input_shapes = _tree.map_structure(_shape_or_value, inputs)
         if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
             assert_input_compatibility(self.input_spec, inputs, self.name)
-        if args:
-            raise ValueError(
-                f"Layer '{self.name}' ({type(self).__name__}) was called on {1 + len(args)} "
-                "positional arguments in a functional model; only the first, `inputs`, may "
-                "be positional there. Pass the tensors as one list, "
-                f"`{self.name}([a, b])`, and unpack them in call()."
-            )
-        self.build_for(input_shapes)
         masked = _symbolically_masked(inputs)
-        # A layer whose `call` takes `mask` sees one while its output shape is traced when
-        # its input will carry one (Keras traces with the symbolic mask).
-        self.__dict__["_trace_with_mask"] = masked and self._call_takes_mask
-        try:
-            output_shapes = self.compute_output_shape(input_shapes)
-        finally:
-            self.__dict__["_trace_with_mask"] = False
+        if args:
+            output_shapes = self._positional_output_shapes(inputs, args, kwargs)
+        else:
+            self.build_for(input_shapes)
+            # A layer whose `call` takes `mask` sees one while its output shape is traced
+            # when its input will carry one (Keras traces with the symbolic mask).
+            self.__dict__["_trace_with_mask"] = masked and self._call_takes_mask
+            try:
+                output_shapes = self.compute_output_shape(input_shapes)
+            finally:
+                self.__dict__["_trace_with_mask"] = False
         self._clear_added_losses()  # losses from tracing the output shape are not real
         node_index = len(self._inbound_nodes)
         if _is_shape(output_shapes):
@@ -925,9 +982,79 @@ class Layer(nn.Module):
             tensor._symbolic_mask = out_masked
         if training is not None:  # an explicit flag at graph-building time wins later
             kwargs["training"] = training
-        node = Node(self, inputs, dict(kwargs), outputs)
+        node = Node(self, inputs, dict(kwargs), outputs, tuple(args))
         self._inbound_nodes.append(node)
         return outputs
+
+    def _positional_output_shapes(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
+        """Builds the layer and finds its output shape for a symbolic call on several
+        positional arguments (`layer(a, b)`), as Keras does: `build` and a user's
+        `compute_output_shape` of one parameter receive the first argument's shape, those
+        of several receive each shape by name (`a_shape`, `b_shape`); without
+        `compute_output_shape`, the shape comes from running `call(a, b)` on zeros."""
+        for value in _tree.flatten(args):
+            if not (value is None or isinstance(value, KerasTensor | torch.Tensor | np.ndarray)):
+                raise ValueError(
+                    f"Layer '{self.name}' ({type(self).__name__}): only input tensors may be "
+                    "passed as positional arguments. The following argument value should be "
+                    f"passed as a keyword argument: {value!r} (of type {type(value)})"
+                )
+        values = (inputs, *args)
+        shapes = [_tree.map_structure(_shape_or_value, value) for value in values]
+        names = self._positional_names(len(values))
+        shapes_dict = {
+            f"{name}_shape": shape
+            for name, value, shape in zip(names, values, shapes, strict=True)
+            if name is not None and is_symbolic(value)
+        }
+        first_shape = shapes[0]
+        build_kwargs = _shape_arguments(self.build, "build", shapes_dict, first_shape, self)
+        if build_kwargs is None or self._build_input_shape is not None or self.built:
+            self.build_for(first_shape)
+        else:
+            for shape in _shape_leaves(first_shape):
+                self._check_input_rank(shape)
+            self.build(**build_kwargs)
+            self._build_input_shape = first_shape
+            self.__dict__["_build_shapes_dict"] = build_kwargs
+            self.built = True
+        if type(self).compute_output_shape is not Layer.compute_output_shape:
+            shape_kwargs = _shape_arguments(
+                self.compute_output_shape, "compute_output_shape", shapes_dict, first_shape, self
+            )
+            if shape_kwargs is None:  # one parameter: the first argument's shape
+                output = self.compute_output_shape(first_shape)
+            else:
+                output = self.compute_output_shape(**shape_kwargs)
+            if (
+                isinstance(output, list)
+                and output
+                and all(d is None or isinstance(d, int) for d in output)
+            ):
+                output = tuple(output)
+            return output
+        from convolve.layers.wrappers import traced_output_shape
+
+        options = {k: v for k, v in kwargs.items() if k not in ("training", "mask")}
+        if is_symbolic(options):
+            raise NotImplementedError(
+                f"Layer '{self.name}' ({type(self).__name__}): symbolic tensors passed by "
+                f"keyword ({sorted(k for k, v in options.items() if is_symbolic(v))}) together "
+                "with several positional tensors are not supported in a functional model; "
+                "pass them positionally."
+            )
+        # Arguments that will carry masks are traced with masks, as Keras traces with the
+        # symbolic ones: each to its `<argument>_mask` (`mask` for the only tensor).
+        parameters = self._call_signature().parameters
+        mask_names = {}
+        for i, (name, value) in enumerate(zip(names, values, strict=True)):
+            if name is None or not _symbolically_masked(value):
+                continue
+            if len(shapes_dict) == 1 and self._call_takes_mask:
+                mask_names[i] = "mask"
+            elif f"{name}_mask" in parameters:
+                mask_names[i] = f"{name}_mask"
+        return traced_output_shape(_PositionalTrace(self, options, mask_names), shapes)
 
     def _output_masked(self, input_shapes: Any, masked: bool) -> bool:
         """Whether a symbolic call's outputs will carry a mask at run time."""
@@ -963,6 +1090,8 @@ class Layer(nn.Module):
     # ----------------------------------------------------------------- graph access
     @property
     def input(self) -> Any:
+        if self._inbound_nodes and self._inbound_nodes[0].extra_args:
+            return self._inbound_nodes[0].input_tensors  # Keras: every tensor, in a list
         return self._node_attr("args", "input")
 
     @property
@@ -998,6 +1127,81 @@ class Layer(nn.Module):
 
 
 # --------------------------------------------------------------------- helpers
+class _PositionalTrace:
+    """`layer` as the shape tracer sees it when it is called on several positional
+    arguments: one argument, the list of them all, spread again for `call`."""
+
+    def __init__(self, layer: Layer, options: dict, mask_names: dict[int, str]) -> None:
+        self.layer = layer
+        self.options = options
+        self.mask_names = mask_names  # argument index -> the `call` parameter of its mask
+        self.dtype = layer.dtype
+        self._engine_layout = layer._engine_layout
+
+    def _place(self, inputs: Any) -> Any:
+        return self.layer._place(inputs)
+
+    def _invoke(self, inputs: Any, args: tuple, kwargs: dict, training: bool | None) -> Any:
+        del args, kwargs
+        options = dict(self.options)
+        for index, key in self.mask_names.items():
+            options[key] = _tree.map_structure(_all_true_mask, inputs[index])
+        first, *rest = inputs
+        return self.layer._invoke(first, tuple(rest), options, training)
+
+
+def _shape_arguments(
+    fn: Callable, what: str, shapes_dict: dict, first_shape: Any, layer: Layer
+) -> dict | None:
+    """How Keras hands the shapes of a call on several arguments to `build` or
+    `compute_output_shape`: None where `fn` takes one shape (the first argument's),
+    else the shapes by parameter name, each `<call argument>_shape`."""
+    names = [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if len(names) == 1:
+        return None
+    call_parameters = layer._call_signature().parameters
+    found = {}
+    for name in names:
+        preamble = (
+            f"For a `{what}()` method with more than one argument, all arguments should "
+            "have a `_shape` suffix and match an argument from `call()`. E.g. "
+            f"`{what}(self, foo_shape, bar_shape)`. For layer '{type(layer).__name__}', "
+        )
+        if not name.endswith("_shape"):
+            raise ValueError(
+                f"{preamble}received `{what}()` argument `{name}`, which does not end in `_shape`."
+            )
+        if name.removesuffix("_shape") not in call_parameters:
+            raise ValueError(
+                f"{preamble}received `{what}()` argument `{name}`, but `call()` does not "
+                f"have argument `{name.removesuffix('_shape')}`."
+            )
+        if name in shapes_dict:
+            found[name] = shapes_dict[name]
+    return found
+
+
+def _shape_or_value(t: Any) -> Any:
+    return t.shape if isinstance(t, KerasTensor) else t
+
+
+def _holds_tensor(value: Any) -> bool:
+    """Whether a call argument is a tensor or a structure of them (a tensor argument)."""
+    if isinstance(value, torch.Tensor | KerasTensor):
+        return True
+    return isinstance(value, list | tuple | dict) and any(
+        isinstance(t, torch.Tensor | KerasTensor) for t in _tree.flatten(value)
+    )
+
+
+def _to_user_argument(x: Any) -> Any:
+    return _to_user_keeping_mask(x) if isinstance(x, torch.Tensor) else x
+
+
 def _symbolically_masked(inputs: Any) -> bool:
     """Whether a symbolic call's first argument will carry a mask at run time."""
     leaves = inputs if isinstance(inputs, list | tuple) else [inputs]

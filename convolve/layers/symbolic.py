@@ -177,13 +177,22 @@ class Node:
     """One call of a layer on symbolic tensors."""
 
     layer: Layer
-    args: Any  # the structure passed as `inputs`
+    args: Any  # the structure passed as `inputs` (the first positional argument)
     kwargs: dict[str, Any] = field(default_factory=dict)
     outputs: Any = None
+    # The positional arguments after the first, as in `CTCLayer()(labels, logits)`; empty
+    # for the usual one-argument call.
+    extra_args: tuple = ()
+
+    @property
+    def call_args(self) -> tuple:
+        """Every positional argument of the call, in order."""
+        return (self.args, *self.extra_args)
 
     @property
     def input_tensors(self) -> list[KerasTensor]:
-        return [t for t in _tree.flatten(self.args) if isinstance(t, KerasTensor)]
+        structure = self.args if not self.extra_args else self.call_args
+        return [t for t in _tree.flatten(structure) if isinstance(t, KerasTensor)]
 
     @property
     def output_tensors(self) -> list[KerasTensor]:

@@ -152,7 +152,8 @@ def _clone_functional(model: Functional, clone: Callable, input_tensors: Any) ->
             outputs = _replay_operation(node.layer, node, args)
         else:
             kwargs = {k: _tree.map_structure(swap, v) for k, v in node.kwargs.items()}
-            outputs = clone(node.layer)(args, **kwargs)
+            extra = [_tree.map_structure(swap, arg) for arg in node.extra_args]
+            outputs = clone(node.layer)(args, *extra, **kwargs)
         for old, out in zip(node.output_tensors, _tree.flatten(outputs), strict=True):
             new[id(old)] = out
     outputs = _tree.map_structure(lambda t: new[id(t)], model._outputs_struct)

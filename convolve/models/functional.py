@@ -94,14 +94,18 @@ def sole_consumers(nodes: list[Node], outputs: list[KerasTensor]) -> dict[int, N
     output_ids = {id(t) for t in outputs}
     pairs = {}
     for node in nodes:
-        if len(node.output_tensors) != 1 or set(node.kwargs) - {"training"}:
+        if len(node.output_tensors) != 1 or set(node.kwargs) - {"training"} or node.extra_args:
             continue
         tensor = node.output_tensors[0]
         users = uses.get(id(tensor), [])
         if id(tensor) in output_ids or len(users) != 1:
             continue
         consumer = users[0]
-        if consumer.args is tensor and not set(consumer.kwargs) - {"training"}:
+        if (
+            consumer.args is tensor
+            and not consumer.extra_args
+            and not set(consumer.kwargs) - {"training"}
+        ):
             pairs[id(node)] = consumer
     return pairs
 
@@ -219,6 +223,14 @@ class Functional(Model):
                 out = pool_first.run_pool_first(node.layer, consumer.layer, args, consumer_training)
                 done.add(id(consumer))
                 node = consumer  # what was computed is the consumer's output
+            elif node.extra_args:  # `layer(a, b)`: several positional arguments
+                extra = tuple(
+                    _tree.map_structure(
+                        lambda t: values[id(t)] if isinstance(t, KerasTensor) else t, arg
+                    )
+                    for arg in node.extra_args
+                )
+                out = node.layer.engine_call(args, node_training, extra_args=extra, **kwargs)
             else:
                 out = node.layer.engine_call(args, node_training, **kwargs)
             for tensor, value in zip(node.output_tensors, _tree.flatten(out), strict=True):

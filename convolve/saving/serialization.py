@@ -126,6 +126,9 @@ def _build_config(layer: Any) -> dict[str, Any] | None:
         return None
     if hasattr(layer, "keras_build_config"):  # layers of several inputs (attention)
         return layer.keras_build_config()
+    shapes = layer.__dict__.get("_build_shapes_dict")
+    if shapes is not None and len(shapes) != 1:  # `build(self, a_shape, b_shape)`
+        return {"shapes_dict": {k: _shape_list(v) for k, v in shapes.items()}}
     return {"input_shape": _shape_list(layer._build_input_shape)}
 
 
@@ -135,7 +138,8 @@ def _node_entry(layer: Any, node: Any, encode: Any) -> dict[str, Any]:
     if hasattr(layer, "keras_node"):
         args, tensor_kwargs = layer.keras_node(node.args)
         return {"args": encode(args), "kwargs": encode({**tensor_kwargs, **node.kwargs})}
-    return {"args": [encode(node.args)], "kwargs": encode(node.kwargs)}
+    # One entry per positional argument: `layer(a, b)` is `"args": [a, b]`, as in Keras.
+    return {"args": [encode(arg) for arg in node.call_args], "kwargs": encode(node.kwargs)}
 
 
 def sequential_config(model: Any) -> dict[str, Any]:

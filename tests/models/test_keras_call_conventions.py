@@ -87,11 +87,25 @@ def test_layers_rebuild_from_keras_configs_with_dtype_policy_dicts(make):
     assert type(make(convolve)).from_config(config).dtype == "float64"
 
 
-def test_several_positional_tensors_in_a_functional_call_get_one_clear_error():
-    class Endpoint(convolve.layers.Layer):
-        def call(self, targets, logits):
-            return logits
+def test_several_positional_tensors_in_a_functional_call_work_as_in_keras():
+    def build(lib):
+        class Endpoint(lib.layers.Layer):
+            def call(self, targets, logits):
+                self.add_loss(lib.ops.mean(lib.ops.square(targets - logits)))
+                return logits * 2.0
 
-    a, b = convolve.Input((3,)), convolve.Input((3,))
-    with pytest.raises(ValueError, match=r"called on 2 positional arguments.*one list"):
-        Endpoint(name="endpoint")(a, b)
+        a, b = lib.Input((3,), name="targets"), lib.Input((3,), name="x")
+        logits = lib.layers.Dense(3, name="dense")(b)
+        return lib.Model([a, b], Endpoint(name="endpoint")(a, logits))
+
+    theirs, ours = build(keras), build(convolve)
+    ours.set_weights(theirs.get_weights())
+    targets = X[:, ::-1].copy()
+    np.testing.assert_allclose(
+        ours([targets, X]).detach().numpy(), theirs([targets, X]).detach().numpy(), atol=1e-6
+    )
+    assert len(ours.losses) == len(theirs.losses) == 1
+    np.testing.assert_allclose(
+        ours.losses[0].detach().numpy(), theirs.losses[0].detach().numpy(), atol=1e-6
+    )
+    assert [t.shape for t in ours.get_layer("endpoint").input] == [(None, 3), (None, 3)]
