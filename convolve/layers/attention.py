@@ -97,7 +97,7 @@ def _combined_mask(query, value, query_mask, value_mask, key_mask, attention_mas
         mask = (rows - cols).abs() < sliding_window
         auto = mask if auto is None else auto & mask
     if attention_mask is not None:
-        attention_mask = attention_mask.bool()
+        attention_mask = attention_mask.to(query.device).bool()
     if auto is not None:
         attention_mask = auto if attention_mask is None else attention_mask & auto
     return attention_mask
@@ -159,8 +159,17 @@ class _MultiInputLayer(Layer):
         return self._as_input_tensor(value)
 
     def _symbolic_packed(self, tensors: dict, options: dict, training: Any) -> Any:
+        # A constant mask (an array or tensor, as Keras programs pass a fixed
+        # `attention_mask`) is kept in the node, in engine layout like the values the
+        # model hands the layer when it runs.
+        tensors = {
+            k: _engine(self._as_arg_tensor(k, v))
+            if k.endswith("mask") and not isinstance(v, KerasTensor)
+            else v
+            for k, v in tensors.items()
+        }
         for name, value in tensors.items():
-            if not isinstance(value, KerasTensor):
+            if not isinstance(value, KerasTensor) and not name.endswith("mask"):
                 raise ValueError(
                     f"Layer '{self.name}': in a functional model `{name}` must be a symbolic "
                     f"tensor like the other inputs, received {type(value).__name__}"
@@ -431,7 +440,7 @@ class MultiHeadAttention(_QueryValueKey):
         )
         self._norm_axes = tuple(range(scores_rank - len(self._attention_axes), scores_rank))
         # Weightless, as in Keras; they keep the saved file's paths identical to Keras's.
-        self._softmax = Softmax(axis=-1, dtype=self._dtype)
+        self._softmax = Softmax(axis=self._norm_axes, dtype=self._dtype)
         self._dropout_layer = Dropout(rate=self._dropout, dtype=self._dtype, seed=self.seed)
         output_shape = list(self._output_shape or [query_shape[-1]])
         self.output_dense = self._projection(len(query_shape), output_shape, "attention_output", 2)
@@ -493,6 +502,8 @@ class MultiHeadAttention(_QueryValueKey):
         value_mask, key_mask = tensors.get("value_mask"), tensors.get("key_mask")
         query_mask = tensors.get("query_mask")
         attention_mask = tensors.get("attention_mask")
+        # A subclass that overrides `_compute_attention` (as Keras programs do for custom
+        # attention) gets the combined mask, as in Keras, never the causal-only shortcut.
         causal_only = (
             use_causal_mask
             and query_mask is None
@@ -500,49 +511,84 @@ class MultiHeadAttention(_QueryValueKey):
             and key_mask is None
             and attention_mask is None
             and self._sliding_window is None
+            and type(self)._compute_attention is MultiHeadAttention._compute_attention
         )
-        if not causal_only:
+        if causal_only:
+            attention_mask = None
+        else:
             attention_mask = self._attention_mask(
                 query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask
             )
         q = self._project(self.query_dense, query)
         k = self._project(self.key_dense, key)
         v = self._project(self.value_dense, value)
-        dropping = bool(training) and self._dropout > 0
-        fused = not (self._dropout > 0 or return_attention_scores or q.ndim != 4)
-        scores = None
-        if fused:
-            # Keras's torch backend runs scaled_dot_product_attention here, with an
-            # additive mask (a fully masked row averages the values, as it does there).
-            bias = None
-            if attention_mask is not None:
-                mask = attention_mask
-                while mask.ndim < 4:
-                    mask = mask.unsqueeze(-3)
-                bias = torch.where(mask, 0.0, _SDPA_MASK_VALUE).to(q.dtype)
-            out = F.scaled_dot_product_attention(
-                q.transpose(1, 2),
-                k.transpose(1, 2),
-                v.transpose(1, 2),
-                attn_mask=bias,
-                is_causal=causal_only,
-                scale=self._inverse_sqrt_key_dim,
-            ).transpose(1, 2)
-        else:
-            if causal_only:
-                attention_mask = _causal_mask(query.shape[1], value.shape[1], query.device)
-            q = q * self._inverse_sqrt_key_dim
-            logits = torch.einsum(self._dot_product_equation, k, q)
-            scores = self._masked_softmax(logits, attention_mask)
-            probs = F.dropout(scores, self._dropout, training=True) if dropping else scores
-            out = torch.einsum(self._combine_equation, probs, v)
+        extra = {"use_causal_mask": True} if causal_only else {}
+        out, scores = self._compute_attention(
+            q, k, v, attention_mask, training, return_attention_scores, **extra
+        )
         out = self._project(self.output_dense, out)
         if return_attention_scores:
             return _engine(out), _engine(scores)
         return _engine(out)
 
+    def _compute_attention(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        training: bool | None = None,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention on the projected heads, as Keras's overridable method.
+
+        Args:
+            query: projected query `(B, T, N, key_dim)`; key: `(B, S, N, key_dim)`;
+                value: `(B, S, N, value_dim)` (Keras layout).
+            attention_mask: boolean `(B, T, S)` of the allowed positions, or None.
+            training: whether dropout applies.
+            return_attention_scores: whether the scores are needed.
+            use_causal_mask: set (with no mask) only when causal masking is all there is.
+
+        Returns:
+            The heads' outputs `(B, T, N, value_dim)` and the attention scores (None when
+            the fused kernel computed the output).
+        """
+        fused = not (self._dropout > 0 or return_attention_scores or query.ndim != 4)
+        if fused:
+            # Keras's torch backend runs scaled_dot_product_attention here, with an
+            # additive mask (a fully masked row averages the values, as it does there).
+            bias = None
+            if attention_mask is not None:
+                mask = attention_mask.bool()
+                while mask.ndim < 4:
+                    mask = mask.unsqueeze(-3)
+                bias = torch.where(mask, 0.0, _SDPA_MASK_VALUE).to(query.dtype)
+            out = F.scaled_dot_product_attention(
+                query.transpose(1, 2),
+                key.transpose(1, 2),
+                value.transpose(1, 2),
+                attn_mask=bias,
+                is_causal=bool(use_causal_mask) and attention_mask is None,
+                scale=self._inverse_sqrt_key_dim,
+            ).transpose(1, 2)
+            return out, None
+        if use_causal_mask:
+            causal = _causal_mask(query.shape[1], value.shape[1], query.device)
+            attention_mask = causal if attention_mask is None else attention_mask.bool() & causal
+        query = query * self._inverse_sqrt_key_dim
+        logits = torch.einsum(self._dot_product_equation, key, query)
+        scores = self._masked_softmax(logits, attention_mask)
+        dropping = bool(training) and self._dropout > 0
+        probs = F.dropout(scores, self._dropout, training=True) if dropping else scores
+        out = torch.einsum(self._combine_equation, probs, value)
+        return out, scores
+
     def _masked_softmax(self, logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         if mask is not None:
+            if mask.dtype != torch.bool:  # as Keras's Softmax reads a non-boolean mask
+                mask = mask > 0.5
             expand_at = -len(self._attention_axes) * 2 - 1
             while mask.ndim < logits.ndim:
                 mask = mask.unsqueeze(expand_at)

@@ -16,6 +16,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -82,10 +83,15 @@ def _serialize_function(fn: Callable) -> dict[str, Any]:
     """Keras's config of a function: the bytecode of a lambda, the name of a named one."""
     if isinstance(fn, types.LambdaType) and fn.__name__ == "<lambda>":
         code = codecs.encode(marshal.dumps(fn.__code__), "base64").decode("ascii")
-        closure = tuple(c.cell_contents for c in fn.__closure__) if fn.__closure__ else None
+        closure = (
+            [_serialize_captured(c.cell_contents) for c in fn.__closure__]
+            if fn.__closure__
+            else None
+        )
+        defaults = [_serialize_captured(d) for d in fn.__defaults__] if fn.__defaults__ else None
         return {
             "class_name": "__lambda__",
-            "config": {"code": code, "defaults": fn.__defaults__, "closure": closure},
+            "config": {"code": code, "defaults": defaults, "closure": closure},
         }
     name = getattr(fn, "__name__", type(fn).__name__)
     return {
@@ -94,6 +100,40 @@ def _serialize_function(fn: Callable) -> dict[str, Any]:
         "config": name,
         "registered_name": name,
     }
+
+
+def _serialize_captured(value: Any) -> Any:
+    """A value a lambda captures (closure cell or default) as Keras's configs write it: a
+    module by its name, a function by its config, an array as `__numpy__`."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, types.ModuleType):
+        return {
+            "module": "builtins",
+            "class_name": "module",
+            "config": value.__name__,
+            "registered_name": "module",
+        }
+    if isinstance(value, list | tuple):
+        return [_serialize_captured(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _serialize_captured(v) for k, v in value.items()}
+    if isinstance(value, torch.Tensor | np.ndarray | np.generic):
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+        array = np.asarray(array)
+        if array.ndim == 0:
+            return array.item()
+        return {
+            "class_name": "__numpy__",
+            "config": {"value": array.tolist(), "dtype": str(array.dtype)},
+        }
+    if callable(value):
+        return _serialize_function(value)
+    raise ValueError(
+        "Lambda: the function captures a value that cannot be written to a config, "
+        f"received {type(value).__name__}: {value!r}. Pass it through `arguments` or use a "
+        "Layer subclass."
+    )
 
 
 def _refuse_stored_code(owner: str, argument: str) -> ValueError:
