@@ -23,6 +23,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+import torch
+
 from convolve import _tree
 from convolve.saving import objects, op_nodes, registration
 from convolve.saving.errors import ModelFileError
@@ -194,6 +197,10 @@ def functional_config(model: Any) -> dict[str, Any]:
             return [encode(v) for v in value]
         if isinstance(value, dict):
             return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, torch.Tensor | np.ndarray):  # a constant call argument
+            from convolve.saving.keras_objects import _serialize_data
+
+            return _serialize_data(value)
         return value
 
     entries = []
@@ -489,6 +496,8 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             return found
         if leaf is not objects.plain_value and isinstance(value, dict) and "class_name" in value:
             return leaf(value, ctx, at)  # an operation's slices, Ellipsis, arrays
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+            return op_nodes.decode_value(value, ctx, at)  # a constant argument, as an array
         if isinstance(value, list):
             return [decode(v, f"{at}[{i}]", leaf) for i, v in enumerate(value)]
         if isinstance(value, dict):

@@ -109,3 +109,28 @@ def test_several_positional_tensors_in_a_functional_call_work_as_in_keras():
         ours.losses[0].detach().numpy(), theirs.losses[0].detach().numpy(), atol=1e-6
     )
     assert [t.shape for t in ours.get_layer("endpoint").input] == [(None, 3), (None, 3)]
+
+
+def _masked_attention_model(lib):
+    """keras.io's locality self-attention: a constant diagonal mask in the graph."""
+    inputs = lib.Input((4, 8))
+    mask = 1 - np.eye(4, dtype="int8")
+    attention = lib.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")
+    return lib.Model(inputs, attention(inputs, inputs, attention_mask=mask))
+
+
+def test_constant_call_arguments_are_saved_as_keras_saves_them(tmp_path):
+    x = np.random.default_rng(3).random((2, 4, 8)).astype("float32")
+    ours, theirs = _masked_attention_model(convolve), _masked_attention_model(keras)
+    theirs.set_weights(ours.get_weights())
+    expected = keras.ops.convert_to_numpy(theirs(x))
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    for model in (
+        keras.saving.load_model(tmp_path / "ours.keras"),
+        convolve.saving.load_model(tmp_path / "theirs.keras"),
+        convolve.saving.load_model(tmp_path / "ours.keras"),
+    ):
+        out = model(x)
+        out = out.detach().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+        np.testing.assert_allclose(out, expected, atol=1e-6)
