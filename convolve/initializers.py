@@ -155,19 +155,17 @@ class RandomUniform(_Seeded):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
-_PHI_MINUS_2 = 0.5 * (1.0 + math.erf(-2.0 / math.sqrt(2.0)))  # normal CDF at -2
-
-
 def _truncated_normal(shape, mean, stddev, generator, device=None) -> torch.Tensor:
-    """Normal values truncated at two standard deviations, as Keras draws them.
-
-    Inverse-CDF sampling: uniform in [CDF(-2), CDF(2)], mapped back through erfinv. One
-    pass, fast on large kernels. float32, on `device` (the CPU by default).
+    """Normal values truncated at two standard deviations, drawn as Keras's torch backend
+    draws them (so a seed gives Keras's values): four standard normals per value, of which
+    the first inside (-2, 2) is kept (the first of the four when none is). float32, on
+    `device` (the CPU by default).
     """
-    t = torch.empty(shape, dtype=torch.float32, device=device)
-    t.uniform_(2 * _PHI_MINUS_2 - 1, 1 - 2 * _PHI_MINUS_2, generator=generator)
-    t.erfinv_().mul_(math.sqrt(2.0) * stddev).add_(mean)
-    return t.clamp_(mean - 2 * stddev, mean + 2 * stddev)
+    draws = torch.normal(
+        0.0, 1.0, size=(*shape, 4), generator=generator, dtype=torch.float32, device=device
+    )
+    first_inside = ((draws > -2) & (draws < 2)).max(-1, keepdim=True)[1]
+    return draws.gather(-1, first_inside).squeeze(-1).mul_(stddev).add_(mean)
 
 
 class TruncatedNormal(RandomNormal):

@@ -8,9 +8,11 @@ Every function takes `seed`, as Keras's do:
 - None (the default): torch's global generator, which `convolve.utils.set_random_seed`
   seeds.
 
-Results are torch tensors on `convolve.config.device()` (those that transform a tensor:
-on that tensor's device). The values differ from Keras's (another generator), the
-distributions, shapes and dtypes do not. Float results default to
+With a seed (int or `SeedGenerator`) the values are those of Keras's torch backend: each
+call seeds a fresh `torch.Generator` as Keras does and samples with the same torch
+functions. Unseeded values differ from Keras's, which come from its global
+`SeedGenerator`. Results are torch tensors on `convolve.config.device()` (those that
+transform a tensor: on that tensor's device). Float results default to
 `convolve.config.floatx()`.
 
 Example:
@@ -57,8 +59,9 @@ __all__ = [
 class SeedGenerator(SeededDraws):
     """A seed whose draws differ at each call, as `keras.random.SeedGenerator`.
 
-    Passed as `seed=` to the functions of `convolve.random`, it draws from its own
-    `torch.Generator` (one per device), which advances with every call.
+    Passed as `seed=` to the functions of `convolve.random`, it gives each call a fresh
+    `torch.Generator` seeded with the seed plus the number of calls so far, as Keras's torch
+    backend does: the same seeds draw Keras's values.
 
     Args:
         seed: The initial seed. None picks one from Python's `random` module (as Keras
@@ -87,6 +90,27 @@ class SeedGenerator(SeededDraws):
             raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed}")
         self.seed = seed
         self._generators: dict[str, torch.Generator] = {}
+        self._draws = 0
+
+    @property
+    def state(self) -> torch.Tensor:
+        """Keras's state: the seed and the number of draws so far."""
+        return torch.tensor([self.seed, self._draws])
+
+    def next(self, ordered: bool = True) -> torch.Tensor:
+        """The state for one draw, then moves on (Keras's `SeedGenerator.next`)."""
+        del ordered
+        state = self.state
+        self._draws += 1
+        return state
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """A fresh generator for one draw, seeded as Keras's torch backend seeds it (the
+        seed plus the number of draws so far), so a sequence of draws repeats Keras's."""
+        found = torch.Generator(device=device)
+        found.manual_seed((self.seed + self._draws) & 0xFFFFFFFF)
+        self._draws += 1
+        return found
 
     def get_config(self) -> dict[str, Any]:
         """`{"seed": ..., "name": ...}`, the arguments it was created with."""

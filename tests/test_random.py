@@ -1,8 +1,9 @@
 """convolve.random against keras.random: names, signatures, seeding, dtypes, distributions.
 
-The two libraries draw from different generators, so values are not compared; shapes,
-dtypes, ranges and sample moments are (moments of 200,000 draws, each tolerance at least
-four standard errors of the estimate).
+Seeded draws (an int or a SeedGenerator) are Keras's values, call after call (atol 1e-6);
+unseeded draws come from different generators, so for them shapes, dtypes, ranges and
+sample moments are compared (moments of 200,000 draws, each tolerance at least four
+standard errors of the estimate).
 """
 
 import inspect
@@ -333,3 +334,41 @@ def test_shuffle_is_uniform_over_positions():
     rows = convolve.random.shuffle(torch.arange(4).repeat(N // 4, 1), axis=1, seed=1)
     first = np.bincount(_numpy(rows[:, 0]), minlength=4) / rows.shape[0]
     np.testing.assert_allclose(first, 0.25, atol=0.01)
+
+
+SEEDED_CALLS = {
+    "normal": lambda r, s: r.normal((5,), mean=1.0, stddev=2.0, seed=s),
+    "uniform": lambda r, s: r.uniform((5,), minval=-1, maxval=2, seed=s),
+    "randint": lambda r, s: r.randint((5,), 0, 10, seed=s),
+    "truncated_normal": lambda r, s: r.truncated_normal((50,), seed=s),
+    "categorical": lambda r, s: r.categorical(np.log([[0.2, 0.3, 0.5]]).astype("float32"), 6,
+                                              seed=s),
+    "dropout": lambda r, s: r.dropout(torch.ones((2, 6)), 0.5, seed=s),
+    "shuffle": lambda r, s: r.shuffle(torch.arange(8), seed=s),
+    "gamma": lambda r, s: r.gamma((5,), 2.0, seed=s),
+    "binomial": lambda r, s: r.binomial((5,), 10.0, 0.3, seed=s),
+    "beta": lambda r, s: r.beta((5,), 2.0, 3.0, seed=s),
+}  # fmt: skip
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("name", sorted(SEEDED_CALLS))
+def test_seeded_draws_are_kerass_values_call_after_call(name):
+    draw = SEEDED_CALLS[name]
+    draws = []
+    for lib in LIBS:
+        generator = lib.random.SeedGenerator(11)
+        calls = [draw(lib.random, generator) for _ in range(3)] + [draw(lib.random, 5)]
+        draws.append([_numpy(torch.as_tensor(keras.ops.convert_to_numpy(c))) for c in calls])
+    for ours, theirs in zip(*draws, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize(
+    "name", ["GlorotNormal", "HeNormal", "LecunNormal", "TruncatedNormal", "GlorotUniform"]
+)
+def test_seeded_initializers_give_kerass_weights(name):
+    ours = getattr(convolve.initializers, name)(seed=3)((6, 7))
+    theirs = getattr(keras.initializers, name)(seed=3)((6, 7))
+    np.testing.assert_allclose(_numpy(ours), keras.ops.convert_to_numpy(theirs), atol=1e-6)
