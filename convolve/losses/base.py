@@ -21,6 +21,10 @@ from convolve.losses._tensors import (
 #: entries)`: `ignore_class` masks entries out of the mean.
 MASKED_VARIANTS: dict[Callable[..., torch.Tensor], Callable[..., tuple]] = {}
 
+#: Loss functions of integer class labels: their wrappers keep integer labels integers
+#: (Keras's round trip through a float32 loss dtype is exact for labels below 2**24).
+INTEGER_LABELS: set[Callable[..., torch.Tensor]] = set()
+
 
 class Loss:
     """Base class of losses: per-sample `call`, then sample weighting and reduction.
@@ -126,6 +130,12 @@ class LossFunctionWrapper(Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.fn = fn
         self._fn_kwargs = kwargs
+
+    def _convert_y_true(self, y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
+        if self.fn not in INTEGER_LABELS:
+            return super()._convert_y_true(y_true, y_pred)
+        t = to_tensor(y_true, like=y_pred)
+        return t.to(self._dtype) if t.is_floating_point() else t
 
     def call(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return self._call_with_mask(y_true, y_pred)[0]

@@ -24,7 +24,7 @@ from convolve.losses._tensors import (
     sparse_inputs,
     to_tensor,
 )
-from convolve.losses.base import MASKED_VARIANTS, BuiltinLoss, reduction_only_loss
+from convolve.losses.base import INTEGER_LABELS, MASKED_VARIANTS, BuiltinLoss, reduction_only_loss
 from convolve.optimizers._checks import ArgumentChecker, is_real
 
 
@@ -118,6 +118,7 @@ def sparse_categorical_crossentropy(
 
 
 MASKED_VARIANTS[sparse_categorical_crossentropy] = _sparse_categorical_crossentropy
+INTEGER_LABELS.add(sparse_categorical_crossentropy)
 
 
 def categorical_crossentropy(
@@ -440,11 +441,6 @@ class SparseCategoricalCrossentropy(BuiltinLoss):
             ignore_class=ignore_class,
             axis=axis,
         )
-
-    def _convert_y_true(self, y_true: Any, y_pred: torch.Tensor) -> torch.Tensor:
-        # Integer labels stay integers (the float round trip Keras takes is exact for them).
-        t = to_tensor(y_true, like=y_pred)
-        return t.to(self._dtype) if t.is_floating_point() else t
 
 
 class CategoricalCrossentropy(BuiltinLoss):

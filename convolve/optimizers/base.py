@@ -47,6 +47,11 @@ def _auto_name(class_name: str) -> str:
     return base if count == 0 else f"{base}_{count}"
 
 
+#: Elements of all the weights together (128 KiB of float32, glibc's smallest threshold
+#: for serving a block by a fresh mapping) from which CPU updates reuse scratch buffers.
+_SCRATCH_MIN_NUMEL = 2**15
+
+
 def _select(values: list[Tensor], idx: list[int] | None) -> list[Tensor]:
     return values if idx is None else [values[i] for i in idx]
 
@@ -312,7 +317,9 @@ class Optimizer:
         self._constrained = [
             i for i, p in enumerate(self._params) if callable(getattr(p, "constraint", None))
         ]
-        if all(p.device.type == "cpu" for p in self._params):
+        if all(p.device.type == "cpu" for p in self._params) and (
+            sum(p.numel() for p in self._params) >= _SCRATCH_MIN_NUMEL
+        ):
             self._scratch = {}
         self.built = True
         pending = self._pending_state
@@ -442,7 +449,9 @@ class Optimizer:
         On CPU, newly allocated memory costs a page fault per page on first write,
         which outweighs the arithmetic of an update several times over; there the
         result goes into buffers kept per `slot` and reused every step. On other
-        devices the caching allocator already recycles memory, so the op allocates.
+        devices the caching allocator already recycles memory, and on CPU so does
+        malloc for small blocks (weights under `_SCRATCH_MIN_NUMEL` elements in all),
+        so there the op allocates, saving the copy's kernel launch.
         """
         out_of_place, in_place = _FOREACH[op]
         if self._scratch is None:
