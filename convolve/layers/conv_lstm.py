@@ -438,7 +438,7 @@ class ConvLSTM(RNN):
         state = self.cell.compute_output_shape((batch, *shape[2:]))[0]
         output = (batch, shape[1], *state[1:]) if self.return_sequences else state
         if self.return_state:
-            return [output, state, state]
+            return (output, state, state)
         return output
 
     # ------------------------------------------------------------- running

@@ -381,15 +381,21 @@ class Normalization(Layer):
         """Computes the mean and variance of `data` along the axes that are not kept.
 
         Args:
-            data: a NumPy array, a tensor, or an iterable of batches (arrays or tensors, or
-                `(x, y)` / `(x, y, sample_weight)` tuples, of which `x` is used), such as a
-                `convolve` dataset. Batches are merged with Keras's running update.
+            data: a NumPy array, a tensor (also another library's, such as a TensorFlow
+                tensor), or an iterable of batches (arrays or tensors, or `(x, y)` /
+                `(x, y, sample_weight)` tuples, of which `x` is used), such as a `convolve`
+                or `tf.data` dataset. A dataset of single vectors is batched by 128 first,
+                as Keras does. Batches are merged with Keras's running update.
         """
         if self.input_mean is not None:
             raise ValueError(
                 f"Layer '{self.name}' (Normalization) was given mean and variance; adapt() "
                 "learns them instead. Create the layer without mean and variance to adapt it."
             )
+        if _is_foreign_array(data):
+            data = np.array(data)  # a TensorFlow or JAX array, say: one array, not batches
+        elif _is_unbatched_vector_dataset(data):
+            data = data.batch(128)  # a dataset of single vectors, batched as Keras does
         if isinstance(data, np.ndarray | torch.Tensor):
             # In slices of about 4M values, so that a large uint8 array is never held in
             # float64 at once; the merge below is exact, so slicing changes nothing.
@@ -420,7 +426,7 @@ class Normalization(Layer):
         total_mean = total_var = None
         total_count = 0
         for batch in batches:
-            x = torch.as_tensor(np.asarray(batch) if not isinstance(batch, torch.Tensor) else batch)
+            x = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.array(batch))
             x = x.detach().to("cpu", torch.float64)
             self._check_adapt_shape(tuple(x.shape))
             if not self._reduce_axis:  # torch would reduce every axis for dim=()
@@ -482,6 +488,29 @@ def _check_stats(check: cu.ArgumentErrors, axes: tuple, mean: Any, variance: Any
             f"mean may have at most as many dimensions as axis has axes ({len(axes)}), "
             f"received mean of shape {mean_shape} for axis={axes}"
         )
+
+
+def _is_foreign_array(data: Any) -> bool:
+    """Whether `data` is an array of another library (it has a shape and converts to NumPy)."""
+    return (
+        not isinstance(data, np.ndarray | torch.Tensor)
+        and hasattr(data, "__array__")
+        and hasattr(data, "shape")
+        and hasattr(data, "dtype")
+    )
+
+
+def _is_unbatched_vector_dataset(data: Any) -> bool:
+    """Whether `data` is a dataset (it has `batch`) whose elements are single vectors."""
+    if isinstance(data, np.ndarray | torch.Tensor | list | tuple) or not callable(
+        getattr(data, "batch", None)
+    ):
+        return False
+    spec = getattr(data, "element_spec", None)
+    if spec is None:  # a convolve dataset: look at its first element
+        spec = next(iter(data), None)
+    spec = _batch_inputs(spec)
+    return len(getattr(spec, "shape", ())) == 1
 
 
 def _batch_inputs(batch: Any) -> Any:

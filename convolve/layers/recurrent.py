@@ -169,6 +169,14 @@ class RNN(MaskAware):
             )
         if isinstance(self.cell, Layer):
             self.cell.build_for(self._step_input_shape(shape))
+        if self.stateful and shape[0] is not None:
+            # As Keras: a stateful layer built for a known batch size starts from zeros.
+            self._stateful_states = self._zero_states(shape[0])
+
+    def _zero_states(self, batch: int) -> list[torch.Tensor]:
+        tensor = next(iter(self.parameters()), None)
+        like = torch.zeros(()) if tensor is None else tensor.new_zeros(())
+        return self.get_initial_state(batch, like)
 
     def _state_shapes(self, batch: Any) -> list[Any]:
         shapes = []
@@ -184,8 +192,8 @@ class RNN(MaskAware):
         batch = shape[0]
         out = _as_shape(self._cell_output_size())
         output = (batch, shape[1], *out) if self.return_sequences else (batch, *out)
-        if self.return_state:
-            return [output, *self._state_shapes(batch)]
+        if self.return_state:  # a tuple, as Keras returns
+            return (output, *self._state_shapes(batch))
         return output
 
     def _cell_output_size(self) -> Any:
@@ -259,8 +267,8 @@ class RNN(MaskAware):
             return output
         final = [layout.to_engine(s) for s in final]
         if isinstance(self.cell, StackedRNNCells):
-            return [output, *_pack_states(self.cell, final)]
-        return [output, *final]
+            return (output, *_pack_states(self.cell, final))
+        return (output, *final)
 
     def _run(self, seq: torch.Tensor, states: list[torch.Tensor], mask: Any, training: bool):
         """(all outputs (B, T, ...), last output, final states) in processing order."""
@@ -309,10 +317,10 @@ class RNN(MaskAware):
     def get_config(self) -> dict[str, Any]:
         from convolve.saving import serialize_keras_object
 
-        return {
+        return {  # in Keras's key order: the flags, then the cell
             **super().get_config(),
-            "cell": serialize_keras_object(self.cell),
             **self._rnn_config(),
+            "cell": serialize_keras_object(self.cell),
         }
 
     def _rnn_config(self) -> dict[str, Any]:
@@ -726,9 +734,9 @@ class Bidirectional(MaskAware):
             out, states = out[0], list(out[1:])
         if self.merge_mode == "concat":
             out = (*out[:-1], out[-1] * 2)
-        outputs = [out, out] if self.merge_mode is None else [out]
+        outputs = (out, out) if self.merge_mode is None else (out,)
         if self.return_state:
-            return [*outputs, *states, *states]
+            return (*outputs, *states, *states)
         return outputs if self.merge_mode is None else outputs[0]
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
@@ -768,9 +776,9 @@ class Bidirectional(MaskAware):
         elif self.merge_mode == "mul":
             output = y * y_rev
         else:
-            output = [y, y_rev]
-        if self.return_state:
-            return [*(output if self.merge_mode is None else [output]), *states_out]
+            output = (y, y_rev)
+        if self.return_state:  # tuples, as Keras returns
+            return (*(output if self.merge_mode is None else (output,)), *states_out)
         return output
 
     def get_config(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from convolve.saving import objects, serialization
+from convolve.saving import objects, registration, serialization
 from convolve.saving.objects import Context
 
 _PLAIN = (str, int, float, bool)
@@ -51,23 +51,87 @@ def serialize_keras_object(obj: Any) -> Any:
 
     if obj is None or isinstance(obj, _PLAIN):
         return obj
-    if isinstance(obj, list | tuple):
-        return [serialize_keras_object(item) for item in obj]
+    if isinstance(obj, list | tuple):  # a tuple stays a tuple, as in Keras
+        items = [serialize_keras_object(item) for item in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
     if isinstance(obj, dict):
         return {key: serialize_keras_object(value) for key, value in obj.items()}
+    data = _serialize_data(obj)
+    if data is not _NOT_DATA:
+        return data
     if isinstance(obj, Layer):
-        return serialization.serialize_layer(obj)
+        return _main_module_as_none(_serialize_layer(obj))
     if isinstance(obj, types.FunctionType | types.BuiltinFunctionType):
+        # Keras writes every named function alike: its registered name (or `__name__`)
+        # under the `function` class of `builtins`.
         serialized = objects.serialize_function(obj)
-        if isinstance(serialized, str):  # a built-in: Keras writes it out in full here
-            return {"module": "builtins", "class_name": "function", "config": serialized,
-                    "registered_name": "function"}  # fmt: skip
-        return serialized
+        name = serialized if isinstance(serialized, str) else serialized["config"]
+        return {"module": "builtins", "class_name": "function", "config": name,
+                "registered_name": "function"}  # fmt: skip
     path = _family_path(type(obj).__module__)
     keras_module = "keras." + ".".join(
         path[:2] if path[:2] == ["optimizers", "schedules"] else path[:1]
     )
-    return objects.serialize_object(obj, keras_module)
+    serialized = objects.serialize_object(obj, keras_module)
+    if isinstance(serialized, dict) and isinstance(serialized.get("config"), dict):
+        # nested objects in a custom object's config, in their serialized form as Keras
+        serialized["config"] = serialize_keras_object(serialized["config"])
+    return _main_module_as_none(serialized)
+
+
+_NOT_DATA = object()
+
+
+def _serialize_layer(layer: Any) -> dict[str, Any]:
+    try:
+        return serialization.serialize_layer(layer)
+    except TypeError:  # a user layer whose config holds objects (layers, arrays)
+        if objects.layer_classes().get(type(layer).__name__) is type(layer):
+            raise
+    # As Keras: the config's values serialized one by one (a nested layer becomes its
+    # reference dict, an array its `__numpy__` entry), then the usual layer entry.
+    config = serialize_keras_object(layer.get_config())
+    cls = type(layer)
+    entry = {"module": cls.__module__, "class_name": cls.__name__,
+             "config": serialization._keras_layer_config(layer, config),
+             "registered_name": registration.get_registered_name(cls)}  # fmt: skip
+    build = serialization._build_config(layer)
+    if build is not None:
+        entry["build_config"] = build
+    return entry
+
+
+def _serialize_data(obj: Any) -> Any:
+    """Keras's entries for plain data (arrays, tensors, bytes, slices, `...`), or
+    `_NOT_DATA` for anything else."""
+    import numpy as np
+    import torch
+
+    if isinstance(obj, bytes):
+        return {"class_name": "__bytes__", "config": {"value": obj.decode("utf-8")}}
+    if isinstance(obj, slice):
+        config = {key: serialize_keras_object(getattr(obj, key)) for key in ("start", "stop",
+                  "step")}  # fmt: skip
+        return {"class_name": "__slice__", "config": config}
+    if obj is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(obj, torch.Tensor):
+        array = obj.detach().cpu().numpy()
+        return {"class_name": "__tensor__",
+                "config": {"value": array.tolist(), "dtype": str(array.dtype)}}  # fmt: skip
+    if type(obj).__module__ == np.__name__:
+        if isinstance(obj, np.ndarray) and obj.ndim > 0:
+            return {"class_name": "__numpy__",
+                    "config": {"value": obj.tolist(), "dtype": str(obj.dtype)}}  # fmt: skip
+        return obj.item()  # a NumPy scalar (or 0-d array) as a Python number
+    return _NOT_DATA
+
+
+def _main_module_as_none(entry: Any) -> Any:
+    """Keras writes no module for a class defined in the running script (`__main__`)."""
+    if isinstance(entry, dict) and entry.get("module") == "__main__":
+        entry["module"] = None
+    return entry
 
 
 def deserialize_keras_object(
@@ -91,6 +155,11 @@ def deserialize_keras_object(
         ModelFileError: The config is malformed or names a class that is not known.
     """
     ctx = Context(custom_objects=dict(custom_objects or {}), safe_mode=safe_mode)
+    if isinstance(config, str):
+        # A name given in custom_objects, a scope or the registry is that object, as Keras.
+        found = ctx.lookup(config)
+        if found is not None:
+            return found
     return _deserialize(config, ctx, "$")
 
 
@@ -104,6 +173,9 @@ def _deserialize(config: Any, ctx: Context, where: str) -> Any:
     if "class_name" not in config or "config" not in config:
         return {key: _deserialize(value, ctx, f"{where}.{key}") for key, value in config.items()}
     objects.audit(config, ctx)
+    data = _deserialize_data(config, ctx, where)
+    if data is not _NOT_DATA:
+        return data
     if config["class_name"] == "function":
         return objects.resolve_function(config, ("activation", "loss", "metric"), ctx, where)
     family = _family(config.get("module"))
@@ -116,3 +188,29 @@ def _deserialize(config: Any, ctx: Context, where: str) -> Any:
                 return objects.instantiate(cls, config["config"] or {}, ctx, where, False)
         raise ctx.error(where, f"unknown class {config['class_name']!r}; pass it in custom_objects")
     return objects.deserialize_object(config, family, ctx, where)
+
+
+def _deserialize_data(config: dict[str, Any], ctx: Context, where: str) -> Any:
+    """The value of one of Keras's plain-data entries, or `_NOT_DATA` for other entries."""
+    import numpy as np
+    import torch
+
+    name, inner = config["class_name"], config["config"] or {}
+    if name not in ("__numpy__", "__tensor__", "__bytes__", "__slice__", "__ellipsis__",
+                    "__lambda__"):  # fmt: skip
+        return _NOT_DATA
+    if name == "__lambda__":
+        return objects.load_lambda(config, ctx, where)  # refused in safe mode
+    if not isinstance(inner, dict):
+        raise ctx.error(where, f"malformed {name} entry: its config is {inner!r:.100}")
+    if name == "__numpy__":
+        return np.array(inner.get("value"), dtype=inner.get("dtype"))
+    if name == "__tensor__":
+        return torch.as_tensor(np.array(inner.get("value"), dtype=inner.get("dtype")))
+    if name == "__bytes__":
+        return str(inner.get("value", "")).encode("utf-8")
+    if name == "__ellipsis__":
+        return Ellipsis
+    parts = [_deserialize(inner.get(key), ctx, f"{where}.config.{key}")
+             for key in ("start", "stop", "step")]  # fmt: skip
+    return slice(*parts)

@@ -109,11 +109,15 @@ def _stack() -> list[dict[str, Any]]:
     return _scopes.stack
 
 
-def get_registered_object(name: str | None, custom_objects: Mapping[str, Any] | None = None) -> Any:
+def get_registered_object(
+    name: str | None,
+    custom_objects: Mapping[str, Any] | None = None,
+    module_objects: Mapping[str, Any] | None = None,
+) -> Any:
     """The object a file may refer to as `name`, or None.
 
     Looks in `custom_objects`, then the active scopes (innermost first), then the
-    registry, exactly in that order; nothing else.
+    registry, then `module_objects` (a table the caller passes, as in Keras); nothing else.
     """
     if not isinstance(name, str):
         return None
@@ -122,4 +126,8 @@ def get_registered_object(name: str | None, custom_objects: Mapping[str, Any] | 
     for scope in reversed(_stack()):
         if name in scope:
             return scope[name]
-    return _REGISTERED.get(name)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if module_objects and name in module_objects:
+        return module_objects[name]
+    return None

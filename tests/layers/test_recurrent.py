@@ -153,7 +153,7 @@ def test_bidirectional_merge_modes_match_keras(merge_mode, name):
 
 def _shape(value):
     if isinstance(value, list | tuple) and value and isinstance(value[0], list | tuple):
-        return [tuple(v) for v in value]
+        return type(value)(tuple(v) for v in value)  # Keras's list or tuple, as it is
     return tuple(value)
 
 
