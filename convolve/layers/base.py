@@ -92,6 +92,11 @@ class WeightSpec:
     constraint: Any = None
     path: str | None = None  # Keras's path (the layers it was built in, then its name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "regularizer" and value is not None:
+            _note_loss_source()
+        object.__setattr__(self, name, value)
+
 
 class Weight(nn.Parameter):
     """A layer's weight: a plain `nn.Parameter` to torch (a buffer when not trainable), with
@@ -205,6 +210,17 @@ class _CallContext:
 # (empty, the common case, costs nothing per call).
 _ADDED_LOSS_HOLDERS: weakref.WeakSet = weakref.WeakSet()
 
+# Whether any layer in the process may ever report a loss: set for good once a weight with
+# a regularizer, an activity regularizer, an `add_loss` or a class with its own `losses`
+# appears. While it is unset, `Layer.losses` is empty without walking the sublayers.
+_LOSS_SOURCES_SEEN = False
+
+
+def _note_loss_source() -> None:
+    global _LOSS_SOURCES_SEEN
+    _LOSS_SOURCES_SEEN = True
+
+
 _CALL_CONTEXT: contextvars.ContextVar[_CallContext | None] = contextvars.ContextVar(
     "convolve_layer_call", default=None
 )
@@ -252,6 +268,8 @@ class Layer(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "losses" in cls.__dict__:
+            _note_loss_source()
         build = cls.__dict__.get("build")
         if build is not None and not hasattr(build, "_in_name_scope"):
             cls.build = _in_name_scope(build)
@@ -312,6 +330,8 @@ class Layer(nn.Module):
             self._declared_input_shape = (batch_size, input_dim)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "activity_regularizer" and value is not None:
+            _note_loss_source()
         modules = self.__dict__.get("_modules")
         if modules is not None and name in modules and name in self.__dict__:
             del modules[name]  # a tracked container's registration; see below
@@ -350,9 +370,15 @@ class Layer(nn.Module):
                 specs.append(WeightSpec(value.name, name, value.trainable, layout))
 
     def __getattr__(self, name: str) -> Any:
-        aliases = self.__dict__.get("_weight_aliases")
+        found = self.__dict__
+        aliases = found.get("_weight_aliases")
         if aliases is not None and name in aliases:
             return getattr(self, aliases[name])
+        # nn.Module's own lookup (parameters, buffers, modules), without its extra call.
+        for registry in ("_parameters", "_buffers", "_modules"):
+            held = found.get(registry)
+            if held is not None and name in held:
+                return held[name]
         return super().__getattr__(name)
 
     def _held_as(self, tensor: torch.Tensor) -> str | None:
@@ -709,6 +735,7 @@ class Layer(nn.Module):
                     f"Layer '{self.name}': `add_loss()` can only be called from inside "
                     f"`build()` or `call()`, on a tensor input. Received invalid value: {value!r}"
                 )
+        _note_loss_source()
         added = self.__dict__.setdefault("_added_losses", [])
         added.extend(values)
         _ADDED_LOSS_HOLDERS.add(self)
@@ -726,6 +753,8 @@ class Layer(nn.Module):
     def losses(self) -> list[torch.Tensor]:
         """Losses from `add_loss` and the regularization penalties of this layer and its
         sublayers, for the current weights."""
+        if not _LOSS_SOURCES_SEEN:
+            return []  # no layer anywhere has a regularizer or has added a loss
         penalties = list(self.__dict__.get("_added_losses", ()))
         penalties.extend(self._activity_losses)
         for spec, tensor in self._own_weights():
@@ -770,10 +799,21 @@ class Layer(nn.Module):
 
     def build_for(self, input_shape: Any) -> None:
         """Validates `input_shape` and builds once (what calling the layer does)."""
+        found = self.__dict__
+        built = found.get("_build_input_shape")
+        checked = found.get("_checked_input_shape")
+        # The shape the last call passed the checks with, for the same build: the checks
+        # depend on nothing else, so they would pass again. Only plain sizes are kept:
+        # comparing symbolic ones (export, compile) would pin them to one value.
+        plain = _is_shape(input_shape)
+        if plain and checked is not None and checked[1] is built and checked[0] == input_shape:
+            return
         for shape in _shape_leaves(input_shape):
             self._check_input_rank(shape)
         if self._build_input_shape is not None:
             self._check_built_shape(input_shape)
+            if plain:
+                found["_checked_input_shape"] = (input_shape, self._build_input_shape)
             return
         if self.built and not self._built_at_init:
             return
@@ -827,19 +867,32 @@ class Layer(nn.Module):
 
     def forward(self, inputs: Any, *args: Any, training: bool | None = None, **kwargs: Any):
         """Calls the layer on Keras-layout data (tensors or arrays) or symbolic tensors."""
-        if is_symbolic(inputs) or (args and is_symbolic(args)):
+        one_tensor = isinstance(inputs, torch.Tensor)  # the common case, kept cheap
+        if (not one_tensor and is_symbolic(inputs)) or (args and is_symbolic(args)):
             return self._symbolic_call(inputs, *args, training=training, **kwargs)
         previous_mask = self._take_mask(inputs, kwargs, args)
-        inputs = _tree.map_structure(self._as_input_tensor, inputs)
+        if one_tensor:
+            inputs = self._as_input_tensor(inputs)
+        else:
+            inputs = _tree.map_structure(self._as_input_tensor, inputs)
         if self.__dict__.get("input_spec") is not None:  # a layer's own InputSpec
             assert_input_compatibility(self.input_spec, inputs, self.name)
-        self.build_for(_tree.map_structure(_keras_shape_of, inputs))
+        if one_tensor:
+            self.build_for((None, *inputs.shape[1:]))
+        else:
+            self.build_for(_tree.map_structure(_keras_shape_of, inputs))
         inputs = self._place(inputs)
         self._clear_activity_losses()
         if not self._engine_layout:
             if args:  # tensors and arrays after the first argument become tensors too
                 args = self._place(_tree.map_structure(self._positional_tensor, args))
             out = self._invoke(inputs, args, kwargs, training)
+        elif one_tensor:
+            out = self._invoke(_to_engine_input(inputs), args, kwargs, training)
+            if isinstance(out, torch.Tensor):
+                out = _to_user_keeping_mask(out)
+            else:
+                out = _tree.map_structure(_to_user_keeping_mask, out)
         else:
             engine_in = _tree.map_structure(_to_engine_input, inputs)
             out = self._invoke(engine_in, args, kwargs, training)
@@ -939,12 +992,20 @@ class Layer(nn.Module):
 
     def _place(self, inputs: Any) -> Any:
         """Moves inputs to the device holding this layer's weights."""
-        tensor = next(iter(self.parameters()), None)
-        if tensor is None:
-            tensor = next(iter(self.buffers()), None)
+        found = self.__dict__
+        if found["_modules"]:  # sublayers: the first weight anywhere in the tree
+            tensor = next(iter(self.parameters()), None)
+            if tensor is None:
+                tensor = next(iter(self.buffers()), None)
+        else:  # a leaf layer: its own first weight, without walking modules
+            tensor = next((p for p in found["_parameters"].values() if p is not None), None)
+            if tensor is None:
+                tensor = next((b for b in found["_buffers"].values() if b is not None), None)
         if tensor is None:
             return inputs
         device = tensor.device
+        if isinstance(inputs, torch.Tensor):  # the common case: one tensor
+            return inputs if inputs.device == device else inputs.to(device, non_blocking=True)
         return _tree.map_structure(
             lambda t: (
                 t.to(device, non_blocking=True)

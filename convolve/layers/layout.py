@@ -10,6 +10,9 @@ meaning depends on it (Flatten, Reshape, Dense on a feature map), never per laye
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import torch
 
 
@@ -58,6 +61,14 @@ def feature_map_format(x: torch.Tensor) -> torch.Tensor:
 
 def channels_last_strides(shape: torch.Size) -> tuple[int, ...]:
     """Strides of an engine tensor `(N, C, *spatial)` stored as `(N, *spatial, C)`."""
+    # Plain sizes (torch.Size too) are remembered, as a model meets few shapes; symbolic
+    # sizes (export, compile) are not hashed, which would pin them to one value.
+    if isinstance(shape, tuple) and all(type(d) is int for d in shape):
+        return _cached_channels_last_strides(shape)
+    return _channels_last_strides(shape)
+
+
+def _channels_last_strides(shape: Any) -> tuple[int, ...]:
     order = [0, *range(2, len(shape)), 1]  # dims from outermost to innermost in memory
     strides = [0] * len(shape)
     step = 1
@@ -65,6 +76,9 @@ def channels_last_strides(shape: torch.Size) -> tuple[int, ...]:
         strides[dim] = step
         step *= max(int(shape[dim]), 1)
     return tuple(strides)
+
+
+_cached_channels_last_strides = functools.lru_cache(maxsize=256)(_channels_last_strides)
 
 
 def engine_axis(axis: int, rank: int) -> int:

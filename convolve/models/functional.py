@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from convolve import _tree
@@ -200,22 +201,22 @@ class Functional(Model):
             )
         values = {id(t): v for t, v in zip(self._input_tensors, flat, strict=True)}
         done: set[int] = set()
-        for node in self._nodes:
-            if id(node) in done:
+        for node, one_input, kwargs, built_training, consumer in self._call_plan():
+            if done and id(node) in done:
                 continue
-            args = _tree.pack_like(
-                node.args,
-                [
-                    values[id(t)] if isinstance(t, KerasTensor) else t
-                    for t in _tree.flatten(node.args)
-                ],
-            )
-            kwargs = dict(node.kwargs)
+            if one_input is not None:  # the node's input is one tensor
+                args = values[id(one_input)]
+            else:
+                args = _tree.pack_like(
+                    node.args,
+                    [
+                        values[id(t)] if isinstance(t, KerasTensor) else t
+                        for t in _tree.flatten(node.args)
+                    ],
+                )
             # As in Keras, a model called with `training` (fit: True, predict and evaluate:
             # False) overrides the flag a layer was given when the graph was built.
-            node_training = kwargs.pop("training", None) if training is None else training
-            kwargs.pop("training", None)
-            consumer = self._sole_consumers.get(id(node))
+            node_training = built_training if training is None else training
             if consumer is not None and pool_first.pools_first(node.layer, consumer.layer):
                 consumer_training = (
                     consumer.kwargs.get("training") if training is None else training
@@ -233,14 +234,38 @@ class Functional(Model):
                 out = node.layer.engine_call(args, node_training, extra_args=extra, **kwargs)
             else:
                 out = node.layer.engine_call(args, node_training, **kwargs)
-            for tensor, value in zip(node.output_tensors, _tree.flatten(out), strict=True):
-                values[id(tensor)] = value
+            outputs_of_node = node.output_tensors
+            if len(outputs_of_node) == 1 and isinstance(out, torch.Tensor):
+                values[id(outputs_of_node[0])] = out
+            else:
+                for tensor, value in zip(outputs_of_node, _tree.flatten(out), strict=True):
+                    values[id(tensor)] = value
         outputs = _tree.pack_like(
             self._outputs_struct, [values[id(t)] for t in self._output_tensors]
         )
         if isinstance(outputs, list | tuple) and len(outputs) == 1:
             return outputs[0]  # as Keras's call returns `outputs=[x]`: the tensor itself
         return _sorted_dicts(outputs)
+
+    def _call_plan(self) -> list[tuple]:
+        """Per node, what `call` needs that does not change between calls: the node, its
+        one input tensor (None for other arguments; the tensor, not its id, so that a
+        copied model's plan names its own tensors), its keyword arguments
+        without `training`, the `training` it was given when the graph was built, and the
+        node it may fuse with. Worked out again when the node list is replaced."""
+        found = self.__dict__
+        plan = found.get("_call_plan_cache")
+        nodes = self._nodes
+        if plan is not None and plan[0] is nodes and plan[1] == len(nodes):
+            return plan[2]
+        steps = []
+        for node in nodes:
+            one_input = node.args if isinstance(node.args, KerasTensor) else None
+            kwargs = {k: v for k, v in node.kwargs.items() if k != "training"}
+            consumer = self._sole_consumers.get(id(node))
+            steps.append((node, one_input, kwargs, node.kwargs.get("training"), consumer))
+        found["_call_plan_cache"] = (nodes, len(nodes), steps)
+        return steps
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return _tree.map_structure(lambda t: t.shape, self._outputs_struct)
