@@ -285,7 +285,9 @@ class Trainer:
     def train_step(self, data: Any) -> dict[str, torch.Tensor]:
         """One optimisation step on a batch: forward, loss, backward, update, metrics."""
         x, y, sample_weight = data_adapter.unpack(data)
-        y_pred = self(x, training=True)
+        # As Keras: a model whose call() takes no `training` is called without it, so the
+        # layers inside run as they do by default (BatchNormalization in inference mode).
+        y_pred = self(x, training=True) if self._call_takes_training else self(x)  # type: ignore[attr-defined]
         self.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
         loss = self._compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
@@ -299,7 +301,12 @@ class Trainer:
             self.optimizer.scale_loss(loss).backward()
             if self._nonfinite_raise:
                 self._check_finite_gradients()
-            self.optimizer.step()
+            if _overrides_apply(self.optimizer):  # a user's apply(), which Keras's step calls
+                weights = self.trainable_weights  # type: ignore[attr-defined]
+                with torch.no_grad():
+                    self.optimizer.apply([w.grad for w in weights], weights)
+            else:
+                self.optimizer.step()
         else:  # Keras: the loss and metrics are logged; no update, no iteration counted
             warnings.warn("The model does not have any trainable weights.", stacklevel=2)
         return self.compute_metrics(x, y, y_pred, sample_weight)
@@ -1007,3 +1014,17 @@ def _capped_epochs(epochs: int) -> int:
 def _validates_after(epoch: int, freq: int | list[int]) -> bool:
     """Keras's rule: every `freq` epochs, or after the listed epochs (counted from 1)."""
     return epoch + 1 in freq if isinstance(freq, list | tuple) else (epoch + 1) % freq == 0
+
+
+@functools.cache
+def _apply_is_users(optimizer_type: type) -> bool:
+    for cls in optimizer_type.__mro__:
+        if "apply" in cls.__dict__:
+            return not cls.__module__.startswith("convolve.")
+    return False
+
+
+def _overrides_apply(optimizer: Any) -> bool:
+    """Whether `optimizer`'s class (a user's subclass) defines its own `apply()`: Keras's
+    training step calls `apply`, so such an override must see every update."""
+    return _apply_is_users(type(optimizer))
