@@ -125,7 +125,7 @@ def filter_patterns(
     for _ in range(steps):
         x.requires_grad_(True)
         with torch.enable_grad():
-            (out,) = features(x, training=False)  # the extractor returns a list
+            out = features(x, training=False)  # one output: the tensor itself, as Keras
             h, w = out.shape[1:3]
             # The border of a map sees padding, not the image: leave it out of the objective.
             bh, bw = (h // 8, w // 8) if min(h, w) >= 8 else (0, 0)
