@@ -297,6 +297,8 @@ _ALIASES = {
     "glorot_normal": GlorotNormal, "he_uniform": HeUniform, "he_normal": HeNormal,
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
     "identity": Identity,
+    # Keras's short aliases
+    "normal": RandomNormal, "uniform": RandomUniform, "one": Ones, "zero": Zeros,
 }  # fmt: skip
 
 # Keras's lowercase names, bound to the classes: `initializers.he_normal()` is a HeNormal.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from convolve import initializers, regularizers
+from convolve import initializers, layers, regularizers
 
 
 @pytest.mark.parity
@@ -117,3 +117,12 @@ def test_regularizers_deserialize_errors() -> None:
         regularizers.deserialize({"class_name": "Nope", "config": {}})
     with pytest.raises(ValueError, match="received config=None"):
         regularizers.deserialize(None)
+
+
+@pytest.mark.parametrize("alias", ["normal", "uniform", "one", "zero"])
+def test_kerass_short_aliases_name_the_same_initializers(alias):
+    theirs = type(keras.initializers.get(alias)).__name__
+    assert type(initializers.get(alias)).__name__ == theirs
+    layer = layers.Dense(2, kernel_initializer=alias)
+    layer.build((None, 3))
+    assert layer.get_config()["kernel_initializer"]["class_name"] == theirs

@@ -68,6 +68,11 @@ def serialize_keras_object(obj: Any) -> Any:
         name = serialized if isinstance(serialized, str) else serialized["config"]
         return {"module": "builtins", "class_name": "function", "config": name,
                 "registered_name": "function"}  # fmt: skip
+    if not hasattr(obj, "get_config") and not callable(getattr(obj, "fn", None)):
+        raise TypeError(
+            f"Cannot serialize object {obj!r} of type {type(obj)}. To be serializable, a "
+            "class must implement the `get_config()` method."
+        )
     path = _family_path(type(obj).__module__)
     keras_module = "keras." + ".".join(
         path[:2] if path[:2] == ["optimizers", "schedules"] else path[:1]

@@ -20,7 +20,7 @@ built.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -108,7 +108,24 @@ def _keras_layer_config(layer: Any, config: dict[str, Any]) -> dict[str, Any]:
         config["dtype"] = dtype_policy(config["dtype"])
     for key in _NOT_IN_KERAS.get(type(layer).__name__, ()):
         config.pop(key, None)
-    return json.loads(json.dumps(config))  # tuples become lists, as in a file
+    # Tuples become lists, as in a file; values JSON lacks (arrays, tensors, nested layers
+    # in a user layer's config) take Keras's entries.
+    return json.loads(json.dumps(config, default=_keras_entry_of(layer)))
+
+
+def _keras_entry_of(layer: Any) -> Callable[[Any], Any]:
+    def entry(value: Any) -> Any:
+        from convolve.saving.keras_objects import serialize_keras_object
+
+        try:
+            return serialize_keras_object(value)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"Layer '{layer.name}' ({type(layer).__name__}): its get_config() holds "
+                f"{value!r:.80} of type {type(value).__name__}, which cannot be saved: {err}"
+            ) from None
+
+    return entry
 
 
 def _shape_list(shape: Any) -> Any:
