@@ -560,6 +560,14 @@ class Optimizer:
         self.apply(list(grads), list(variables))
         return self._iterations
 
+    def _require_built_for_bare_grads(self) -> None:
+        """`apply(grads)` without variables needs the parameters of an earlier build."""
+        if not self.built:
+            raise ValueError(
+                "When passing `grads` without `variables`, the optimizer must already "
+                "be built on a list of variables. Call `optimizer.build(params)` first."
+            )
+
     @torch.compiler.disable
     def apply(
         self, grads: Sequence[Tensor | None], trainable_variables: Iterable[Tensor] | None = None
@@ -575,11 +583,7 @@ class Optimizer:
         if not grads:
             return
         if trainable_variables is None:
-            if not self.built:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer must already "
-                    "be built on a list of variables. Call `optimizer.build(params)` first."
-                )
+            self._require_built_for_bare_grads()
             if len(grads) != len(self._params):
                 raise ValueError(
                     f"Received {len(grads)} gradients, but {type(self).__name__} "

@@ -294,11 +294,7 @@ class MultiOptimizer(Optimizer):
         if not grads:
             return
         if trainable_variables is None:
-            if not self.built:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer must already "
-                    "be built on a list of variables. Call `optimizer.build(params)` first."
-                )
+            self._require_built_for_bare_grads()
             params = list(self._params)
         else:
             params, names = self._as_param_list(trainable_variables)
