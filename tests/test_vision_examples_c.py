@@ -18,6 +18,14 @@ import convolve
 pytestmark = pytest.mark.parity
 
 
+@pytest.fixture(autouse=True)
+def fresh_names():
+    """Both libraries start naming layers and models afresh, so that names compare
+    whatever ran earlier in the process."""
+    keras.backend.clear_session()
+    convolve.backend.clear_session()
+
+
 def _np(t):
     return np.asarray(keras.ops.convert_to_numpy(t.detach() if hasattr(t, "detach") else t))
 

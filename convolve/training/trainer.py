@@ -68,6 +68,7 @@ class Trainer:
         self.jit_compile = False
         self.run_eagerly = False
         self._compiled_loss: CompiledLoss | None = None
+        self._users_apply = False  # whether the optimizer is a user subclass with its own apply()
         self._compiled_metrics: CompileMetrics | None = None
         self._loss_tracker: Any = None
         self._compile_config: dict[str, Any] | None = None
@@ -142,6 +143,8 @@ class Trainer:
             self.optimizer = mixed_precision.LossScaleOptimizer(
                 self.optimizer, name="loss_scale_optimizer"
             )
+        # Decided here, once, rather than in the (possibly compiled) step.
+        self._users_apply = _overrides_apply(self.optimizer)
         output_names = self._output_names()
         # As in Keras, compiling again without a loss (or without metrics) keeps those
         # of the previous compile, trackers and all.
@@ -301,7 +304,7 @@ class Trainer:
             self.optimizer.scale_loss(loss).backward()
             if self._nonfinite_raise:
                 self._check_finite_gradients()
-            if _overrides_apply(self.optimizer):  # a user's apply(), which Keras's step calls
+            if self._users_apply:  # a user's apply(), which Keras's step calls
                 weights = self.trainable_weights  # type: ignore[attr-defined]
                 with torch.no_grad():
                     self.optimizer.apply([w.grad for w in weights], weights)
@@ -1016,15 +1019,10 @@ def _validates_after(epoch: int, freq: int | list[int]) -> bool:
     return epoch + 1 in freq if isinstance(freq, list | tuple) else (epoch + 1) % freq == 0
 
 
-@functools.cache
-def _apply_is_users(optimizer_type: type) -> bool:
-    for cls in optimizer_type.__mro__:
-        if "apply" in cls.__dict__:
-            return not cls.__module__.startswith("convolve.")
-    return False
-
-
 def _overrides_apply(optimizer: Any) -> bool:
     """Whether `optimizer`'s class (a user's subclass) defines its own `apply()`: Keras's
     training step calls `apply`, so such an override must see every update."""
-    return _apply_is_users(type(optimizer))
+    for cls in type(optimizer).__mro__:
+        if "apply" in cls.__dict__:
+            return not cls.__module__.startswith("convolve.")
+    return False
