@@ -528,12 +528,16 @@ class Layer(nn.Module):
         if config and config.get("input_shape") is not None:
             self.build_for(_shape_tuple(config["input_shape"]))
         elif config and isinstance(config.get("shapes_dict"), dict) and not self.built:
-            # A `build(self, a_shape, b_shape)`: the shapes by name, as Keras records them.
             shapes = {k: _shape_tuple(v) for k, v in config["shapes_dict"].items()}
-            self.build(**shapes)
-            self._build_input_shape = next(iter(shapes.values()), None)
-            self.__dict__["_build_shapes_dict"] = shapes
-            self.built = True
+            self._build_by_shape_names(shapes, next(iter(shapes.values()), None))
+
+    def _build_by_shape_names(self, shapes: dict[str, Any], first_shape: Any) -> None:
+        """Builds a `build(self, a_shape, b_shape)` with the shapes by name, as Keras does
+        for a call on several arguments; `first_shape` is recorded as the build shape."""
+        self.build(**shapes)
+        self._build_input_shape = first_shape
+        self.__dict__["_build_shapes_dict"] = shapes
+        self.built = True
 
     @auto_config.default_config
     def get_config(self) -> dict[str, Any]:
@@ -1069,19 +1073,16 @@ class Layer(nn.Module):
             if name is not None and is_symbolic(value)
         }
         first_shape = shapes[0]
-        build_kwargs = _shape_arguments(self.build, "build", shapes_dict, first_shape, self)
+        build_kwargs = _shape_arguments(self.build, "build", shapes_dict, self)
         if build_kwargs is None or self._build_input_shape is not None or self.built:
             self.build_for(first_shape)
         else:
             for shape in _shape_leaves(first_shape):
                 self._check_input_rank(shape)
-            self.build(**build_kwargs)
-            self._build_input_shape = first_shape
-            self.__dict__["_build_shapes_dict"] = build_kwargs
-            self.built = True
+            self._build_by_shape_names(build_kwargs, first_shape)
         if type(self).compute_output_shape is not Layer.compute_output_shape:
             shape_kwargs = _shape_arguments(
-                self.compute_output_shape, "compute_output_shape", shapes_dict, first_shape, self
+                self.compute_output_shape, "compute_output_shape", shapes_dict, self
             )
             if shape_kwargs is None:  # one parameter: the first argument's shape
                 output = self.compute_output_shape(first_shape)
@@ -1128,11 +1129,7 @@ class Layer(nn.Module):
             return torch.zeros([1 if d is None else d for d in shape])
 
         inputs = _map_shapes(zeros, input_shapes)
-        previous = (
-            _tree.map_structure(lambda t: torch.ones(t.shape[:-1], dtype=torch.bool), inputs)
-            if masked
-            else None
-        )
+        previous = _tree.map_structure(_all_true_mask, inputs) if masked else None
         try:
             with torch.no_grad():
                 mask = self.compute_mask(inputs, previous)
@@ -1211,9 +1208,7 @@ class _PositionalTrace:
         return self.layer._invoke(first, tuple(rest), options, training)
 
 
-def _shape_arguments(
-    fn: Callable, what: str, shapes_dict: dict, first_shape: Any, layer: Layer
-) -> dict | None:
+def _shape_arguments(fn: Callable, what: str, shapes_dict: dict, layer: Layer) -> dict | None:
     """How Keras hands the shapes of a call on several arguments to `build` or
     `compute_output_shape`: None where `fn` takes one shape (the first argument's),
     else the shapes by parameter name, each `<call argument>_shape`."""

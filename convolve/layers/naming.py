@@ -28,6 +28,18 @@ def reset_names() -> None:
     _counters.clear()
 
 
+@contextlib.contextmanager
+def names_kept() -> Iterator[None]:
+    """Whatever is created inside uses up no automatic names: the numbering afterwards
+    goes on as if it had not been."""
+    saved = dict(_counters)
+    try:
+        yield
+    finally:
+        _counters.clear()
+        _counters.update(saved)
+
+
 # The name scopes open now: the layers being built (outermost first) and `name_scope`s.
 SCOPES: list[str] = []
 _OWNERS: list[object] = []  # who opened each scope, so a layer's nested build opens one

@@ -200,6 +200,10 @@ class Functional(Model):
                 f"received {len(flat)}."
             )
         values = {id(t): v for t, v in zip(self._input_tensors, flat, strict=True)}
+
+        def value_of(t: Any) -> Any:  # a graph tensor's value; constants as they are
+            return values[id(t)] if isinstance(t, KerasTensor) else t
+
         done: set[int] = set()
         for node, one_input, kwargs, built_training, consumer in self._call_plan():
             if done and id(node) in done:
@@ -207,13 +211,7 @@ class Functional(Model):
             if one_input is not None:  # the node's input is one tensor
                 args = values[id(one_input)]
             else:
-                args = _tree.pack_like(
-                    node.args,
-                    [
-                        values[id(t)] if isinstance(t, KerasTensor) else t
-                        for t in _tree.flatten(node.args)
-                    ],
-                )
+                args = _tree.pack_like(node.args, [value_of(t) for t in _tree.flatten(node.args)])
             # As in Keras, a model called with `training` (fit: True, predict and evaluate:
             # False) overrides the flag a layer was given when the graph was built.
             node_training = built_training if training is None else training
@@ -225,12 +223,7 @@ class Functional(Model):
                 done.add(id(consumer))
                 node = consumer  # what was computed is the consumer's output
             elif node.extra_args:  # `layer(a, b)`: several positional arguments
-                extra = tuple(
-                    _tree.map_structure(
-                        lambda t: values[id(t)] if isinstance(t, KerasTensor) else t, arg
-                    )
-                    for arg in node.extra_args
-                )
+                extra = tuple(_tree.map_structure(value_of, arg) for arg in node.extra_args)
                 out = node.layer.engine_call(args, node_training, extra_args=extra, **kwargs)
             else:
                 out = node.layer.engine_call(args, node_training, **kwargs)

@@ -342,17 +342,13 @@ def _check_against_file(config: Any, ctx: Context, dry_load: Callable[[Any], Non
 
     # The skeleton's layers must not use up automatic names: the loaded model's layers get
     # the names Keras gives them (`dense_4` after `dense_3`, not `dense_8`).
-    counters = dict(naming._counters)
     try:
-        with torch.device("meta"):
+        with naming.names_kept(), torch.device("meta"):
             skeleton = serialization.layer_from_config(config, ctx, "$")
     except (NotImplementedError, RuntimeError) as err:
         if "meta" not in str(err).lower():
             raise
         return  # a user layer that cannot be built without data; checked while loading
-    finally:
-        naming._counters.clear()
-        naming._counters.update(counters)
     dry_load(skeleton)
 
 
