@@ -13,7 +13,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from convolve.saving import objects, registration, serialization
+from convolve.saving import objects, serialization
 from convolve.saving.objects import Context
 
 _PLAIN = (str, int, float, bool)
@@ -60,7 +60,8 @@ def serialize_keras_object(obj: Any) -> Any:
     if data is not _NOT_DATA:
         return data
     if isinstance(obj, Layer):
-        return _main_module_as_none(_serialize_layer(obj))
+        # values JSON lacks in its config (arrays, nested layers) take Keras's entries
+        return _main_module_as_none(serialization.serialize_layer(obj))
     if isinstance(obj, types.FunctionType | types.BuiltinFunctionType):
         # Keras writes every named function alike: its registered name (or `__name__`)
         # under the `function` class of `builtins`.
@@ -85,25 +86,6 @@ def serialize_keras_object(obj: Any) -> Any:
 
 
 _NOT_DATA = object()
-
-
-def _serialize_layer(layer: Any) -> dict[str, Any]:
-    try:
-        return serialization.serialize_layer(layer)
-    except TypeError:  # a user layer whose config holds objects (layers, arrays)
-        if objects.layer_classes().get(type(layer).__name__) is type(layer):
-            raise
-    # As Keras: the config's values serialized one by one (a nested layer becomes its
-    # reference dict, an array its `__numpy__` entry), then the usual layer entry.
-    config = serialize_keras_object(layer.get_config())
-    cls = type(layer)
-    entry = {"module": cls.__module__, "class_name": cls.__name__,
-             "config": serialization._keras_layer_config(layer, config),
-             "registered_name": registration.get_registered_name(cls)}  # fmt: skip
-    build = serialization._build_config(layer)
-    if build is not None:
-        entry["build_config"] = build
-    return entry
 
 
 def _serialize_data(obj: Any) -> Any:
