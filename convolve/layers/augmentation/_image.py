@@ -31,7 +31,7 @@ from convolve.layers.symbolic import is_symbolic
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
-_DICT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
+DICT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
 
 
 # --------------------------------------------------------------------- argument checks
@@ -368,7 +368,7 @@ class ImageLayer(Layer):
                     f"Layer '{self.name}' ({type(self).__name__}): a dict input needs an "
                     f"'images' entry; received keys {sorted(input_shape)}"
                 )
-            unknown = sorted(set(input_shape) - set(_DICT_KEYS))
+            unknown = sorted(set(input_shape) - set(DICT_KEYS))
             if unknown:
                 raise ValueError(
                     f"Layer '{self.name}' ({type(self).__name__}): dict inputs may hold "
@@ -469,15 +469,19 @@ class ImageLayer(Layer):
             )
         return out
 
-    def _call_boxes(
-        self, given: dict, transformation: Any, training: bool, image_size: tuple[int, int]
-    ) -> dict:
+    def _require_box_format(self) -> None:
+        """Boxes need `bounding_box_format`, as in Keras."""
         if not self.bounding_box_format:
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) received an input with a "
                 "'bounding_boxes' key but no bounding box format: pass one, e.g. "
                 f"{type(self).__name__}(..., bounding_box_format='xyxy')"
             )
+
+    def _call_boxes(
+        self, given: dict, transformation: Any, training: bool, image_size: tuple[int, int]
+    ) -> dict:
+        self._require_box_format()
         # Boxes came through the engine-layout conversion with the images: undo it here.
         boxes = layout.to_user(given["boxes"]).to(torch.float32)
         result = self.transform_bounding_boxes(
@@ -556,6 +560,12 @@ class ImageLayer(Layer):
         if self._keeps_geometry:
             return segmentation_masks
         return self._transform_masks(segmentation_masks, transformation, training)
+
+    def _warped_masks(self, masks: torch.Tensor, transformation: Any) -> torch.Tensor:
+        """Masks through the layer's `_warp(x, transformation, interpolation)`, the
+        resampling its images go through, with nearest interpolation so that class ids stay
+        whole; they keep their dtype."""
+        return self._warp(masks.to(torch.float32), transformation, "nearest").to(masks.dtype)
 
     def _transform_masks(
         self, masks: torch.Tensor, transformation: Any, training: bool

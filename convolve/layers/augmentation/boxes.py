@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from convolve.layers import _conv_utils as cu
 from convolve.layers.augmentation import _image as im
 
-_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
 _BOX_KEYS = ("boxes", "labels")
 
 
@@ -80,7 +79,7 @@ class MaxNumBoundingBoxes(_BoxLayer):
     def _image_shape(self, input_shape: Any) -> Any:
         if not isinstance(input_shape, dict):
             return input_shape
-        unknown = sorted(set(input_shape) - set(_KEYS))
+        unknown = sorted(set(input_shape) - set(im.DICT_KEYS))
         if "images" not in input_shape or unknown:
             raise ValueError(
                 f"Layer '{self.name}' (MaxNumBoundingBoxes): a dict input holds 'images' and "
@@ -101,12 +100,7 @@ class MaxNumBoundingBoxes(_BoxLayer):
     def call(self, inputs: Any, training: bool = False) -> Any:
         if not isinstance(inputs, dict) or "bounding_boxes" not in inputs:
             return inputs
-        if not self.bounding_box_format:
-            raise ValueError(
-                f"Layer '{self.name}' (MaxNumBoundingBoxes) received an input with a "
-                "'bounding_boxes' key but no bounding box format: pass one, e.g. "
-                "MaxNumBoundingBoxes(max_number, bounding_box_format='xyxy')"
-            )
+        self._require_box_format()
         given = inputs["bounding_boxes"]
         boxes, labels = given["boxes"], given["labels"]
         if boxes.ndim != 3 or boxes.shape[-1] != 4 or tuple(labels.shape) != boxes.shape[:2]:

@@ -112,19 +112,16 @@ class _AffineLayer(im.RandomImageLayer):
     def transform_images(self, images, transformation, training=True):
         if not training or transformation is None:
             return images
-        matrix = self._matrix(transformation, images.shape[-2], images.shape[-1])
-        return im.affine_transform(
-            images, matrix, self.interpolation, self.fill_mode, self.fill_value
-        )
+        return self._warp(images, transformation, self.interpolation)
+
+    def _warp(self, x: torch.Tensor, transformation: Any, interpolation: str) -> torch.Tensor:
+        matrix = self._matrix(transformation, x.shape[-2], x.shape[-1])
+        return im.affine_transform(x, matrix, interpolation, self.fill_mode, self.fill_value)
 
     def _transform_masks(self, masks, transformation, training):
         if not training or transformation is None:
             return masks
-        matrix = self._matrix(transformation, masks.shape[-2], masks.shape[-1])
-        out = im.affine_transform(
-            masks.to(torch.float32), matrix, "nearest", self.fill_mode, self.fill_value
-        )
-        return out.to(masks.dtype)
+        return self._warped_masks(masks, transformation)
 
     def get_config(self):
         return {
@@ -467,17 +464,6 @@ class _CropLayer(im.RandomImageLayer):
     def _output_image_shape(self, shape):
         return (shape[0], self.height, self.width, shape[3])
 
-    def _window_boxes(
-        self, boxes: torch.Tensor, top: Any, left: Any, rows: Any, cols: Any
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
-        return im.window_boxes(boxes, top, left, rows, cols, (self.height, self.width))
-
-    def _aspect_boxes(self, boxes: torch.Tensor, height: int, width: int):
-        return im.aspect_boxes(boxes, height, width, (self.height, self.width))
-
-    def _aspect_masks(self, masks: torch.Tensor) -> torch.Tensor:
-        return im.aspect_masks(masks, (self.height, self.width))
-
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
 
@@ -536,14 +522,15 @@ class RandomCrop(_CropLayer):
         return _crop_each(images, top, left, self.height, self.width)
 
     def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        size = (self.height, self.width)
         if transformation is None:
-            return self._aspect_boxes(boxes, height, width)
+            return im.aspect_boxes(boxes, height, width, size)
         top, left = transformation["top"], transformation["left"]
-        return self._window_boxes(boxes, top, left, self.height, self.width)
+        return im.window_boxes(boxes, top, left, self.height, self.width, size)
 
     def _transform_masks(self, masks, transformation, training):
         if transformation is None:
-            return self._aspect_masks(masks)
+            return im.aspect_masks(masks, (self.height, self.width))
         top, left = transformation["top"], transformation["left"]
         return _crop_each(masks, top, left, self.height, self.width)
 
@@ -653,38 +640,29 @@ class RandomResizedCrop(_CropLayer):
     def transform_images(self, images, transformation, training=True):
         if not training or transformation is None:
             return im.smart_resize(images, (self.height, self.width), self.interpolation)
-        return im.affine_transform(
-            images,
-            self._crop_matrix(transformation),
-            self.interpolation,
-            "nearest",
-            output_size=(self.height, self.width),
-        )
+        return self._warp(images, transformation, self.interpolation)
 
-    def _crop_matrix(self, transformation: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _warp(self, x: torch.Tensor, transformation: Any, interpolation: str) -> torch.Tensor:
         top, left, crop_h, crop_w = transformation["boxes"].unbind(1)
         # Output pixel (x, y) reads the crop at half-pixel-centred positions, as a resize does.
         sx, sy = crop_w / self.width, crop_h / self.height
         zeros = torch.zeros_like(sx)
-        return _rows(sx, zeros, left + 0.5 * sx - 0.5, zeros, sy, top + 0.5 * sy - 0.5)
+        matrix = _rows(sx, zeros, left + 0.5 * sx - 0.5, zeros, sy, top + 0.5 * sy - 0.5)
+        return im.affine_transform(
+            x, matrix, interpolation, "nearest", output_size=(self.height, self.width)
+        )
 
     def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
+        size = (self.height, self.width)
         if not training or transformation is None:
-            return self._aspect_boxes(boxes, height, width)
+            return im.aspect_boxes(boxes, height, width, size)
         top, left, crop_h, crop_w = transformation["boxes"].unbind(1)
-        return self._window_boxes(boxes, top, left, crop_h, crop_w)
+        return im.window_boxes(boxes, top, left, crop_h, crop_w, size)
 
     def _transform_masks(self, masks, transformation, training):
         if not training or transformation is None:
-            return self._aspect_masks(masks)
-        out = im.affine_transform(
-            masks.to(torch.float32),
-            self._crop_matrix(transformation),
-            "nearest",
-            "nearest",
-            output_size=(self.height, self.width),
-        )
-        return out.to(masks.dtype)
+            return im.aspect_masks(masks, (self.height, self.width))
+        return self._warped_masks(masks, transformation)
 
     def get_config(self):
         return {

@@ -104,11 +104,14 @@ class RandomPerspective(im.RandomImageLayer):
     def transform_images(self, images, transformation, training=True):
         if not training or transformation is None:
             return images
+        return self._warp(images, transformation, self.interpolation)
+
+    def _warp(self, x: torch.Tensor, transformation: Any, interpolation: str) -> torch.Tensor:
         matrix = homography(transformation["start_points"], transformation["end_points"])
-        grid = perspective_grid(matrix, *images.shape[-2:]).to(images.dtype)
-        warped = im.sample_filled(images, grid, self.interpolation, "zeros", float(self.fill_value))
+        grid = perspective_grid(matrix, *x.shape[-2:]).to(x.dtype)
+        warped = im.sample_filled(x, grid, interpolation, "zeros", float(self.fill_value))
         chosen = transformation["apply_perspective"][:, None, None, None]
-        return torch.where(chosen, warped, images)
+        return torch.where(chosen, warped, x)
 
     def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
         if not training or transformation is None:
@@ -132,10 +135,4 @@ class RandomPerspective(im.RandomImageLayer):
     def _transform_masks(self, masks, transformation, training):
         if not training or transformation is None:
             return masks
-        matrix = homography(transformation["start_points"], transformation["end_points"])
-        grid = perspective_grid(matrix, *masks.shape[-2:])
-        warped = im.sample_filled(
-            masks.to(torch.float32), grid, "nearest", "zeros", float(self.fill_value)
-        )
-        chosen = transformation["apply_perspective"][:, None, None, None]
-        return torch.where(chosen, warped.to(masks.dtype), masks)
+        return self._warped_masks(masks, transformation)
