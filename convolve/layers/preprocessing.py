@@ -140,14 +140,14 @@ class Resizing(_SizedImageLayer):
     def transform_images(self, images, transformation, training=True):
         dtype = images.dtype
         x = images if images.is_floating_point() else images.to(torch.float32)
-        out = self._resized(x, self.interpolation)
+        out = self._warp(x, transformation, self.interpolation)
         if dtype.is_floating_point:
             return out
         if self.interpolation == "bicubic" and dtype == torch.uint8:
             out = out.clamp(0, 255)
         return torch.round(out).to(dtype)
 
-    def _resized(self, x: torch.Tensor, interpolation: str) -> torch.Tensor:
+    def _warp(self, x: torch.Tensor, transformation: Any, interpolation: str) -> torch.Tensor:
         if self.crop_to_aspect_ratio:
             x = im.crop_to_aspect(x, self._size)
         elif self.pad_to_aspect_ratio:
@@ -155,7 +155,7 @@ class Resizing(_SizedImageLayer):
         return im.resize(x, self._size, interpolation, self.antialias)
 
     def _transform_masks(self, masks, transformation, training):
-        return self._resized(masks.to(torch.float32), "nearest").to(masks.dtype)
+        return self._warped_masks(masks, transformation)
 
     def _transform_boxes_xyxy(self, boxes, transformation, training, height, width):
         # Keras's box arithmetic for each mode (a scale and an offset per axis); padding
