@@ -12,28 +12,13 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras
 import numpy as np
 import pytest
+from keras_compare import fit_both as _fit_both
+from keras_compare import fresh_names  # noqa: F401  (the fixture the tests use)
+from keras_compare import to_numpy as _np
 
 import convolve
 
-pytestmark = pytest.mark.parity
-
-
-@pytest.fixture(autouse=True)
-def fresh_names():
-    """Both libraries start naming layers and models afresh, so that names compare
-    whatever ran earlier in the process."""
-    keras.backend.clear_session()
-    convolve.backend.clear_session()
-
-
-def _np(t):
-    return np.asarray(keras.ops.convert_to_numpy(t.detach() if hasattr(t, "detach") else t))
-
-
-def _fit_both(km, cm, x, y, **kwargs):
-    hk = km.fit(x, y, shuffle=False, verbose=0, **kwargs).history
-    hc = cm.fit(x, y, shuffle=False, verbose=0, **kwargs).history
-    return hk, hc
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("fresh_names")]
 
 
 # --------------------------------------------------------------------- Vision Transformer

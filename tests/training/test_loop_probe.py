@@ -9,28 +9,15 @@ import keras
 import numpy as np
 import pytest
 import torch
+from keras_compare import assert_same
 
 import convolve
 
-RTOL, ATOL = 1e-5, 1e-6
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(12, 4)).astype("float32")
 Y_REG = RNG.normal(size=(12, 1)).astype("float32")
 Y_CLS = np.eye(3, dtype="float32")[RNG.integers(0, 3, size=12)]
 Y_INT = RNG.integers(0, 3, size=12)
-
-
-def _same(ours, theirs):
-    if isinstance(theirs, dict):
-        assert list(ours) == list(theirs)
-        for key in theirs:
-            _same(ours[key], theirs[key])
-    elif isinstance(theirs, list | tuple):
-        assert len(ours) == len(theirs)
-        for a, b in zip(ours, theirs, strict=True):
-            _same(a, b)
-    else:
-        np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL)
 
 
 def _weights_for(model, seed=0):
@@ -100,9 +87,9 @@ def _distiller(lib):
 
 def test_a_compute_loss_override_without_training_runs_fit_and_evaluate_as_in_keras():
     ours, theirs = _distiller(convolve), _distiller(keras)
-    _same(ours.fit(X, Y_INT, **FIT).history, theirs.fit(X, Y_INT, **FIT).history)
-    _same(ours.student.get_weights(), theirs.student.get_weights())
-    _same(ours.evaluate(X, Y_INT, verbose=0), theirs.evaluate(X, Y_INT, verbose=0))
+    assert_same(ours.fit(X, Y_INT, **FIT).history, theirs.fit(X, Y_INT, **FIT).history)
+    assert_same(ours.student.get_weights(), theirs.student.get_weights())
+    assert_same(ours.evaluate(X, Y_INT, verbose=0), theirs.evaluate(X, Y_INT, verbose=0))
 
 
 def _torch_style(lib):
@@ -136,8 +123,8 @@ def test_a_custom_step_returning_compile_metrics_logs_keras_names_in_keras_order
     history = ours.fit(X, Y_REG, epochs=3, batch_size=4, shuffle=False, verbose=0).history
     expected = theirs.fit(X, Y_REG, epochs=3, batch_size=4, shuffle=False, verbose=0).history
     assert list(history) == list(expected) == ["mae", "loss"]
-    _same(history, expected)
-    _same(ours.get_weights(), theirs.get_weights())
+    assert_same(history, expected)
+    assert_same(ours.get_weights(), theirs.get_weights())
 
 
 # ---------------------------------------------------------------- several outputs
@@ -169,10 +156,10 @@ def test_multi_output_names_values_and_order_match_keras(compile_kwargs):
     assert ours.metrics_names == theirs.metrics_names == ["loss", "compile_metrics"]
     y = [Y_REG, Y_CLS]
     kwargs = dict(FIT, validation_data=(X, y), sample_weight=np.linspace(0.5, 2, 12))
-    _same(ours.fit(X, y, **kwargs).history, theirs.fit(X, y, **kwargs).history)
+    assert_same(ours.fit(X, y, **kwargs).history, theirs.fit(X, y, **kwargs).history)
     assert ours.metrics_names == theirs.metrics_names
-    _same(ours.evaluate(X, y, verbose=0), theirs.evaluate(X, y, verbose=0))
-    _same(
+    assert_same(ours.evaluate(X, y, verbose=0), theirs.evaluate(X, y, verbose=0))
+    assert_same(
         ours.evaluate(X, y, verbose=0, return_dict=True),
         theirs.evaluate(X, y, verbose=0, return_dict=True),
     )
@@ -196,7 +183,7 @@ def test_a_dict_of_outputs_is_keyed_by_its_keys_not_its_layer_names():
         y = {"price": Y_REG, "kind": Y_CLS}
         history = model.fit(X, y, **FIT).history
         results.append((history, model.evaluate(X, y, verbose=0), model.metrics_names))
-    _same(results[0][:2], results[1][:2])
+    assert_same(results[0][:2], results[1][:2])
     assert results[0][2] == results[1][2]
 
 
@@ -241,7 +228,7 @@ def test_compile_config_round_trips_in_keras_format():
         assert float(rebuilt.optimizer.learning_rate) == pytest.approx(0.1)
         configs.append(rebuilt.fit(X, Y_INT, **FIT).history)
     assert configs[0] == configs[2]
-    _same(configs[1], configs[3])
+    assert_same(configs[1], configs[3])
 
 
 def test_nested_python_lists_as_x_are_refused_by_name():
@@ -282,8 +269,8 @@ def test_metrics_held_as_attributes_are_listed_and_reset_each_epoch_as_in_keras(
     ours, theirs = _attribute_metrics_model(convolve), _attribute_metrics_model(keras)
     assert ours.metrics_names == theirs.metrics_names == ["loss", "my_loss", "my_mae"]
     kwargs = dict(FIT, epochs=3)
-    _same(ours.fit(X, Y_REG, **kwargs).history, theirs.fit(X, Y_REG, **kwargs).history)
-    _same(
+    assert_same(ours.fit(X, Y_REG, **kwargs).history, theirs.fit(X, Y_REG, **kwargs).history)
+    assert_same(
         ours.evaluate(X, Y_REG, verbose=0, return_dict=True),
         theirs.evaluate(X, Y_REG, verbose=0, return_dict=True),
     )

@@ -10,29 +10,16 @@ import keras
 import numpy as np
 import pytest
 import torch
+from keras_compare import assert_same
 
 import convolve
 
-RTOL, ATOL = 1e-5, 1e-6
 RNG = np.random.default_rng(3)
 IMG = RNG.random((12, 6, 6, 1)).astype("float32")
 X = RNG.random((12, 5)).astype("float32")
 Y_SCORE = RNG.random((12, 1)).astype("float32")
 Y_CLASS = RNG.random((12, 3)).astype("float32")
 FIT = dict(batch_size=4, epochs=1, shuffle=False, verbose=0)
-
-
-def _same(ours, theirs):
-    if isinstance(theirs, dict):
-        assert list(ours) == list(theirs)
-        for key in theirs:
-            _same(ours[key], theirs[key])
-    elif isinstance(theirs, list | tuple):
-        assert len(ours) == len(theirs)
-        for a, b in zip(ours, theirs, strict=True):
-            _same(a, b)
-    else:
-        np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL)
 
 
 def _fixed(model, seed=0):
@@ -79,9 +66,9 @@ def _recompiled_history(lib, second):
 def test_compile_again_keeps_what_is_left_out_as_keras(second):
     ours = _recompiled_history(convolve, second)
     theirs = _recompiled_history(keras, second)
-    _same(ours[0], theirs[0])
+    assert_same(ours[0], theirs[0])
     assert ours[1] == theirs[1]
-    _same(ours[2], theirs[2])
+    assert_same(ours[2], theirs[2])
 
 
 def test_compile_again_resets_stop_training():
@@ -178,8 +165,8 @@ def test_gan_without_call_fits_on_a_dataloader_as_keras():
         history = gan.fit(loader, epochs=2, verbose=0).history
         results.append((history, gan.metrics_names, gan.generator.get_weights()))
     assert results[0][1] == results[1][1] == ["d_loss", "g_loss"]
-    _same(results[0][0], results[1][0])
-    _same(results[0][2], results[1][2])
+    assert_same(results[0][0], results[1][0])
+    assert_same(results[0][2], results[1][2])
 
 
 # ---------------------------------------------------------------- nested step logs
@@ -210,4 +197,4 @@ def test_evaluate_return_dict_orders_nested_step_logs_as_keras():
     ours = _custom_test_step(convolve).evaluate(X, Y_SCORE, **args)
     theirs = _custom_test_step(keras).evaluate(X, Y_SCORE, **args)
     assert list(theirs) == ["mae", "mse", "loss"]
-    _same(ours, theirs)
+    assert_same(ours, theirs)
