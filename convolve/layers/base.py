@@ -24,7 +24,7 @@ from torch import nn
 from convolve import _masks as masks
 from convolve import _tree, constraints, initializers, regularizers
 from convolve.data.data_tensor import from_array, plain
-from convolve.layers import auto_config, layout, naming, tracking
+from convolve.layers import auto_config, layout, naming, tf_data, tracking
 from convolve.layers.input_spec import assert_input_compatibility
 from convolve.layers.layout import engine_memory_format as _engine_memory_format
 from convolve.layers.naming import to_snake_case, unique_name
@@ -862,6 +862,8 @@ class Layer(nn.Module):
 
     # ----------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args and type(args[0]) is not torch.Tensor and tf_data.holds_graph_tensor(args, kwargs):
+            return tf_data.call_in_graph(self, args, kwargs)  # inside a tf.data `map`
         if self.__dict__.get("built", False):
             return super().__call__(*args, **kwargs)
         # The first call builds: what it creates (sublayers built inside `call`) gets this

@@ -63,7 +63,7 @@ class Rescaling(Layer):
 
 
 # --------------------------------------------------------------------- image size
-class _SizedImageLayer(im.ImageLayer):
+class _SizedImageLayer(im.FixedSizeOutput, im.ImageLayer):
     """An image layer whose output is `(height, width)`."""
 
     def _size_args(self, check: cu.ArgumentErrors, height: Any, width: Any, data_format: Any):
@@ -74,12 +74,6 @@ class _SizedImageLayer(im.ImageLayer):
     @property
     def _size(self) -> tuple[int, int]:
         return self.height, self.width
-
-    def _output_image_shape(self, shape):
-        return (shape[0], self.height, self.width, shape[3])
-
-    def get_config(self):
-        return {**super().get_config(), "height": self.height, "width": self.width}
 
 
 class Resizing(_SizedImageLayer):
@@ -360,6 +354,12 @@ class Normalization(Layer):
         else:
             mean = self.mean.reshape(self._broadcast_shape)
             variance = self.variance.reshape(self._broadcast_shape)
+        if mean.ndim < ndim:  # built for fewer axes: broadcast from the last, as Keras does
+            lead = (1,) * (ndim - mean.ndim)
+            mean, variance = (
+                mean.reshape(*lead, *mean.shape),
+                variance.reshape(*lead, *variance.shape),
+            )
         if ndim >= 3:
             mean, variance = layout.to_engine(mean), layout.to_engine(variance)
         return mean, variance

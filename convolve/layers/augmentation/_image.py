@@ -639,6 +639,20 @@ def _map_batch_axis(structure: Any, fn) -> Any:
     return fn(torch.as_tensor(np.asarray(structure)))
 
 
+class FixedSizeOutput:
+    """For image layers whose output images are `height` x `width` (resizing, cropping)."""
+
+    height: int
+    width: int
+
+    def _output_image_shape(self, shape: tuple) -> tuple:
+        # A batch or one image, channels last.
+        return (*shape[:-3], self.height, self.width, shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "height": self.height, "width": self.width}  # type: ignore[misc]
+
+
 class RandomImageLayer(SeededDraws, ImageLayer):
     """An image layer that draws random parameters in training.
 

@@ -454,18 +454,12 @@ class RandomShear(_AffineLayer):
         return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
 
 
-class _CropLayer(im.RandomImageLayer):
+class _CropLayer(im.FixedSizeOutput, im.RandomImageLayer):
     """Random crops to a fixed `(height, width)`."""
 
     def _crop_args(self, check: cu.ArgumentErrors, height: Any, width: Any) -> None:
         self.height = check.positive_int("height", height)
         self.width = check.positive_int("width", width)
-
-    def _output_image_shape(self, shape):
-        return (shape[0], self.height, self.width, shape[3])
-
-    def get_config(self):
-        return {**super().get_config(), "height": self.height, "width": self.width}
 
 
 class RandomCrop(_CropLayer):
