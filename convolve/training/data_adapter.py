@@ -13,6 +13,7 @@ padding (`padding`) for the step that consumes it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +32,7 @@ from convolve.layers.base import is_string_array
 
 Batch = tuple[Any, Any, Any]  # (x, y, sample_weight); y and sample_weight may be None
 _END = object()  # what `next` returns when an iterator is exhausted
+_REPLAYED_ITEMS = 2  # a generator's items read ahead and yielded again by each new pass
 
 
 def _is_array(x: Any) -> bool:
@@ -363,6 +365,10 @@ class IterableBatches(_ShardState):
     shuffling identically), and each takes its part of each one. A `DataLoader` whose
     sampler is a `DistributedSampler` already yields this process's part: its batches are
     used as they come.
+
+    A one-shot iterator (a Python generator) cannot start over. As Keras does, its first
+    two items are read ahead and kept: every new pass (the next epoch once it has run
+    out, each validation) yields those two again, then whatever the iterator has left.
     """
 
     def __init__(
@@ -384,6 +390,9 @@ class IterableBatches(_ShardState):
         self._iterator: Iterator | None = None  # the pass in progress
         self._head: list[Any] = []  # items read ahead of the pass (by `peek`)
         self._drawn = 0  # items the pass has handed out
+        self._replayed: list[Any] | None = None  # a one-shot iterator's first items
+        if isinstance(data, Iterator) and iter(data) is data:
+            self._replayed = list(itertools.islice(data, _REPLAYED_ITEMS))
 
     def __len__(self) -> int:
         if self.steps is not None:
@@ -445,7 +454,11 @@ class IterableBatches(_ShardState):
         """Begins a new pass, unless one was begun by `peek` and has handed out nothing."""
         if self._iterator is not None and not self._drawn:
             return
-        self._iterator, self._head, self._drawn = iter(self.data), [], 0
+        if self._replayed is None:
+            self._iterator = iter(self.data)
+        else:
+            self._iterator = itertools.chain(self._replayed, self.data)
+        self._head, self._drawn = [], 0
 
     def _next_item(self) -> Any:
         if self._iterator is None:
@@ -635,7 +648,11 @@ def class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: A
             f"received {class_weight!r:.100}"
         )
     for cls, weight in class_weight.items():
-        if isinstance(cls, bool) or not isinstance(cls, int | np.integer) or cls < 0:
+        # A whole float (1.0) names the class as the int does, as in Keras's lookup.
+        whole = isinstance(cls, int | np.integer) or (
+            isinstance(cls, float | np.floating) and float(cls).is_integer()
+        )
+        if isinstance(cls, bool) or not whole or cls < 0:
             raise ValueError(
                 f"`class_weight` keys must be class indices (integers >= 0); received key {cls!r}"
             )
@@ -658,7 +675,7 @@ def class_weights_to_sample_weights(class_weight: dict, y: Any, sample_weight: A
             f"{labels.min()} to {labels.max()}."
         )
     labels = np.round(labels).astype(np.int64)
-    lookup = np.ones(max(int(labels.max(initial=0)), *class_weight.keys()) + 1, np.float32)
+    lookup = np.ones(max(int(labels.max(initial=0)), *map(int, class_weight)) + 1, np.float32)
     for cls, weight in class_weight.items():
         lookup[int(cls)] = weight
     return lookup[labels]

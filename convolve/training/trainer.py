@@ -228,9 +228,9 @@ class Trainer:
                     results[metric.name] = value
             return results
         if self.compiled:
-            results["loss"] = self._loss_tracker.result()
-            results.update(self._compiled_loss.results())  # type: ignore[union-attr]
+            results["loss"] = self._loss_tracker.result()  # in `metrics` order, as Keras
             results.update(self._compiled_metrics.result())  # type: ignore[union-attr]
+            results.update(self._compiled_loss.results())  # type: ignore[union-attr]
         for metric in self._attribute_metrics:  # as found when `metrics` was last read
             results[metric.name] = metric.result()
         return results
@@ -413,7 +413,7 @@ class Trainer:
             model=self,
             verbose=_checked_verbose(verbose),
             epochs=epochs,
-            steps=_known_length(train),
+            steps=_steps_param(train),
         )
         context = backup.FitContext(
             train, callback_list.callbacks, _fit_arguments(self, train, epochs, shuffle)
@@ -678,7 +678,7 @@ class Trainer:
             model=self,
             verbose=_checked_verbose(verbose),
             epochs=1,
-            steps=_known_length(batches),
+            steps=_steps_param(batches),
         )
         logs = self._evaluate_batches(batches, callback_list, strategy)
         return self._format_results(logs, return_dict)
@@ -744,7 +744,7 @@ class Trainer:
             model=self,
             verbose=_checked_verbose(verbose),
             epochs=1,
-            steps=_known_length(batches),
+            steps=_steps_param(batches),
         )
         outputs: list[Any] = []
         self.stop_predicting = False
@@ -918,6 +918,13 @@ def _batch_size(x: Any) -> int:
 
 def _len(x: Any) -> int:
     return int(np.shape(_tree.flatten(x)[0])[0])
+
+
+def _steps_param(batches: Any) -> int | None:
+    """The callbacks' `params["steps"]`: as in Keras, the steps asked for (`steps_per_epoch`,
+    `validation_steps`, `steps`) even beyond the data's batches, else the data's length."""
+    steps = getattr(batches, "steps", None)
+    return steps if steps is not None else _known_length(batches)
 
 
 def _known_length(batches: Any) -> int | None:
