@@ -38,6 +38,29 @@ def fit_both(keras_model: Any, convolve_model: Any, x: Any, y: Any, **kwargs: An
     return theirs, ours
 
 
+def small_classifier(
+    lib: Any,
+    optimizer: Any,
+    metrics: Any = ("accuracy",),
+    loss: Any = "sparse_categorical_crossentropy",
+) -> Any:
+    """A compiled 4 -> 8 -> 3 softmax classifier with the same seeded weights in either
+    library (`lib` is `keras` or `convolve`)."""
+    model = lib.Sequential(
+        [
+            lib.Input((4,)),
+            lib.layers.Dense(8, activation="relu"),
+            lib.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    rng = np.random.default_rng(1)
+    model.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in model.get_weights()]
+    )
+    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
+    return model
+
+
 @pytest.fixture
 def fresh_names() -> None:
     """Both libraries start naming layers and models afresh, so that names, summaries and

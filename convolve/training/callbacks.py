@@ -37,9 +37,11 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "MonitorCallback",
+    "OrbaxCheckpoint",
     "Progbar",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "RemoteMonitor",
     "TensorBoard",
     "TerminateOnNaN",
 ]
@@ -533,6 +535,37 @@ class LambdaCallback(Callback):
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
+
+
+class OrbaxCheckpoint(Callback):
+    """Keras's Orbax checkpointing callback, which convolve does not provide.
+
+    Orbax checkpoints are a JAX format. Constructing this callback raises, so that a
+    program written for it fails at once instead of training without checkpoints; use
+    `ModelCheckpoint` (model or weights files) or `BackupAndRestore` (resumable training).
+
+    Raises:
+        NotImplementedError: Always.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
+        max_to_keep: int = 1,
+        save_on_background: bool = True,
+        save_weights_only: bool = False,
+    ) -> None:
+        raise NotImplementedError(
+            f"OrbaxCheckpoint is not supported (received directory={directory!r}): Orbax "
+            "checkpoints are a JAX format. Use ModelCheckpoint to save the model or its "
+            "weights, or BackupAndRestore to resume interrupted training."
+        )
 
 
 class RemoteMonitor(Callback):

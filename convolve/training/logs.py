@@ -79,7 +79,7 @@ def flatten_logs(logs: Mapping[str, Any] | None) -> dict[str, Any]:
 def pythonify_logs(logs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Flattens, sorts and converts every numeric value to a Python float.
 
-    Tensors with several elements become NumPy arrays; other values that are not numbers
+    Tensors with one or more dimensions become NumPy arrays; other values that are not numbers
     (strings) are kept as they are, as in Keras. Used for epoch-, train- and test-level
     logs, where one synchronisation per epoch costs nothing.
 
@@ -93,11 +93,11 @@ def pythonify_logs(logs: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, value in result.items():
         if isinstance(value, torch.Tensor):
             value = value.detach()
-            if value.numel() == 1:
+            if value.ndim == 0:
                 result[key] = float(value.item())
             else:
-                # A metric with several values (F1Score(average=None)) is a NumPy array
-                # in Keras's logs; bfloat16 has no NumPy dtype.
+                # A metric with several values (F1Score(average=None)), or one value of
+                # shape (1,), is a NumPy array in Keras's logs; bfloat16 has no NumPy dtype.
                 if value.dtype == torch.bfloat16:
                     value = value.float()
                 result[key] = value.cpu().numpy()

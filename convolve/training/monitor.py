@@ -6,6 +6,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import torch
 
 from convolve.training.callback import Callback
 from convolve.training.console import print_msg
@@ -135,6 +136,16 @@ class MonitorCallback(Callback):
         if self.monitor_op is _less:
             self.min_delta *= -1
 
+    def _scalar(self, value: Any) -> float:
+        """The monitored value as a float; a metric with several values is refused."""
+        if isinstance(value, torch.Tensor | np.ndarray) and value.ndim > 0:
+            raise ValueError(
+                f"{type(self).__name__} can only monitor a scalar value, but "
+                f"monitor={self.monitor!r} has shape {tuple(value.shape)}: {value}. "
+                "Monitor a metric with one value (e.g. F1Score(average='macro'))."
+            )
+        return to_float(value)
+
     def _is_improvement(self, monitor_value: float, reference_value: float | None) -> bool:
         if reference_value is None:
             return True
@@ -148,12 +159,20 @@ def _metric_direction(model: Any, name: str) -> str | None:
     # A metric object on the model that states its direction wins over the name table;
     # as in Keras, the last one of that name counts.
     found = None
+    present = False
     for metric in _flat_metrics(model):
+        if getattr(metric, "name", None) != name:
+            continue
+        present = True
         direction = getattr(metric, "_direction", None)
-        if getattr(metric, "name", None) == name and direction in ("up", "down"):
+        if direction in ("up", "down"):
             found = direction
     if found is not None:
         return found
+    if not present and isinstance(getattr(model, "metrics", None), list | tuple):
+        # As in Keras, a name that is no metric of the model (`"val_acc"` when the metric
+        # is called `"accuracy"`) has no direction, even if it reads like one.
+        return None
     if name in _HIGHER_IS_BETTER:
         return "up"
     if name in _LOWER_IS_BETTER or name.endswith("_loss"):
@@ -281,7 +300,7 @@ class EarlyStopping(MonitorCallback):
                 stacklevel=2,
             )
             return None
-        return to_float(value)
+        return self._scalar(value)
 
 
 class ReduceLROnPlateau(MonitorCallback):
@@ -368,7 +387,7 @@ class ReduceLROnPlateau(MonitorCallback):
                 stacklevel=2,
             )
             return
-        current = to_float(current)
+        current = self._scalar(current)
         if self.in_cooldown():
             self.cooldown_counter -= 1
             self.wait = 0

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import torch
+from keras_compare import small_classifier
 
 import convolve
 from convolve.training.logs import pythonify_logs
@@ -33,23 +34,7 @@ XV, YV = _data(16, seed=5)
 
 
 def _model(lib, metrics=("accuracy",), lr=0.01):
-    model = lib.Sequential(
-        [
-            lib.Input((4,)),
-            lib.layers.Dense(8, activation="relu"),
-            lib.layers.Dense(3, activation="softmax"),
-        ]
-    )
-    rng = np.random.default_rng(1)
-    model.set_weights(
-        [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in model.get_weights()]
-    )
-    model.compile(
-        optimizer=lib.optimizers.SGD(learning_rate=lr),
-        loss="sparse_categorical_crossentropy",
-        metrics=list(metrics),
-    )
-    return model
+    return small_classifier(lib, lib.optimizers.SGD(learning_rate=lr), metrics)
 
 
 def _mask(text):
