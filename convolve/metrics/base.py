@@ -16,6 +16,7 @@ import torch
 
 from convolve import initializers, losses
 from convolve._masks import get_mask
+from convolve._named_state import NamedState
 from convolve.losses import apply_mask
 from convolve.losses._tensors import (
     auto_name,
@@ -27,48 +28,14 @@ from convolve.losses._tensors import (
 )
 
 
-class MetricState(torch.Tensor):
+class MetricState(NamedState):
     """A metric's state tensor, with Keras's variable `name` and `path` (`"mean/total"`).
 
-    It is a plain tensor otherwise: operations on it return ordinary tensors, and the metric
-    updates it in place. `Metric.variables` lists these.
+    The metric updates it in place. `Metric.variables` lists these.
     """
-
-    __torch_function__ = torch._C._disabled_torch_function_impl
-
-    @staticmethod
-    def wrap(value: torch.Tensor, name: str, path: str) -> MetricState:
-        state = torch.Tensor._make_subclass(MetricState, value, False)
-        state._keras_name, state._keras_path = name, path
-        return state
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        """The variable's name, e.g. `"total"`."""
-        return self._keras_name
-
-    @property
-    def path(self) -> str:
-        """The metric's name and the variable's, e.g. `"mean/total"`."""
-        return self._keras_path
-
-    def _plain(self) -> torch.Tensor:
-        return self.as_subclass(torch.Tensor)
-
-    def __deepcopy__(self, memo: dict) -> MetricState:
-        copy = MetricState.wrap(self._plain().clone(), self.name, self.path)
-        memo[id(self)] = copy
-        return copy
 
     def __reduce_ex__(self, protocol: int) -> Any:
         return (MetricState.wrap, (self._plain(), self.name, self.path))
-
-    def __repr__(self, **kwargs: Any) -> str:
-        value = self._plain().detach().cpu().numpy()
-        return (
-            f"<Variable path={self.path}, shape={value.shape}, "
-            f"dtype={dtype_name(self.dtype)}, value={value}>"
-        )
 
 
 class MetricVariable:

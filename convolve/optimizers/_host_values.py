@@ -19,7 +19,7 @@ class _VariableSurface:
     """`assign`, `numpy`, `value`, `dtype` and `shape` on a Python number."""
 
     _number: type  # the number type the subclass also derives from
-    _array_scalar: type  # what `numpy()` returns
+    dtype: str  # Keras's dtype of the variable
     shape = ()
 
     def __new__(cls, value: Any, setter: Callable[[Any], None]) -> Any:
@@ -33,8 +33,9 @@ class _VariableSurface:
     def assign(self, value: Any) -> None:
         self._setter(self._number(np.asarray(value)))
 
-    def numpy(self) -> Any:
-        return self._array_scalar(self)
+    def numpy(self) -> np.ndarray:
+        """The value as a 0-d array of Keras's dtype, as `Variable.numpy()` gives it."""
+        return np.asarray(self._number(self), dtype=self.dtype)
 
     @property
     def value(self) -> Any:
@@ -44,10 +45,10 @@ class _VariableSurface:
 class LearningRateValue(_VariableSurface, float):
     """The learning rate as a float; `assign(x)` sets the optimizer's rate."""
 
-    _number, _array_scalar, dtype = float, np.float32, "float32"
+    _number, dtype = float, "float32"
 
 
 class IterationsValue(_VariableSurface, int):
     """The iteration count as an int; `assign(n)` sets the optimizer's count."""
 
-    _number, _array_scalar, dtype = int, np.int64, "int64"
+    _number, dtype = int, "int32"

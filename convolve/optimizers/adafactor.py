@@ -97,7 +97,7 @@ class Adafactor(Optimizer):
 
     def _build_slots(self, params: list[Tensor]) -> None:
         self._r, self._c, self._v = [], [], []
-        for p in params:
+        for i, p in enumerate(params):
             shape = tuple(keras_view(p, getattr(p, "_keras_layout", None)).shape)
             if len(shape) < 2:
                 # Placeholders, as Keras keeps (int32 scalars) to hold every list aligned.
@@ -107,6 +107,12 @@ class Adafactor(Optimizer):
                 r = self.add_variable(shape[:-1], dtype=p.dtype, name="r", device=p.device)
                 c_shape = (*shape[:-2], shape[-1])
                 c = self.add_variable(c_shape, dtype=p.dtype, name="c", device=p.device)
+            # Keras names both factors after the weight's own name ("kernel"); its
+            # placeholders are created outside the optimizer's scope.
+            name = getattr(p, "name", None)
+            label = name if isinstance(name, str) else (self._param_names[i] or "variable")
+            for state in (r, c):
+                state._relabel(label, None if len(shape) < 2 else self.name)
             self._r.append(r)
             self._c.append(c)
             self._v.append(self.add_variable_from_reference(p, "velocity"))

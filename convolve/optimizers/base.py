@@ -24,6 +24,7 @@ from convolve.optimizers import schedules
 from convolve.optimizers._checks import ArgumentChecker, is_real, looks_like_parameters
 from convolve.optimizers._host_values import IterationsValue, LearningRateValue
 from convolve.optimizers._scalars import f32
+from convolve.optimizers._state import OptimizerVariable, reference_label
 
 __all__ = ["Optimizer"]
 
@@ -358,8 +359,7 @@ class Optimizer:
         if device is None and self._params:
             device = self._params[0].device
         value = self._initial_value(initializer, tuple(shape), dtype, device)
-        self._track(name or "variable", value)
-        return value
+        return self._track(name or "variable", value)
 
     def add_variable_from_reference(
         self,
@@ -387,10 +387,10 @@ class Optimizer:
             value = torch.full_like(ref, float(initializer), memory_format=torch.preserve_format)
         else:
             value = self._initial_value(initializer, tuple(ref.shape), ref.dtype, ref.device)
-        value = value.detach()
         index = self._index.get(id(ref))
-        self._track(name if index is None else f"{index}/{name}", value)
-        return value
+        fallback = None if index is None else self._param_names[index]
+        label = f"{reference_label(ref, fallback)}_{name}"
+        return self._track(name if index is None else f"{index}/{name}", value, label)
 
     def add_optimizer_variables(
         self,
@@ -431,12 +431,17 @@ class Optimizer:
             f"Unsupported optimizer variable initializer; received initializer={initializer!r}"
         )
 
-    def _track(self, name: str, value: Tensor) -> None:
+    def _track(self, name: str, value: Tensor, label: str | None = None) -> Tensor:
+        """Records a state tensor under a unique `state_dict()` key; returns it named
+        `label` (default `name`) as Keras names the variable."""
         taken = {n for n, _ in self._tracked}
         unique, k = name, 1
         while unique in taken:
             unique, k = f"{name}_{k}", k + 1
-        self._tracked.append((unique, value))
+        label = label or name
+        state = OptimizerVariable.wrap(value, label, f"{self.name}/{label}")
+        self._tracked.append((unique, state))
+        return state
 
     def _get_variable_index(self, variable: Tensor) -> int:
         return self._index[id(variable)]
@@ -810,15 +815,22 @@ class Optimizer:
         return handles
 
     @property
-    def variables(self) -> list[Tensor]:
+    def variables(self) -> list[OptimizerVariable]:
         """All optimizer variables, in Keras's order and count.
 
         The iteration count (int32), a float learning rate (float32) and host scalars
-        such as Nadam's momentum product appear as 0-d tensor copies; the per-parameter
-        state tensors are the live ones.
+        such as Nadam's momentum product appear as 0-d tensor copies (their `assign`
+        writes through); the per-parameter state tensors are the live ones. Each has
+        Keras's `name` and `path`, e.g. `"adam/sequential_dense_kernel_momentum"`.
         """
         self._flush_pending()
-        return [get() for _, get, _ in self._handles()]
+        variables = []
+        for name, get, put in self._handles():
+            value = get()
+            if not isinstance(value, OptimizerVariable):
+                value = OptimizerVariable.wrap(value, name, f"{self.name}/{name}", put)
+            variables.append(value)
+        return variables
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Sets all variables from arrays in the order of `variables`."""
@@ -980,6 +992,26 @@ class Optimizer:
                 config["learning_rate"], custom_objects=dict(custom_objects or {})
             )
         return cls(**config)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # State tensors pickle as plain tensors (so `torch.load(weights_only=True)` reads
+        # a saved `state_dict()`); their Keras names travel beside them.
+        state = self.__dict__.copy()
+        state["_tracked_labels"] = [
+            (t.name, t.path) if isinstance(t, OptimizerVariable) else None for _, t in self._tracked
+        ]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        labels = state.pop("_tracked_labels", None)
+        self.__dict__.update(state)
+        if labels is not None and len(labels) == len(self._tracked):
+            self._tracked = [
+                (key, OptimizerVariable.wrap(t, *label))
+                if label is not None and not isinstance(t, OptimizerVariable)
+                else (key, t)
+                for (key, t), label in zip(self._tracked, labels, strict=True)
+            ]
 
     def __repr__(self) -> str:
         lr = self._learning_rate
