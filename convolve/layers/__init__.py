@@ -180,4 +180,4 @@ from convolve.layers.spectral_normalization import SpectralNormalization
 from convolve.layers.symbolic import KerasTensor
 from convolve.layers.text_vectorization import TextVectorization
 from convolve.layers.unit_normalization import UnitNormalization
-from convolve.layers.wrappers import Lambda, TorchModuleWrapper
+from convolve.layers.wrappers import Lambda, TorchModuleWrapper, Wrapper

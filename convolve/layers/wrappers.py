@@ -282,6 +282,48 @@ def _as_shape_structure(value: Any) -> Any:
     return type(value)(_as_shape_structure(v) for v in value)
 
 
+class Wrapper(Layer):
+    """The base of layers that wrap another layer (`layer`) to change what it does, as
+    `keras.layers.Wrapper` is: a subclass writes `call` (usually calling `self.layer`).
+
+    The wrapped layer's weights are the wrapper's; `build` builds the wrapped layer for
+    the wrapper's input shape, and the config holds the wrapped layer's.
+
+    Args:
+        layer: The layer to wrap.
+        **kwargs: Base layer arguments.
+    """
+
+    def __init__(self, layer: Any, **kwargs: Any) -> None:
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                f"Layer {layer!r} supplied to Wrapper isn't a supported layer type; the "
+                "wrapped layer must be a convolve layer."
+            )
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape: Any = None) -> None:
+        if not self.layer.built:
+            self.layer.build_for(input_shape)
+        self.built = True
+
+    def get_config(self) -> dict[str, Any]:
+        from convolve.saving import serialize_keras_object
+
+        return {**super().get_config(), "layer": serialize_keras_object(self.layer)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Wrapper:
+        from convolve.saving import deserialize_keras_object
+
+        config = dict(config)
+        layer = config.pop("layer")
+        if not isinstance(layer, Layer):  # the model-file loader hands over a live layer
+            layer = deserialize_keras_object(layer, custom_objects=custom_objects)
+        return cls(layer, **config)
+
+
 class TorchModuleWrapper(Layer):
     """Makes any `torch.nn.Module` a layer, as `keras.layers.TorchModuleWrapper` does.
 
