@@ -8,6 +8,7 @@ torch's layout once, at build time.
 from __future__ import annotations
 
 import math
+import random as python_random
 from typing import Any
 
 import numpy as np
@@ -49,17 +50,17 @@ class _Seeded(Initializer):
     def __init__(self, seed: int | None = None) -> None:
         if seed is not None and not isinstance(seed, int):
             raise ValueError(f"{type(self).__name__}: `seed` must be an int or None, got {seed!r}")
-        self.seed = seed
+        self._init_seed = seed
+        # Without a seed, one is drawn now from Python's `random`, as Keras draws it when
+        # the initializer is made: after `set_random_seed`, a model built in the same
+        # order starts from Keras's weights. Every call then gives the same values.
+        self.seed = python_random.randint(1, int(1e9)) if seed is None else seed
 
-    def _generator(self) -> torch.Generator | None:
-        # Without a seed, draw from torch's global generator so that
-        # convolve.utils.set_random_seed makes model creation repeatable.
-        if self.seed is None:
-            return None
+    def _generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed)
 
     def get_config(self) -> dict[str, Any]:
-        return {"seed": self.seed}
+        return {"seed": self._init_seed}
 
 
 class Zeros(Initializer):
@@ -138,7 +139,7 @@ class RandomNormal(_Seeded):
         return t.to(dtype)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self._init_seed}
 
 
 class RandomUniform(_Seeded):
@@ -152,7 +153,7 @@ class RandomUniform(_Seeded):
         return t.to(dtype)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self._init_seed}
 
 
 def _truncated_normal(shape, mean, stddev, generator, device=None) -> torch.Tensor:
@@ -223,7 +224,7 @@ class VarianceScaling(_Seeded):
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
-            "seed": self.seed,
+            "seed": self._init_seed,
             "input_axes": self.input_axes,
             "output_axes": self.output_axes,
         }
@@ -236,7 +237,11 @@ def _variance_preset(name: str, scale: float, mode: str, distribution: str) -> t
         VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
+        return {
+            "seed": self._init_seed,
+            "input_axes": self.input_axes,
+            "output_axes": self.output_axes,
+        }
 
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
 
@@ -266,7 +271,7 @@ class Orthogonal(_Seeded):
         return (self.gain * q.reshape(shape)).to(dtype)
 
     def get_config(self):
-        return {"gain": self.gain, "seed": self.seed}
+        return {"gain": self.gain, "seed": self._init_seed}
 
 
 class Identity(Initializer):

@@ -279,6 +279,12 @@ def dropout(
         return torch.zeros_like(x)
     if rate == 0.0:
         return x
+    if noise_shape is None and (
+        seed is None or (isinstance(seed, SeedGenerator) and seed._initial_seed is None)
+    ):
+        # Unseeded: torch's own dropout on its global generator, as Keras's torch backend
+        # does (its "fast path"), so the global random stream advances as in Keras.
+        return torch.nn.functional.dropout(x, rate, training=True)
     keep = 1.0 - rate
     shape = x.shape if noise_shape is None else noise_shape
     shape = [x.shape[i] if size is None else size for i, size in enumerate(shape)]

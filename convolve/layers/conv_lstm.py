@@ -125,6 +125,7 @@ class ConvLSTMCell(_DropoutCell, Layer):
                 f"implemented), received rank={rank!r}"
             )
         owner = kwargs.pop("_owner", "ConvLSTMCell")
+        self._draw_keras_seed(seed)  # Keras draws before making its initializers
         args = _check_arguments(owner, rank, dict(locals()))
         super().__init__(**kwargs)
         self.rank = rank

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from convolve import activations, constraints, initializers, regularizers
+from convolve import activations, constraints, initializers, random, regularizers
 from convolve.layers import _args, activation_util, layout
 from convolve.layers.base import Layer, is_string_dtype
 from convolve.layers.symbolic import KerasHistory, KerasTensor, Node
@@ -263,19 +263,25 @@ class Dropout(_EngineLayer):
         self.rate = _args.rate(type(self).__name__, "rate", rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
+        if self.rate > 0:
+            # As in Keras; without a seed, making it draws one from Python's `random`,
+            # which keeps the seeds of the initializers made after it in step with Keras's.
+            self.seed_generator = random.SeedGenerator(seed)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        if self.noise_shape is None:
-            return F.dropout(inputs, self.rate, training=True)
-        shape = [
-            full if want is None else want
-            for want, full in zip(self.noise_shape, layout.to_user(inputs).shape, strict=True)
-        ]
-        keep = torch.empty(layout.engine_shape(tuple(shape)), device=inputs.device)
-        keep = keep.bernoulli_(1.0 - self.rate).to(inputs.dtype)
-        return inputs * keep / (1.0 - self.rate)
+        if self.seed is None and self.noise_shape is None:
+            return F.dropout(inputs, self.rate, training=True)  # Keras's unseeded path
+        # Seeded, or with a noise shape: Keras's mask, drawn on the channels-last view.
+        noise_shape = self._noise_shape(layout.to_user(inputs).shape)
+        dropped = random.dropout(
+            layout.to_user(inputs), self.rate, noise_shape, self.seed_generator
+        )
+        return layout.to_engine(dropped)
+
+    def _noise_shape(self, shape: tuple) -> tuple | None:
+        return self.noise_shape
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -284,8 +290,8 @@ class Dropout(_EngineLayer):
         return {
             **super().get_config(),
             "rate": self.rate,
-            "noise_shape": self.noise_shape,
             "seed": self.seed,
+            "noise_shape": self.noise_shape,
         }
 
 
@@ -302,8 +308,16 @@ class _SpatialDropout(Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        fn = {1: F.dropout1d, 2: F.dropout2d, 3: F.dropout3d}[self.rank]
-        return fn(inputs, self.rate, training=True)
+        # Keras draws one keep/drop per sample and channel from the layer's generator,
+        # seeded or not.
+        noise_shape = self._noise_shape(layout.to_user(inputs).shape)
+        dropped = random.dropout(
+            layout.to_user(inputs), self.rate, noise_shape, self.seed_generator
+        )
+        return layout.to_engine(dropped)
+
+    def _noise_shape(self, shape: tuple) -> tuple:
+        return (shape[0], *([1] * self.rank), shape[-1])
 
     def get_config(self):
         # Keras's keys and order: no `trainable`, and `data_format` only from 2D up.
@@ -405,16 +419,17 @@ class ELU(_EngineLayer):
 
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.alpha = float(alpha)
+        self.alpha = alpha  # as given: Keras's config keeps an int an int
 
     def call(self, inputs, training=False):
-        return F.elu(inputs, self.alpha)
+        return F.elu(inputs, float(self.alpha))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha}
+        config = super().get_config()
+        return {"name": config.pop("name"), "alpha": self.alpha, **config}  # Keras's key order
 
 
 class Softmax(_EngineLayer):

@@ -2,9 +2,10 @@
 ActivityRegularization.
 
 The noise layers change their input only in training (`fit`, or a call with
-`training=True`); in inference they return it unchanged. Their draws come from torch's
-global generator (so `convolve.utils.set_random_seed` makes a run repeatable), or from the
-layer's own `torch.Generator` when it is given a `seed`.
+`training=True`); in inference they return it unchanged. As in Keras, each draws from its
+own `SeedGenerator`, made with the layer (without a `seed`, it takes one from Python's
+`random`, which `convolve.utils.set_random_seed` seeds), and draws Keras's values: the noise
+is drawn in the channels-last shape Keras draws it in.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from typing import Any
 
 import torch
 
-from convolve import regularizers
+from convolve import random, regularizers
 from convolve.layers import _conv_utils as cu
 from convolve.layers import layout
 from convolve.layers.base import Layer
-from convolve.layers.seeding import SeededDraws
 
 
-class _NoiseLayer(SeededDraws, Layer):
+class _NoiseLayer(Layer):
     """A weightless, shape-preserving layer that draws random numbers in training."""
 
     _engine_layout = True
@@ -30,19 +30,21 @@ class _NoiseLayer(SeededDraws, Layer):
 
     seed: int | None = None
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._generators: dict[str, torch.Generator] = {}
-
     def _check_seed(self, check: cu.ArgumentErrors, seed: Any) -> int | None:
         if seed is None or cu.is_int(seed):
             return None if seed is None else int(seed)
         check.add(f"seed must be None or an integer, received seed={seed!r}")
         return None
 
+    def _make_seed_generator(self, amount: float) -> None:
+        # Keras makes the generator only for a layer that draws (a positive rate/stddev).
+        if amount > 0:
+            self.seed_generator = random.SeedGenerator(self.seed)
+
     def _normal_like(self, x: torch.Tensor, mean: float, stddev: float) -> torch.Tensor:
-        # `empty_like` keeps the input's memory format (channels_last feature maps).
-        return torch.empty_like(x).normal_(mean, stddev, generator=self.generator(x.device))
+        shape = tuple(layout.to_user(x).shape)
+        noise = random.normal(shape, mean, stddev, dtype=x.dtype, seed=self.seed_generator)
+        return layout.to_engine(noise.to(x.device))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -71,6 +73,7 @@ class GaussianNoise(_NoiseLayer):
         self.stddev = check.number("stddev", stddev, low=0.0, high=1.0)
         self.seed = self._check_seed(check, seed)
         check.raise_if_any()
+        self._make_seed_generator(self.stddev)
 
     def call(self, inputs, training=False):
         if training and self.stddev > 0:
@@ -98,6 +101,7 @@ class GaussianDropout(_NoiseLayer):
         self.rate = check.number("rate", rate, low=0.0, high=1.0)
         self.seed = self._check_seed(check, seed)
         check.raise_if_any()
+        self._make_seed_generator(self.rate)
 
     def call(self, inputs, training=False):
         if training and self.rate > 0:
@@ -151,33 +155,28 @@ class AlphaDropout(_NoiseLayer):
             else:
                 self.noise_shape = tuple(None if d is None else int(d) for d in items)
         check.raise_if_any()
+        self._make_seed_generator(self.rate)
 
-    def _mask_shape(self, inputs: torch.Tensor) -> tuple[int, ...] | None:
-        if self.noise_shape is None:
-            return None
+    def _mask_shape(self, inputs: torch.Tensor) -> tuple[int, ...]:
+        """The mask's shape in Keras layout: the input's, or `noise_shape` filled in."""
         user = tuple(layout.to_user(inputs).shape)
+        if self.noise_shape is None:
+            return user
         if len(self.noise_shape) != len(user):
             raise ValueError(
                 f"Layer '{self.name}' (AlphaDropout): noise_shape={self.noise_shape} must "
                 f"have the input's rank {len(user)}; input shape received: {user}"
             )
-        shape = tuple(
+        return tuple(
             full if want is None else want
             for want, full in zip(self.noise_shape, user, strict=True)
         )
-        return layout.engine_shape(shape)
 
     def call(self, inputs, training=False):
         if not (training and self.rate > 0):
             return inputs
-        shape = self._mask_shape(inputs)
-        generator = self.generator(inputs.device)
-        if shape is None:
-            uniform = torch.empty_like(inputs).uniform_(0.0, 1.0, generator=generator)
-        else:
-            uniform = torch.rand(
-                shape, generator=generator, dtype=inputs.dtype, device=inputs.device
-            )
+        uniform = random.uniform(self._mask_shape(inputs), seed=self.seed_generator)
+        uniform = layout.to_engine(uniform.to(inputs.device))
         alpha_p = -_ALPHA * _SCALE
         kept = (uniform >= self.rate).to(inputs.dtype)
         a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5

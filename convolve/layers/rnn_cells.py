@@ -20,6 +20,7 @@ mask per sequence, as Keras does, drawn from torch's generator (or the cell's ow
 
 from __future__ import annotations
 
+import random as python_random
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,15 @@ class _DropoutCell(SeededDraws):
     recurrent_dropout: float
     dropout_mask_count: int | None = None
 
+    @staticmethod
+    def _draw_keras_seed(seed: int | None) -> None:
+        """Takes the draw from Python's `random` that Keras's cell makes when it creates its
+        seed generator without a seed, so that the initializers made after it get Keras's
+        seeds (`set_random_seed` then gives Keras's weights). The masks come from
+        `generator`."""
+        if seed is None:
+            python_random.randint(1, int(1e9))
+
     def _mask(self, like: torch.Tensor, rate: float) -> torch.Tensor | None:
         if not 0.0 < rate < 1.0:
             return None
@@ -73,6 +83,7 @@ class _Cell(_DropoutCell, Layer):
     """What the three built-in cells share: arguments, weights and config."""
 
     _gates = 1
+    _seed_drawn_first = False  # Keras's SimpleRNNCell draws before its initializers
 
     def __init__(
         self,
@@ -106,6 +117,8 @@ class _Cell(_DropoutCell, Layer):
             check.add(f"`seed` must be an int or None, received seed={seed!r}")
         check.raise_if_any()
         super().__init__(**kwargs)
+        if self._seed_drawn_first:
+            self._draw_keras_seed(seed)
         self.units = units
         self.activation = _args.activation(owner, activation)
         self.recurrent_activation = _args.activation(owner, recurrent_activation)
@@ -121,6 +134,8 @@ class _Cell(_DropoutCell, Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = _clamped_rate(dropout, owner, "dropout")
         self.recurrent_dropout = _clamped_rate(recurrent_dropout, owner, "recurrent_dropout")
+        if not self._seed_drawn_first:
+            self._draw_keras_seed(seed)
         self.seed = seed
         self._generators: dict[str, torch.Generator] = {}
         # Keras draws one mask per gate when recurrent dropout is on ("implementation 1").
@@ -234,6 +249,8 @@ class SimpleRNNCell(_Cell):
         >>> tuple(out.shape), tuple(state[0].shape)
         ((2, 4), (2, 4))
     """
+
+    _seed_drawn_first = True
 
     def __init__(
         self,
