@@ -328,16 +328,16 @@ class _AffineNormalization(Layer):
     def _affine_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"epsilon": self.epsilon, "center": self.center}
         config["scale"] = self.scale
-        for prefix in ("beta", "gamma"):
-            config[f"{prefix}_initializer"] = cu.serialize_initializer(
-                getattr(self, f"{prefix}_initializer")
-            )
-            config[f"{prefix}_regularizer"] = cu.serialize_regularizer(
-                getattr(self, f"{prefix}_regularizer")
-            )
-            config[f"{prefix}_constraint"] = cu.serialize_constraint(
-                getattr(self, f"{prefix}_constraint")
-            )
+        if hasattr(self, "rms_scaling"):  # LayerNormalization's flag comes before the weights
+            config["rms_scaling"] = self.rms_scaling
+        # Keras's key order: both initializers, then both regularizers, then both constraints.
+        for kind, serialize in (
+            ("initializer", cu.serialize_initializer),
+            ("regularizer", cu.serialize_regularizer),
+            ("constraint", cu.serialize_constraint),
+        ):
+            for prefix in ("beta", "gamma"):
+                config[f"{prefix}_{kind}"] = serialize(getattr(self, f"{prefix}_{kind}"))
         return config
 
     def _non_batch_axis(self, axis: int, input_shape: tuple) -> int:
@@ -493,7 +493,7 @@ class LayerNormalization(_AffineNormalization):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({"axis": self.axis, **self._affine_config(), "rms_scaling": self.rms_scaling})
+        config.update({"axis": self.axis, **self._affine_config()})
         return config
 
 

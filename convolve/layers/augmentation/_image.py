@@ -99,19 +99,33 @@ def factor_range(
             return False
         return (v > low if low_open else v >= low) and v <= high
 
+    # Numbers keep their type, as in Keras's configs: `0.2` gives `(0, 0.2)`, `1` gives `(-1, 1)`.
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) == 2 and all(inside(v) for v in value):
-            lower, upper = sorted(float(v) for v in value)
+            lower, upper = sorted(value)
             return lower, upper
     elif inside(value):
-        f = abs(float(value))
-        return max(-f, low), f
+        f = abs(value)
+        return (-f if -f > low else _plain_number(low)), f
     interval = f"{'(' if low_open else '['}{low}, {high}]"
     check.add(
         f"{name} must be a number or a pair of numbers, each in {interval}, "
         f"received {name}={value!r}"
     )
     return 0.0, 0.0
+
+
+def _plain_number(value: float) -> float:
+    """A whole bound as an int (`0.0` as `0`), as Keras's integer bounds print."""
+    return int(value) if float(value).is_integer() else value
+
+
+def keras_key_order(config: dict[str, Any], trailing: Sequence[str]) -> dict[str, Any]:
+    """`config` with the keys in `trailing` moved to its end, in that order: Keras's order."""
+    for key in trailing:
+        if key in config:
+            config[key] = config.pop(key)
+    return config
 
 
 # --------------------------------------------------------------------- image operations

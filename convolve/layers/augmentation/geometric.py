@@ -85,6 +85,10 @@ class RandomFlip(im.RandomImageLayer):
         return {**super().get_config(), "mode": self.mode}
 
 
+# Where Keras's configs of zoom, translation and shear put the shared arguments: last.
+_AFFINE_TRAILING = ("fill_mode", "interpolation", "seed", "fill_value")
+
+
 class _AffineLayer(im.RandomImageLayer):
     """Shared by rotation, zoom and translation: one affine map per image, Keras's fills."""
 
@@ -208,7 +212,8 @@ class RandomRotation(_AffineLayer):
         return moved, (height, width)
 
     def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+        config = {**super().get_config(), "factor": self.factor}
+        return im.keras_key_order(config, ("fill_mode", "fill_value", "interpolation", "seed"))
 
 
 class RandomZoom(_AffineLayer):
@@ -294,11 +299,12 @@ class RandomZoom(_AffineLayer):
         return torch.stack(moved, dim=-1), (height, width)
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "height_factor": self.height_factor,
             "width_factor": self.width_factor,
         }
+        return im.keras_key_order(config, _AFFINE_TRAILING)
 
 
 class RandomTranslation(_AffineLayer):
@@ -363,11 +369,12 @@ class RandomTranslation(_AffineLayer):
         return boxes + shift, (height, width)
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "height_factor": self.height_factor,
             "width_factor": self.width_factor,
         }
+        return im.keras_key_order(config, _AFFINE_TRAILING)
 
 
 def _shear_range(check: cu.ArgumentErrors, name: str, value: Any) -> tuple[float, float]:
@@ -451,7 +458,8 @@ class RandomShear(_AffineLayer):
         return torch.stack([x1, y1, x2, y2], dim=-1), (height, width)
 
     def get_config(self):
-        return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
+        config = {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor}
+        return im.keras_key_order(config, _AFFINE_TRAILING)
 
 
 class _CropLayer(im.FixedSizeOutput, im.RandomImageLayer):
@@ -527,6 +535,9 @@ class RandomCrop(_CropLayer):
             return im.aspect_masks(masks, (self.height, self.width))
         top, left = transformation["top"], transformation["left"]
         return _crop_each(masks, top, left, self.height, self.width)
+
+    def get_config(self):
+        return im.keras_key_order(super().get_config(), ("seed",))
 
 
 def _crop_each(

@@ -114,7 +114,7 @@ class MixUp(_MixLayer):
         return self.transform_images(masks.to(torch.float32), transformation, training)
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha}
+        return im.keras_key_order({**super().get_config(), "alpha": self.alpha}, ("seed",))
 
 
 class CutMix(_MixLayer):
@@ -179,4 +179,4 @@ class CutMix(_MixLayer):
         return torch.where(transformation["batch_masks"], partner, images)
 
     def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+        return im.keras_key_order({**super().get_config(), "factor": self.factor}, ("seed",))

@@ -186,14 +186,14 @@ class RandAugment(_Policy):
         return images
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "value_range": self.value_range,
             "num_ops": self.num_ops,
             "factor": self.factor,
             "interpolation": self.interpolation,
-            "seed": self.seed,
         }
+        return im.keras_key_order(config, ("seed",))
 
 
 _AUGMIX_OPS = (
@@ -323,7 +323,7 @@ class AugMix(_Policy):
         return torch.clamp(out, *self._range)
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "value_range": self.value_range,
             "num_chains": self.num_chains,
@@ -332,8 +332,8 @@ class AugMix(_Policy):
             "alpha": self.alpha,
             "all_ops": self.all_ops,
             "interpolation": self.interpolation,
-            "seed": self.seed,
         }
+        return im.keras_key_order(config, ("seed",))
 
 
 class Pipeline(Layer):

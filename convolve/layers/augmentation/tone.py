@@ -205,7 +205,7 @@ class RandomPosterization(_ColorLayer):
 
     def _check_factor(self, check, factor):
         bits = im.factor_range(check, "factor", factor, 1.0, 8.0)
-        if not all(b.is_integer() for b in bits):
+        if not all(float(b).is_integer() for b in bits):
             check.add(f"factor must hold whole numbers of bits, received factor={factor!r}")
         return int(bits[0]), int(bits[1])
 
