@@ -67,6 +67,20 @@ def _stacks(lib):
             layers.AlphaDropout(0.1),
             layers.Dense(2),
         ],
+        "augmentation": [
+            layers.Input((8, 8, 3)),
+            layers.RandomFlip(),
+            layers.RandomRotation(0.1),
+            layers.RandomCrop(6, 6),
+            layers.RandomContrast(0.2),
+            layers.Conv2D(2, 3),
+        ],
+        "einsum_dense": [
+            layers.Input((4, 6)),
+            layers.EinsumDense("abc,cde->abde", output_shape=(None, 2, 3), bias_axes="de"),
+            layers.Reshape((4, 6)),
+            layers.Dense(2),
+        ],
         "normalization": [
             layers.Input((6, 6, 2)),
             layers.BatchNormalization(),
@@ -119,3 +133,28 @@ def test_unseeded_initializer_config_keeps_seed_none():
     assert initializer.get_config() == keras.initializers.GlorotUniform().get_config()
     first = initializer((3, 2))
     np.testing.assert_array_equal(to_numpy(initializer((3, 2))), to_numpy(first))  # as Keras
+
+
+def test_attention_layers_start_from_keras_weights_and_draw_keras_dropout():
+    x = np.random.RandomState(2).rand(2, 4, 6).astype("float32")
+    weights, outputs = [], []
+    for lib in (keras, convolve):
+        lib.utils.set_random_seed(4)
+        inputs = lib.Input((4, 6))
+        attended = lib.layers.MultiHeadAttention(2, 3, dropout=0.2)(inputs, inputs)
+        scored = lib.layers.Attention(dropout=0.3)([attended, inputs])
+        model = lib.Model(inputs, lib.layers.Dense(2)(scored))
+        weights.append(model.get_weights())
+        lib.utils.set_random_seed(9)  # the same global stream for the unseeded dropout
+        outputs.append(to_numpy(model(x, training=True)))
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+
+
+def test_random_crop_keeps_a_drawn_seed_in_its_config_as_keras():
+    seeds = []
+    for lib in (keras, convolve):
+        lib.utils.set_random_seed(6)
+        seeds.append(lib.layers.RandomCrop(4, 4).get_config()["seed"])
+    assert seeds[0] == seeds[1] and isinstance(seeds[1], int)

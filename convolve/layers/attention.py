@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from convolve import _tree, constraints, initializers, regularizers
+from convolve import _tree, constraints, initializers, random, regularizers
 from convolve._masks import attach as attach_masks
 from convolve._masks import get_mask
 from convolve.layers import _args, layout
@@ -928,6 +928,8 @@ class Attention(_MultiInputLayer):
         )
         self.dropout = _args.rate(type(self).__name__, "dropout", dropout)
         self.seed = seed
+        if self.dropout > 0:
+            self.seed_generator = random.SeedGenerator(seed)  # as Keras's, made with the layer
 
     def build(self, input_shape):
         if self.use_scale:
@@ -1017,7 +1019,7 @@ class Attention(_MultiInputLayer):
             scores = torch.where(scores_mask, scores, scores - 1.0e9)
         weights = torch.softmax(scores, dim=-1)
         if training and self.dropout > 0:
-            weights = F.dropout(weights, self.dropout, training=True)
+            weights = random.dropout(weights, self.dropout, seed=self.seed_generator)
         out = weights @ value
         if q_mask is not None:
             out = torch.where(q_mask.bool().unsqueeze(-1), out, 0.0)

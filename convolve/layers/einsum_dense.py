@@ -192,8 +192,14 @@ class EinsumDense(Layer):
         if isinstance(init, initializers.VarianceScaling) and (
             init.input_axes is None or init.output_axes is None
         ):
-            # Fans come from the kernel's input and output axes, as Keras computes them.
-            config = {**init.get_config(), "input_axes": input_axes, "output_axes": output_axes}
+            # Fans come from the kernel's input and output axes, as Keras computes them; the
+            # copy keeps the seed the initializer drew, as Keras's does.
+            config = {
+                **init.get_config(),
+                "seed": init.seed,
+                "input_axes": input_axes,
+                "output_axes": output_axes,
+            }
             init = type(init).from_config(config)
         self.add_weight(
             tuple(kernel_shape),

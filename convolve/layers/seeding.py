@@ -7,7 +7,8 @@ import torch
 
 class SeededDraws:
     """Gives a layer `generator(device)`: its own `torch.Generator` per device, seeded with
-    `self.seed`, or None (torch's global generator) when the layer has no seed. The layer
+    `self.seed` (else with `self._drawn_seed`, a seed the layer drew when it was made), or
+    None (torch's global generator) when it has neither. The layer
     sets `self.seed` and `self._generators = {}`; `BackupAndRestore` saves the generators'
     states, so a resumed run draws what an uninterrupted one would."""
 
@@ -16,12 +17,13 @@ class SeededDraws:
 
     def generator(self, device: torch.device) -> torch.Generator | None:
         """This layer's generator on `device`, or None to use torch's global one."""
-        if self.seed is None:
+        seed = self.seed if self.seed is not None else self.__dict__.get("_drawn_seed")
+        if seed is None:
             return None
         key = str(device)
         found = self._generators.get(key)
         if found is None:
             found = torch.Generator(device=device)
-            found.manual_seed(self.seed % 2**63)
+            found.manual_seed(seed % 2**63)
             self._generators[key] = found
         return found

@@ -305,11 +305,14 @@ def test_same_seed_same_output_and_each_image_its_own_draw(cls, kwargs):
 
 @pytest.mark.parametrize("cls,kwargs", RANDOM_LAYERS, ids=IDS)
 def test_unseeded_layers_follow_set_random_seed(cls, kwargs):
-    layer = cls(**kwargs)
+    # As in Keras, an unseeded layer takes its seed when it is made: the same program
+    # (seed, then layer) draws the same values again.
     utils.set_random_seed(7)
-    a = _numpy(layer(IMAGES, training=True))
+    a = _numpy(cls(**kwargs)(IMAGES, training=True))
     utils.set_random_seed(7)
-    np.testing.assert_array_equal(_numpy(layer(IMAGES, training=True)), a)
+    np.testing.assert_array_equal(_numpy(cls(**kwargs)(IMAGES, training=True)), a)
+    b = _numpy(cls(**kwargs)(IMAGES, training=True))  # a new layer, not re-seeded: new draws
+    assert not np.array_equal(a, b)
 
 
 def test_draws_cover_the_factor_ranges():

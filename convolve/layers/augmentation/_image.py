@@ -16,6 +16,7 @@ Random layers draw all of a batch's parameters at once, on the images' device: f
 from __future__ import annotations
 
 import functools
+import random as python_random
 from collections.abc import Sequence
 from typing import Any
 
@@ -671,9 +672,12 @@ class RandomImageLayer(SeededDraws, ImageLayer):
     """An image layer that draws random parameters in training.
 
     Args:
-        seed: makes the layer's draws repeatable: the layer then owns a `torch.Generator`
-            per device, seeded with it. Without a seed, draws come from torch's global
-            generator.
+        seed: makes the layer's draws repeatable: the layer owns a `torch.Generator` per
+            device, seeded with it. Without a seed, the layer takes one from Python's
+            `random` when it is made, as Keras's layers do (so `set_random_seed` makes
+            runs repeatable, and the layers and initializers made after it get Keras's
+            seeds); torch's global generator, which Keras's dropout and shuffling use, is
+            left alone.
     """
 
     _default_training = True
@@ -682,6 +686,8 @@ class RandomImageLayer(SeededDraws, ImageLayer):
         super().__init__(**kwargs)
         self.seed = seed
         self._generators: dict[str, torch.Generator] = {}
+        if seed is None:
+            self._drawn_seed = python_random.randint(1, int(1e9))
 
     def _rand(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
         return torch.rand(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random as python_random
 from collections.abc import Sequence
 from typing import Any
 
@@ -506,7 +507,11 @@ class RandomCrop(_CropLayer):
         seed = im.seed_value(check, seed)
         self.data_format = check.data_format(data_format)
         check.raise_if_any()
+        # Keras's RandomCrop picks a seed for its config first, then makes its generator
+        # from the seed given: two draws from Python's `random` when there is none.
+        kept_seed = python_random.randint(1, int(1e9)) if seed is None else seed
         super().__init__(seed=seed, **kwargs)
+        self.seed = kept_seed
 
     def get_random_transformation(self, images, training=True):
         batch, _, height, width = images.shape
