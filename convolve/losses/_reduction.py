@@ -114,8 +114,9 @@ def reduce_weighted_values(
         The reduced loss (a 0-dim tensor unless `reduction` is `None`/`"none"`).
     """
     reduction = standardize_reduction(reduction)
-    dtype = dtype or values.dtype
-    values = values.to(dtype)
+    if dtype is not None and values.dtype != dtype:
+        values = values.to(dtype)
+    dtype = values.dtype
     if sample_weight is not None:
         sample_weight = to_tensor(sample_weight, dtype=dtype, like=values)
     sample_weight = apply_mask(sample_weight, mask, dtype, reduction)

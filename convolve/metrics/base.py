@@ -9,6 +9,7 @@ the caller's choice.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,20 @@ class MetricState(NamedState):
 
     def __reduce_ex__(self, protocol: int) -> Any:
         return (MetricState.wrap, (self._plain(), self.name, self.path))
+
+
+def no_grad(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`torch.no_grad()` as a decorator, without its cost where gradients are already off
+    (`evaluate`, `predict`): a metric's update runs at every step."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not torch.is_grad_enabled():
+            return method(*args, **kwargs)
+        with torch.no_grad():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 class MetricVariable:
@@ -74,21 +89,21 @@ class MetricVariable:
         state = self._metric._state_on(device)[self.name]
         return state, to_tensor(value, dtype=state.dtype, like=state)
 
-    @torch.no_grad()
+    @no_grad
     def assign(self, value: Any) -> MetricVariable:
         """Overwrites the state in place."""
         state, value = self._target(value)
         state.copy_(value.broadcast_to(state.shape))
         return self
 
-    @torch.no_grad()
+    @no_grad
     def assign_add(self, value: Any) -> MetricVariable:
         """Adds to the state in place."""
         state, value = self._target(value)
         state.add_(value)
         return self
 
-    @torch.no_grad()
+    @no_grad
     def assign_sub(self, value: Any) -> MetricVariable:
         """Subtracts from the state in place."""
         state, value = self._target(value)
@@ -329,7 +344,8 @@ def reduce_to_samplewise_values(
     """
     if mask is None:
         mask = get_mask(values)  # values that carry a mask, as Keras reads them
-    values = values.to(dtype)
+    if values.dtype != dtype:
+        values = values.to(dtype)
     if sample_weight is not None:
         sample_weight = to_tensor(sample_weight, dtype=dtype, like=values)
         if mask is not None:
@@ -359,7 +375,7 @@ class Sum(Metric):
         super().__init__(name=name, dtype=dtype)
         self.add_variable(name="total")
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
         """Adds the (weighted) sum of `values`."""
         values, state = self._values_and_state(values)
@@ -393,7 +409,9 @@ class Mean(Metric):
             # same arithmetic as the general path, without its conversions, and without
             # `no_grad` (a few microseconds), as nothing here requires a gradient.
             state = self._state_on(values.device)
-            state["total"].add_(values.to(self._dtype) * sample_weight)
+            if values.dtype != self._dtype:
+                values = values.to(self._dtype)
+            state["total"].add_(values * sample_weight)
             state["count"].add_(sample_weight)
             return
         with torch.no_grad():
@@ -464,7 +482,7 @@ class MeanMetricWrapper(Mean):
     def _values(self, y_true: Any, y_pred: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self._fn(y_true, y_pred, **self._fn_kwargs), None
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates `fn(y_true, y_pred)`, optionally weighted by `sample_weight`; the
         masked steps of a prediction that carries a mask count for nothing, as in Keras."""

@@ -18,7 +18,7 @@ from convolve.losses._tensors import (
     squeeze_or_expand_to_same_rank,
     to_tensor,
 )
-from convolve.metrics.base import Metric
+from convolve.metrics.base import Metric, no_grad
 
 __all__ = [
     "TruePositives",
@@ -254,7 +254,7 @@ class _ConfusionCount(Metric):
         self._threshold_values = _Constants(self.thresholds)
         self.add_variable(shape=(len(self.thresholds),), name="accumulator")
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Counts this batch's entries of the cell, optionally weighted."""
         y_pred = to_tensor(y_pred)
@@ -351,7 +351,7 @@ class _PrecisionRecall(Metric):
         self.add_variable(shape=(len(self.thresholds),), name=_TP)
         self.add_variable(shape=(len(self.thresholds),), name=self._other)
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates true positives and the error count from a batch."""
         y_pred = to_tensor(y_pred)
@@ -514,7 +514,7 @@ class AUC(Metric):
             self.add_variable(shape=variable_shape, name=key)
         self._built = True
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the per-threshold confusion counts of a batch."""
         y_pred = to_tensor(y_pred)

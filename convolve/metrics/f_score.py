@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from convolve.losses._tensors import EPSILON, to_tensor
-from convolve.metrics.base import Metric
+from convolve.metrics.base import Metric, no_grad
 
 __all__ = ["FBetaScore", "F1Score"]
 
@@ -90,7 +90,7 @@ class FBetaScore(Metric):
             self.add_variable(shape=shape, name=key)
         self._built = True
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the weighted positive and negative counts of a batch."""
         # Arrays and lists go to the state's device; tensors bring the state to theirs.

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from convolve.losses._tensors import EPSILON, to_tensor
-from convolve.metrics.base import Metric
+from convolve.metrics.base import Metric, no_grad
 
 __all__ = ["IoU", "MeanIoU", "BinaryIoU", "OneHotIoU", "OneHotMeanIoU"]
 
@@ -148,7 +148,7 @@ class IoU(Metric):
         """The accumulated confusion matrix (rows: true classes, columns: predictions)."""
         return self.total_confusion_matrix
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Adds the batch's (weighted) label/prediction pairs to the confusion matrix."""
         # Arrays and lists go to the state's device; tensors bring the state to theirs.
@@ -246,7 +246,7 @@ class BinaryIoU(IoU):
         super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype)
         self.threshold = float(threshold)
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Thresholds the scores, then adds the batch to the confusion matrix."""
         y_pred = to_tensor(self._values_and_state(y_pred)[0], dtype=torch.float32)

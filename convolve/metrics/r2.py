@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from convolve.losses._tensors import squeeze_or_expand_to_same_rank, to_tensor
-from convolve.metrics.base import Metric
+from convolve.metrics.base import Metric, no_grad
 
 __all__ = ["R2Score"]
 
@@ -94,7 +94,7 @@ class R2Score(Metric):
         """The accumulated weighted squared residuals per column (Keras's attribute name)."""
         return self.residual
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the weighted sums of a batch."""
         # Arrays and lists go to the state's device; tensors bring the state to theirs.

@@ -8,7 +8,7 @@ import torch
 
 from convolve import losses as L
 from convolve.losses._tensors import l2_normalize, regression_inputs, to_tensor
-from convolve.metrics.base import Mean, _FixedMeanMetric
+from convolve.metrics.base import Mean, _FixedMeanMetric, no_grad
 
 __all__ = [
     "MeanSquaredError",
@@ -168,7 +168,7 @@ class RootMeanSquaredError(Mean):
         super().__init__(name=name, dtype=dtype)
         self._direction = "down"
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates squared errors, optionally weighted by `sample_weight`."""
         y_pred = to_tensor(y_pred, dtype=self._dtype)

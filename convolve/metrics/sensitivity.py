@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from convolve.losses._tensors import divide_no_nan
-from convolve.metrics.base import Metric
+from convolve.metrics.base import Metric, no_grad
 from convolve.metrics.confusion import _FN, _FP, _TN, _TP, _Constants, update_confusion_matrix
 
 __all__ = [
@@ -65,7 +65,7 @@ class _SensitivitySpecificityBase(Metric):
         for key in _KEYS:
             self.add_variable(shape=(len(self.thresholds),), name=key)
 
-    @torch.no_grad()
+    @no_grad
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulates the confusion counts of a batch at every threshold."""
         y_pred = torch.as_tensor(y_pred) if not isinstance(y_pred, torch.Tensor) else y_pred

@@ -261,8 +261,40 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             cb.on_predict_end(logs)
 
+    def listens_to_batches(self, mode: str) -> bool:
+        """Whether a callback of the list acts in the batch hooks of `mode` ("train",
+        "test" or "predict") at this point. When none does, the loop skips those calls,
+        as Keras does, and no step's logs are read: the results are read once at the end.
+
+        A hook counts as acting unless it is `Callback`'s empty one, or `ProgbarLogger`'s
+        test-batch hook during `fit` (validation draws no bar of its own).
+        """
+        hooks = _MODE_BATCH_HOOKS[mode]
+        return any(_acts_in(cb, name) for cb in self.callbacks for name in hooks)
+
 
 _BATCH_HOOKS = tuple(h for h in _HOOKS if "batch" in h)
+
+# The hooks a loop calls per batch, with those that `Callback`'s defaults call in turn.
+_MODE_BATCH_HOOKS = {
+    "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
+    "test": ("on_test_batch_begin", "on_test_batch_end"),
+    "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
+}
+
+
+def _acts_in(callback: Any, name: str) -> bool:
+    """Whether `callback`'s hook `name` may do something (see `listens_to_batches`)."""
+    if name in vars(callback):
+        return True  # set on the instance (LambdaCallback's functions)
+    owner = next((k for k in type(callback).__mro__ if name in vars(k)), None)
+    if owner is None:  # provided otherwise (a `__getattr__`): assume it acts
+        return True
+    if owner is Callback:
+        return False
+    if owner is ProgbarLogger and name == "on_test_batch_end":
+        return not callback._called_in_fit
+    return True
 
 
 def _needs_float_batch_logs(callback: Any) -> bool:

@@ -57,6 +57,10 @@ class NotCompiledError(ValueError, RuntimeError):
 class Trainer:
     """Keras's training API; mixed into `Model`."""
 
+    # Set by `evaluate` while no callback reads a step's logs and the loop reads the
+    # results once at the end: the built-in `test_step` then skips computing them.
+    _step_logs_unused = False
+
     def __init__(self) -> None:
         self.compiled = False
         self.optimizer: Any = None
@@ -337,6 +341,10 @@ class Trainer:
         y_pred = self(x, training=False)
         loss = self._compute_loss(x, y, y_pred, sample_weight, training=False)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
+        if self._step_logs_unused:  # only the state: `compute_metrics` without its results
+            if self._compiled_metrics is not None:
+                self._compiled_metrics.update_state(y, y_pred, sample_weight)
+            return {}
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data: Any) -> Any:
@@ -443,11 +451,14 @@ class Trainer:
                         first_step, resume = resume.step, None
                     self.train()  # type: ignore[attr-defined]
                     logs = {}
+                    hooks = callback_list.listens_to_batches("train")  # as Keras, else none
                     for step, batch in enumerate(train, start=first_step):
                         self._position = (epoch, step)
-                        callback_list.on_train_batch_begin(step)
+                        if hooks:
+                            callback_list.on_train_batch_begin(step)
                         logs = self._run_step(step_fn, batch, train, strategy)
-                        callback_list.on_train_batch_end(step, logs)
+                        if hooks:
+                            callback_list.on_train_batch_end(step, logs)
                         # Processes stop together, at the end of the epoch (see below).
                         if self.stop_training and strategy is None:
                             break
@@ -694,17 +705,45 @@ class Trainer:
         step_fn = self._make_step("test_step")
         logs = {}
         with torch.no_grad():
-            for step, batch in enumerate(batches):
-                callback_list.on_test_batch_begin(step)
-                logs = self._run_step(step_fn, batch, batches, strategy)
-                callback_list.on_test_batch_end(step, logs)
-                if self.stop_evaluating and strategy is None:
-                    break
+            if callback_list.listens_to_batches("test"):
+                for step, batch in enumerate(batches):
+                    callback_list.on_test_batch_begin(step)
+                    logs = self._run_step(step_fn, batch, batches, strategy)
+                    callback_list.on_test_batch_end(step, logs)
+                    if self.stop_evaluating and strategy is None:
+                        break
+            else:  # as Keras, no batch hooks where no callback acts in them
+                quiet = strategy is None and self._builtin_steps_logs(step_fn)
+                if quiet:
+                    self._step_logs_unused = True
+                try:
+                    for batch in batches:
+                        if strategy is None:
+                            logs = step_fn(data_adapter.pack(*batch))
+                            if self.stop_evaluating:
+                                break
+                        else:
+                            logs = self._run_step(step_fn, batch, batches, strategy)
+                finally:
+                    if quiet:
+                        self._step_logs_unused = False
         if strategy is not None:
             strategy.reduce_metrics(self.metrics)
         logs = _pythonify(self._metrics_result_or(logs))
         callback_list.on_test_end(logs)
         return logs
+
+    def _builtin_steps_logs(self, step_fn: Any) -> bool:
+        """Whether `step_fn` is the built-in, eager `test_step`, whose logs are the metrics'
+        results (`compute_metrics` and `get_metrics_result` being the built-in ones too):
+        then the results read at the end are what its last step would have returned."""
+        return (
+            all(
+                getattr(getattr(self, name), "__func__", None) is getattr(Trainer, name)
+                for name in ("compute_metrics", "get_metrics_result")
+            )
+            and getattr(step_fn, "__func__", None) is Trainer.test_step
+        )
 
     def _format_results(self, logs: dict[str, Any], return_dict: bool) -> Any:
         """Keras's forms: a dict sorted by name, or a list in `metrics` order (the loss,
@@ -751,16 +790,23 @@ class Trainer:
         callback_list.on_predict_begin()
         self.eval()  # type: ignore[attr-defined]
         step_fn = None
+        listening = callback_list.listens_to_batches("predict")
         with torch.no_grad():
             for step, batch in enumerate(batches):
                 if step_fn is None:
                     self._ready_for(batch[0])
                     step_fn = self._make_step("predict_step")
-                callback_list.on_predict_batch_begin(step)
+                if listening:
+                    callback_list.on_predict_batch_begin(step)
                 out = step_fn(data_adapter.pack(*batch))
-                outputs.append(_tree.map_structure(lambda t: t.detach().cpu(), out))
-                arrays = _tree.map_structure(lambda t: t.numpy(), outputs[-1])
-                callback_list.on_predict_batch_end(step, {"outputs": arrays})
+                if type(out) is torch.Tensor:
+                    out = out.detach().cpu()
+                else:
+                    out = _tree.map_structure(lambda t: t.detach().cpu(), out)
+                outputs.append(out)
+                if listening:
+                    arrays = _tree.map_structure(lambda t: t.numpy(), out)
+                    callback_list.on_predict_batch_end(step, {"outputs": arrays})
                 if self.stop_predicting:
                     break
         callback_list.on_predict_end()
