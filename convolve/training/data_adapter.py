@@ -160,6 +160,19 @@ class EpochPlan:
     offset: int = 0
 
 
+def _global_int64() -> int:
+    """One int64 from torch's global generator, drawn as torch's data loading draws it."""
+    return int(torch.empty((), dtype=torch.int64).random_().item())
+
+
+def _loader_seed_draw() -> None:
+    """The draw a torch DataLoader iterator takes from the global generator when it is made
+    (its workers' base seed). Keras's torch backend makes one per pass over arrays; taking
+    the same draws keeps torch's global stream, which dropout and shuffling use, in step
+    with Keras's after `set_random_seed`."""
+    _global_int64()
+
+
 class ArrayBatches(_ShardState):
     """Batches over in-memory arrays (NumPy or torch), optionally shuffled each epoch.
 
@@ -228,6 +241,7 @@ class ArrayBatches(_ShardState):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.steps = steps
+        self._loader_drawn = False  # the next pass's loader draw was taken already
         self.epoch_plan: EpochPlan | None = None  # the current (or last) epoch's
         self.carried_plan: EpochPlan | None = None  # where the next epoch goes on
         self._resume_plan: EpochPlan | None = None
@@ -240,19 +254,28 @@ class ArrayBatches(_ShardState):
         """One epoch. With `steps_per_epoch` shorter than the data, as in Keras, the next
         epoch goes on where this one stopped, and a new pass (a new shuffle) begins once
         one has run all its batches."""
+        keras_stream = self.shard is None  # one process: torch's global stream as Keras's
+        resumed = self._resume_plan is not None  # the saved global state is mid-epoch
+        if keras_stream and not (resumed or self.carried_plan or self._loader_drawn):
+            _loader_seed_draw()  # Keras's pass begins: a DataLoader iterator is made
+        self._loader_drawn = False
         plan = self._resume_plan or self.carried_plan or self._draw_plan()
         self._resume_plan = self.carried_plan = None
         self.epoch_plan = plan
         n, bs = self.num_samples, self.batch_size
         total = len(plan.starts)
         end = total if self.steps is None else min(total, plan.offset + self.steps)
+        shuffle_within = self.shuffle == "batch" and self.shard is None
         for step in range(plan.first_step, end - plan.offset):
             b = plan.starts[plan.offset + step]
             lo, hi = b * bs, min((b + 1) * bs, n)
             self.global_size = hi - lo
             if self.shard is not None:
                 lo, hi, self.padding = self.shard.part(lo, hi)
-            if plan.order is None:
+            if shuffle_within:  # Keras's "batch" shuffle: the samples of each batch, in turn
+                idx = (torch.randperm(hi - lo) + lo).to(_device_of(self.x))
+                take = lambda t, idx=idx: t[_index_for(t, idx)]  # noqa: E731
+            elif plan.order is None:
                 pick = slice(lo, hi)
                 take = lambda t, pick=pick: t[pick]  # noqa: E731 - a view, no copy
             else:
@@ -260,6 +283,11 @@ class ArrayBatches(_ShardState):
                 # Indexing keeps channels_last strides; index_select would not.
                 take = lambda t, idx=idx: t[_index_for(t, idx)]  # noqa: E731
             yield self._batch(take)
+        if keras_stream and end == total:
+            # Keras makes the next pass's iterator as soon as a pass has run all its
+            # batches; without `steps`, each epoch then makes its own as well.
+            _loader_seed_draw()
+            self._loader_drawn = self.steps is not None
         if end < total:
             self.carried_plan = EpochPlan(plan.order, plan.starts, offset=end)
         elif self.steps is not None and plan.offset + self.steps > total:
@@ -273,6 +301,19 @@ class ArrayBatches(_ShardState):
     def start_over(self) -> None:
         """Makes the next epoch begin a new pass (evaluation always does, as in Keras)."""
         self.carried_plan = None
+        self._loader_drawn = False
+
+    def take_build_draws(self) -> None:
+        """The draws Keras's first `fit` or `evaluate` after `compile` makes when it reads
+        one batch to build the model and the compiled losses and metrics: the iterator's,
+        then the first batch's shuffle."""
+        if self.shard is not None:
+            return
+        _loader_seed_draw()
+        if self.shuffle == "batch":
+            torch.randperm(min(self.batch_size, self.num_samples))
+        elif self.shuffle:
+            _loader_seed_draw()  # the sampler's seed
 
     def peek(self) -> Batch | None:
         """The first batch of the stored data, drawing no shuffle and moving nothing."""
@@ -289,16 +330,15 @@ class ArrayBatches(_ShardState):
         """This epoch's sample order and batch order (drawn from torch's generator)."""
         n, bs = self.num_samples, self.batch_size
         batches = math.ceil(n / bs)
-        if self.shuffle == "batch":
-            # Keras's "batch" shuffle: shuffle batch order, keep samples within a batch.
+        if self.shuffle == "batch" and self.shard is not None:
+            # Shuffled in batch-sized chunks: the batch order, shared by all processes.
             starts = torch.randperm(batches, generator=self._shared()).tolist()
             return EpochPlan(None, starts)
-        if self.shuffle:
-            generator = self._shared()
-            if generator is None:
-                order = torch.randperm(n, device=_device_of(self.x))
-            else:
-                order = torch.randperm(n, generator=generator).to(_device_of(self.x))
+        if self.shuffle and self.shuffle != "batch":
+            # As torch's RandomSampler draws it in Keras's loader: a seed from the global
+            # generator, then a permutation from a generator seeded with it.
+            generator = self._shared() or torch.Generator().manual_seed(_global_int64())
+            order = torch.randperm(n, generator=generator).to(_device_of(self.x))
             return EpochPlan(order, list(range(batches)))
         return EpochPlan(None, list(range(batches)))
 

@@ -166,6 +166,7 @@ class Trainer:
         self.run_eagerly = bool(run_eagerly)
         self.stop_training = False
         self.compiled = True
+        self._build_draws_due = True  # Keras builds its compiled losses at the next run
         self._step_functions = {}
         self._compile_config = {
             "loss": loss,
@@ -414,6 +415,7 @@ class Trainer:
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, data_adapter.capped_steps(validation_steps)
         self._prepare_for(train, strategy=strategy)
+        self._take_build_draws(train)
         callback_list = CallbackList(
             callbacks,
             add_history=True,
@@ -683,6 +685,7 @@ class Trainer:
             None if strategy is None else strategy.shard(),
         )  # fmt: skip
         self._prepare_for(batches, strategy=strategy, what="evaluate")
+        self._take_build_draws(batches)
         callback_list = CallbackList(
             callbacks,
             add_progbar=verbose != 0,
@@ -732,6 +735,14 @@ class Trainer:
         logs = _pythonify(self._metrics_result_or(logs))
         callback_list.on_test_end(logs)
         return logs
+
+    def _take_build_draws(self, batches: Any) -> None:
+        """On the first `fit` or `evaluate` after `compile`, the random draws Keras takes
+        when it reads a batch to build the compiled losses and metrics (arrays only)."""
+        if self.__dict__.pop("_build_draws_due", False) and isinstance(
+            batches, data_adapter.ArrayBatches
+        ):
+            batches.take_build_draws()
 
     def _builtin_steps_logs(self, step_fn: Any) -> bool:
         """Whether `step_fn` is the built-in, eager `test_step`, whose logs are the metrics'

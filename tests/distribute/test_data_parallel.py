@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from convolve import callbacks, distribute, layers, models
+from convolve import callbacks, distribute, layers, models, utils
 from convolve.training import data_adapter
 from convolve.training.callbacks import CallbackList
 
@@ -255,7 +255,7 @@ def test_single_process_scope_trains_like_plain_fit_without_shuffling():
     y = (x.sum(axis=1) > 0).astype("int64")
 
     def train(scope):
-        torch.manual_seed(0)
+        utils.set_random_seed(0)  # the same initial weights in both
         model = models.Sequential([layers.Input((4,)), layers.Dense(2, activation="softmax")])
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         with scope:
