@@ -17,7 +17,11 @@ class SeededDraws:
 
     def generator(self, device: torch.device) -> torch.Generator | None:
         """This layer's generator on `device`, or None to use torch's global one."""
-        seed = self.seed if self.seed is not None else self.__dict__.get("_drawn_seed")
+        seed = self.seed
+        if seed is None:
+            # An unseeded layer draws from its drawn seed's generator, except in compiled
+            # code, where a generator object would break the graph: the global one then.
+            seed = None if torch.compiler.is_compiling() else self.__dict__.get("_drawn_seed")
         if seed is None:
             return None
         key = str(device)
