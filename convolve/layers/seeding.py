@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 
 
@@ -31,3 +35,21 @@ class SeededDraws:
             found.manual_seed(seed % 2**63)
             self._generators[key] = found
         return found
+
+
+@contextlib.contextmanager
+def reseeded(module: Any, seed: int) -> Iterator[None]:
+    """Within the block, the unseeded drawing layers in `module` draw from generators
+    seeded from `seed` (the i-th such layer with `seed + i`); afterwards their own
+    generators, with their states, are back."""
+    saved = []
+    for i, layer in enumerate(
+        m for m in module.modules() if isinstance(m, SeededDraws) and m.seed is None
+    ):
+        saved.append((layer, layer.__dict__.get("_drawn_seed"), layer._generators))
+        layer.__dict__["_drawn_seed"], layer._generators = seed + i, {}
+    try:
+        yield
+    finally:
+        for layer, drawn, generators in saved:
+            layer.__dict__["_drawn_seed"], layer._generators = drawn, generators

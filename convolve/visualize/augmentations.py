@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from convolve.layers.seeding import reseeded
 from convolve.visualize._figures import PathLike, finish, image_grid, show_image, value_range
 from convolve.visualize._model import as_image_batch
 
@@ -15,9 +16,10 @@ from convolve.visualize._model import as_image_batch
 def augment(layer_or_model: Any, image: Any, n: int = 9, seed: int | None = None) -> np.ndarray:
     """`n` augmented copies of `image`, made in one call with `training=True`.
 
-    Each copy gets its own random draw. With `seed`, torch's global generator is seeded for
-    the call and restored after it, so the copies repeat without touching the caller's
-    random state (a layer built with its own `seed` draws from its own generator instead).
+    Each copy gets its own random draw. With `seed`, torch's global generator and the
+    generators of the unseeded layers are seeded for the call and restored after it, so
+    the copies repeat without touching the caller's random state (a layer built with its
+    own `seed` draws from its own generator instead).
 
     Returns:
         An array `(n, height, width, channels)`.
@@ -28,10 +30,13 @@ def augment(layer_or_model: Any, image: Any, n: int = 9, seed: int | None = None
     if len(batch) != 1:
         raise ValueError(f"plot_augmentations takes one image; received a batch of {len(batch)}.")
     copies = torch.as_tensor(np.repeat(batch, n, axis=0))
-    seeded = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+    seeded = contextlib.ExitStack()
+    if seed is not None:
+        seeded.enter_context(torch.random.fork_rng(devices=[]))
+        torch.manual_seed(seed)
+        if isinstance(layer_or_model, torch.nn.Module):
+            seeded.enter_context(reseeded(layer_or_model, seed))
     with seeded, torch.no_grad():
-        if seed is not None:
-            torch.manual_seed(seed)
         out = layer_or_model(copies, training=True)
     if isinstance(out, dict):  # layers that also transform labels return a dict
         out = out["images"]
