@@ -38,6 +38,7 @@ from convolve.layers.rnn_cells import (
     maybe_serialize,
     run_cell,
 )
+from convolve.layers.wrappers import Wrapper
 
 
 # --------------------------------------------------------------------- RNN
@@ -813,7 +814,7 @@ def _copy_layer(layer: RNN, name: str, go_backwards: bool | None = None) -> RNN:
     return type(layer).from_config(config)
 
 
-class TimeDistributed(MaskAware):
+class TimeDistributed(Wrapper, MaskAware):
     """Applies a layer to every time step of a sequence: `(batch, time, ...)` in and out.
 
     The steps are folded into the batch, so the layer runs once; a layer holding batch
@@ -833,8 +834,7 @@ class TimeDistributed(MaskAware):
     def __init__(self, layer: Any, **kwargs: Any) -> None:
         if not isinstance(layer, Layer):
             raise _args.fail("TimeDistributed", "layer", layer, "a layer instance")
-        super().__init__(**kwargs)
-        self.layer = layer
+        super().__init__(layer, **kwargs)
 
     @staticmethod
     def _child_shape(input_shape: Any) -> tuple:

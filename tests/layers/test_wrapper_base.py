@@ -95,3 +95,9 @@ def test_wrapper_builds_the_wrapped_layer():
     wrapper.build((None, 3))
     assert wrapper.built and wrapper.layer.built
     assert [tuple(w.shape) for w in wrapper.get_weights()] == [(3, 4), (4,)]
+
+
+def test_time_distributed_is_a_wrapper_as_in_keras():
+    for lib in (keras, convolve):
+        layer = lib.layers.TimeDistributed(lib.layers.Dense(2))
+        assert isinstance(layer, lib.layers.Wrapper)
