@@ -158,3 +158,47 @@ def test_random_crop_keeps_a_drawn_seed_in_its_config_as_keras():
         lib.utils.set_random_seed(6)
         seeds.append(lib.layers.RandomCrop(4, 4).get_config()["seed"])
     assert seeds[0] == seeds[1] and isinstance(seeds[1], int)
+
+
+AUGMENTATION = [
+    ("RandomFlip", (), {}),
+    ("RandomFlip", ("horizontal",), {}),
+    ("RandomRotation", (0.2,), {}),
+    ("RandomZoom", (0.2, 0.3), {}),
+    ("RandomTranslation", (0.2, 0.1), {}),
+    ("RandomShear", (0.2,), {}),
+    ("RandomPerspective", (), {}),
+    ("RandomCrop", (8, 8), {}),
+    ("RandomContrast", (0.3,), {}),
+    ("RandomBrightness", (0.2,), {}),
+    ("RandomHue", (0.2,), {"value_range": (0, 255)}),
+    ("RandomSaturation", (0.3,), {"value_range": (0, 255)}),
+    ("RandomGrayscale", (), {"factor": 0.5}),
+    ("RandomSharpness", (0.3,), {"value_range": (0, 255)}),
+    ("RandomInvert", (), {"value_range": (0, 255)}),
+    ("RandomPosterization", ((1, 4),), {"value_range": (0, 255)}),
+    ("Solarization", (), {"addition_factor": 0.2, "value_range": (0, 255)}),
+    ("RandomColorDegeneration", (0.3,), {"value_range": (0, 255)}),
+    (
+        "RandomColorJitter",
+        (),
+        {"value_range": (0, 255), "brightness_factor": 0.2, "contrast_factor": 0.2},
+    ),
+]
+
+
+@pytest.mark.parametrize("seeded", [False, True], ids=["set_random_seed", "seed_argument"])
+@pytest.mark.parametrize(
+    "name,args,kwargs", AUGMENTATION, ids=[f"{n}{i}" for i, (n, _, _) in enumerate(AUGMENTATION)]
+)
+def test_augmentation_layers_draw_keras_values(name, args, kwargs, seeded):
+    """Images of 0..255: atol 1e-3 (the resampling layers' interpolation rounds differently
+    in the last bits of float32); two calls, so the second draw is compared too."""
+    x = (np.random.RandomState(0).rand(4, 12, 12, 3) * 255).astype("float32")
+    outputs = []
+    for lib in (keras, convolve):
+        lib.utils.set_random_seed(8)
+        layer = getattr(lib.layers, name)(*args, **kwargs, **({"seed": 3} if seeded else {}))
+        outputs.append([to_numpy(layer(x, training=True)) for _ in range(2)])
+    for ours, theirs in zip(outputs[1], outputs[0], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-3)

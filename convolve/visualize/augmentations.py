@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-from convolve.layers.seeding import reseeded
+from convolve.random import SeedGenerator
 from convolve.visualize._figures import PathLike, finish, image_grid, show_image, value_range
 from convolve.visualize._model import as_image_batch
+
+
+@contextlib.contextmanager
+def _reseeded(module: torch.nn.Module, seed: int) -> Iterator[None]:
+    """Within the block, the unseeded drawing layers in `module` draw from seed generators
+    seeded from `seed` (the i-th such layer with `seed + i`); afterwards their own, with
+    their draw counts, are back."""
+    layers = [
+        m
+        for m in module.modules()
+        if getattr(m, "seed", 0) is None
+        and isinstance(m.__dict__.get("seed_generator"), SeedGenerator)
+    ]
+    saved = [layer.__dict__["seed_generator"] for layer in layers]
+    for i, layer in enumerate(layers):
+        layer.__dict__["seed_generator"] = SeedGenerator(seed + i)
+    try:
+        yield
+    finally:
+        for layer, generator in zip(layers, saved, strict=True):
+            layer.__dict__["seed_generator"] = generator
 
 
 def augment(layer_or_model: Any, image: Any, n: int = 9, seed: int | None = None) -> np.ndarray:
@@ -35,7 +57,7 @@ def augment(layer_or_model: Any, image: Any, n: int = 9, seed: int | None = None
         seeded.enter_context(torch.random.fork_rng(devices=[]))
         torch.manual_seed(seed)
         if isinstance(layer_or_model, torch.nn.Module):
-            seeded.enter_context(reseeded(layer_or_model, seed))
+            seeded.enter_context(_reseeded(layer_or_model, seed))
     with seeded, torch.no_grad():
         out = layer_or_model(copies, training=True)
     if isinstance(out, dict):  # layers that also transform labels return a dict

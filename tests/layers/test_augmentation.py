@@ -208,11 +208,11 @@ def test_random_crop_training_without_room_matches_the_keras_layer(size):
     np.testing.assert_allclose(_numpy(ours), _numpy(theirs), atol=ATOL, rtol=0)
 
 
-def test_random_crop_draws_a_location_per_image():
+def test_random_crop_draws_one_location_per_batch_as_keras():
     layer = RandomCrop(4, 5, seed=0)
     transformation, ours = _draw(layer)
     top, left = transformation["top"].tolist(), transformation["left"].tolist()
-    assert len(set(zip(top, left, strict=True))) > 1
+    assert len(set(zip(top, left, strict=True))) == 1
     for i, (t, l) in enumerate(zip(top, left, strict=True)):
         assert 0 <= t <= 9 - 4 and 0 <= l <= 11 - 5
         np.testing.assert_array_equal(ours[i], IMAGES[i, t : t + 4, l : l + 5])
@@ -297,8 +297,9 @@ def test_same_seed_same_output_and_each_image_its_own_draw(cls, kwargs):
     np.testing.assert_array_equal(a, b)
     c = _numpy(cls(**kwargs, seed=321)(batch, training=True))
     assert not np.array_equal(a, c)
-    # A flip has two outcomes; every other layer draws from a continuum.
-    wanted = 2 if cls is RandomFlip else len(a) // 2
+    # A flip has two outcomes, and RandomCrop draws one window per batch (as Keras's);
+    # every other layer draws from a continuum for each image.
+    wanted = {RandomFlip: 2, RandomCrop: 1}.get(cls, len(a) // 2)
     distinct = {a[i].tobytes() for i in range(len(a))}
     assert len(distinct) >= wanted, "images of a batch must get independent draws"
 

@@ -316,9 +316,7 @@ def test_jitter_steps_share_one_stream_of_draws():
     unit_brightness = (drawn[0]["rgb_delta"] / 255.0 + 0.5).flatten()
     unit_contrast = (drawn[1]["contrast_factor"] - 1.0) / 0.5
     assert not torch.allclose(unit_brightness, unit_contrast.flatten())  # not the same draws
-    assert jitter.random_brightness.generator(torch.device("cpu")) is jitter.generator(
-        torch.device("cpu")
-    )
+    assert jitter.random_brightness.seed_generator is jitter.seed_generator
 
 
 def test_solarization_draws_the_documented_ranges():

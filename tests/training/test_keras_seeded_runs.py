@@ -21,10 +21,13 @@ Y = RNG.randint(0, 3, 40)
 XV, YV = RNG.rand(12, 10, 10, 1).astype("float32"), RNG.randint(0, 3, 12)
 
 
-def _program(lib, dropout=0.0, spatial=0.0, batch_norm=False, **fit_args):
+def _program(lib, dropout=0.0, spatial=0.0, batch_norm=False, augment=False, **fit_args):
     lib.utils.set_random_seed(7)
     layers = lib.layers
-    stack = [layers.Input((10, 10, 1)), layers.Conv2D(4, 3, activation="relu")]
+    stack = [layers.Input((10, 10, 1))]
+    if augment:
+        stack += [layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)]
+    stack.append(layers.Conv2D(4, 3, activation="relu"))
     if spatial:
         stack.append(layers.SpatialDropout2D(spatial))
     if batch_norm:
@@ -54,6 +57,7 @@ CASES = {
     "spatial_dropout_batch_norm": {"spatial": 0.3, "batch_norm": True},
     "steps_per_epoch": {"dropout": 0.5, "steps_per_epoch": 3, "epochs": 4},
     "validation_freq": {"dropout": 0.5, "validation_split": 0.2, "validation_freq": 2},
+    "augmentation_in_the_model": {"augment": True, "dropout": 0.3, "validation_split": 0.2},
 }
 
 

@@ -16,7 +16,6 @@ Random layers draw all of a batch's parameters at once, on the images' device: f
 from __future__ import annotations
 
 import functools
-import random as python_random
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,10 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from convolve import random
 from convolve.layers import _conv_utils as cu
 from convolve.layers import layout
 from convolve.layers.base import Layer, is_shape, torch_dtype
-from convolve.layers.seeding import SeededDraws
 from convolve.layers.symbolic import is_symbolic
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -668,16 +667,18 @@ class FixedSizeOutput:
         return {**super().get_config(), "height": self.height, "width": self.width}  # type: ignore[misc]
 
 
-class RandomImageLayer(SeededDraws, ImageLayer):
+class RandomImageLayer(ImageLayer):
     """An image layer that draws random parameters in training.
 
+    As Keras's layers do, it makes a `SeedGenerator` with the layer: without a `seed`, that
+    takes one from Python's `random` (so `set_random_seed` makes runs repeatable, and the
+    layers and initializers made after it get Keras's seeds). Each draw comes from a
+    generator seeded with the seed plus the number of draws so far, as Keras's torch
+    backend draws: the same draws as Keras's layer, and torch's global generator, which
+    Keras's dropout and shuffling use, is left alone.
+
     Args:
-        seed: makes the layer's draws repeatable: the layer owns a `torch.Generator` per
-            device, seeded with it. Without a seed, the layer takes one from Python's
-            `random` when it is made, as Keras's layers do (so `set_random_seed` makes
-            runs repeatable, and the layers and initializers made after it get Keras's
-            seeds); torch's global generator, which Keras's dropout and shuffling use, is
-            left alone.
+        seed: makes the layer's draws repeatable.
     """
 
     _default_training = True
@@ -685,9 +686,14 @@ class RandomImageLayer(SeededDraws, ImageLayer):
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.seed = seed
-        self._generators: dict[str, torch.Generator] = {}
-        if seed is None:
-            self._drawn_seed = python_random.randint(1, int(1e9))
+        self.seed_generator = random.SeedGenerator(seed)
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        """The generator for one draw on `device`; None (torch's global one) for an
+        unseeded layer in compiled code, where a generator object would break the graph."""
+        if self.seed is None and torch.compiler.is_compiling():
+            return None
+        return self.seed_generator.generator(device)
 
     def _rand(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
         return torch.rand(
@@ -716,9 +722,9 @@ class RandomImageLayer(SeededDraws, ImageLayer):
         return self._rand((n,), device) < chance
 
     def _draw_with(self, owner: RandomImageLayer) -> None:
-        """Draws from `owner`'s generators from now on (the very `torch.Generator` objects),
-        so that the steps of a composite layer take successive draws from one stream."""
-        self.seed, self._generators = owner.seed, owner._generators
+        """Draws from `owner`'s seed generator from now on, so that the steps of a
+        composite layer take successive draws from one stream, as in Keras."""
+        self.seed, self.seed_generator = owner.seed, owner.seed_generator
 
     def _permutation(self, n: int, device: torch.device) -> torch.Tensor:
         return torch.argsort(self._rand((n,), device))

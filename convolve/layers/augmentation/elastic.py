@@ -134,9 +134,10 @@ class RandomElasticTransform(im.RandomImageLayer):
         device = images.device
         chosen = self._chosen(batch, self.factor, device)
         distortion = float(self._uniform((), *self.scale, torch.device("cpu")))
-        generator = self.generator(device)
-        noise = [
-            torch.normal(0.0, 1.0, (batch, height, width), generator=generator, device=device)
+        noise = [  # two draws, each from its own generator, as Keras's two normal draws
+            torch.normal(
+                0.0, 1.0, (batch, height, width), generator=self.generator(device), device=device
+            )
             for _ in range(2)
         ]
         return {

@@ -472,10 +472,10 @@ class _CropLayer(im.FixedSizeOutput, im.RandomImageLayer):
 
 
 class RandomCrop(_CropLayer):
-    """Crops each image at its own random location in training.
+    """Crops the images at a random location in training.
 
-    In training, when the images are larger than `(height, width)` in both dimensions, each
-    image is cropped at a location drawn for it (Keras draws one location per batch). At
+    In training, when the images are larger than `(height, width)` in both dimensions, the
+    batch is cropped at one location drawn for it, as Keras draws it. At
     inference, and in training when the images are not larger in both dimensions, the
     layer does what Keras documents: it crops the largest centred window of the target
     aspect ratio and resizes it (bilinear) to `(height, width)`, as `Resizing(height,
@@ -518,9 +518,10 @@ class RandomCrop(_CropLayer):
         if not (training and height > self.height and width > self.width):
             return None
         device = images.device
-        top = self._uniform((batch,), 0.0, float(height - self.height + 1), device)
-        left = self._uniform((batch,), 0.0, float(width - self.width + 1), device)
-        return {"top": top.long(), "left": left.long()}
+        # One window for the whole batch, drawn as Keras's layer draws it.
+        top = self._uniform((), 0.0, float(height - self.height + 1), device)
+        left = self._uniform((), 0.0, float(width - self.width + 1), device)
+        return {"top": top.long().expand(batch), "left": left.long().expand(batch)}
 
     def transform_images(self, images, transformation, training=True):
         if transformation is None:

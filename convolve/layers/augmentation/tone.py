@@ -55,7 +55,7 @@ class RandomGrayscale(im.RandomImageLayer):
     def get_random_transformation(self, images, training=True):
         if not training:
             return None
-        chosen = self._chosen(images.shape[0], (self.factor, self.factor), images.device)
+        chosen = self._rand((images.shape[0],), images.device) < self.factor  # as Keras
         return {"should_apply": chosen[:, None, None, None]}
 
     def transform_images(self, images, transformation, training=True):
@@ -212,10 +212,13 @@ class RandomPosterization(_ColorLayer):
     def get_random_transformation(self, images, training=True):
         if not training:
             return None
-        low, high = self.factor
-        bits = torch.full((images.shape[0],), float(low), device=images.device)
-        if low != high:
-            bits = torch.floor(self._uniform(bits.shape, low, high, images.device))
+        low, high = (int(f) for f in self.factor)
+        batch, device = images.shape[0], images.device
+        if low != high:  # Keras's draw: integers in [low, high)
+            generator = self.generator(device)
+            bits = torch.randint(low, high, (batch,), generator=generator, device=device)
+        else:
+            bits = torch.full((batch,), low, device=device)
         return {"shift_factor": (8 - bits).to(torch.uint8)}
 
     def transform_images(self, images, transformation, training=True):
