@@ -179,6 +179,8 @@ AUGMENTATION = [
     ("RandomPosterization", ((1, 4),), {"value_range": (0, 255)}),
     ("Solarization", (), {"addition_factor": 0.2, "value_range": (0, 255)}),
     ("RandomColorDegeneration", (0.3,), {"value_range": (0, 255)}),
+    ("RandomErasing", (), {"value_range": (0, 255)}),
+    ("RandomGaussianBlur", (), {"value_range": (0, 255)}),
     (
         "RandomColorJitter",
         (),

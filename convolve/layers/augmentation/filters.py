@@ -88,12 +88,12 @@ def _odd_sizes(check: cu.ArgumentErrors, value: Any) -> tuple[int, int]:
 
 
 class RandomGaussianBlur(im.RandomImageLayer):
-    """Blurs some images in training, each with its own Gaussian.
+    """Blurs some images in training with a random Gaussian.
 
     Each image draws a probability in `factor` and is blurred when a uniform draw falls
-    below it, with standard deviations drawn for it along each axis in `sigma` (Keras
-    draws one pair for the whole batch). The blur zero-pads the edges, as Keras's does,
-    and the result is clipped to `value_range`.
+    below it, with standard deviations along each axis drawn in `sigma` once for the
+    batch, as Keras draws them. The blur zero-pads the edges, as Keras's does, and the
+    result is clipped to `value_range`.
 
     Args:
         factor: `f` (meaning `(0, f)`) or `(lower, upper)`, each in [0, 1]: the range of
@@ -143,8 +143,9 @@ class RandomGaussianBlur(im.RandomImageLayer):
         batch, device = images.shape[0], images.device
         return {
             "should_apply_blur": self._chosen(batch, self.factor, device),
-            # Per image: (sigma along the width, sigma along the height), Keras's order.
-            "blur_factor": self._uniform((batch, 2), *self.sigma, device) + 1e-6,
+            # (sigma along the width, sigma along the height), Keras's order: one pair for
+            # the batch, as Keras draws it, given to each image.
+            "blur_factor": (self._uniform((2,), *self.sigma, device) + 1e-6).expand(batch, 2),
         }
 
     def transform_images(self, images, transformation, training=True):
@@ -232,8 +233,9 @@ class RandomErasing(im.RandomImageLayer):
 
     def _fill(self, shape: torch.Size, device: torch.device) -> torch.Tensor:
         """The values to erase with: per pixel for noise, else per channel `(1, c, 1, 1)`."""
-        if self.fill_value is None:
-            fill = self._normal(shape, device) * self._range[1]
+        if self.fill_value is None:  # drawn in Keras's (batch, height, width, channels) order
+            n, c, h, w = shape
+            fill = self._normal((n, h, w, c), device).permute(0, 3, 1, 2) * self._range[1]
         else:
             fill = torch.tensor(self.fill_value, dtype=torch.float32, device=device)
             fill = fill.reshape(1, -1, 1, 1).expand(1, shape[1], 1, 1)
