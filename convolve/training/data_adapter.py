@@ -241,6 +241,7 @@ class ArrayBatches(_ShardState):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.steps = steps
+        self.loader_draws = True  # takes Keras's DataLoader draws (see `_loader_seed_draw`)
         self._loader_drawn = False  # the next pass's loader draw was taken already
         self.epoch_plan: EpochPlan | None = None  # the current (or last) epoch's
         self.carried_plan: EpochPlan | None = None  # where the next epoch goes on
@@ -254,7 +255,9 @@ class ArrayBatches(_ShardState):
         """One epoch. With `steps_per_epoch` shorter than the data, as in Keras, the next
         epoch goes on where this one stopped, and a new pass (a new shuffle) begins once
         one has run all its batches."""
-        keras_stream = self.shard is None  # one process: torch's global stream as Keras's
+        # One process: torch's global stream as Keras's (not for `*_on_batch`, which Keras
+        # runs without a loader).
+        keras_stream = self.shard is None and self.loader_draws
         resumed = self._resume_plan is not None  # the saved global state is mid-epoch
         if keras_stream and not (resumed or self.carried_plan or self._loader_drawn):
             _loader_seed_draw()  # Keras's pass begins: a DataLoader iterator is made

@@ -838,6 +838,9 @@ class Trainer:
             None if strategy is None else strategy.shard(), class_weight=class_weight,
         )  # fmt: skip
         self._prepare_for(batches, check_targets=False, strategy=strategy, what=what)
+        if isinstance(batches, data_adapter.ArrayBatches):
+            batches.loader_draws = False  # Keras runs one batch without a loader
+        self.__dict__.pop("_build_draws_due", None)  # built from this batch, drawing nothing
         return batches, strategy
 
     def train_on_batch(
@@ -874,7 +877,13 @@ class Trainer:
         return self._format_results(_pythonify(self._metrics_result_or(logs)), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
-        return self.predict(x, batch_size=_len(x), verbose=0)
+        # Keras runs one batch without a loader, so it takes none of a loader's random
+        # draws: the global generator is left as it was.
+        state = torch.get_rng_state()
+        try:
+            return self.predict(x, batch_size=_len(x), verbose=0)
+        finally:
+            torch.set_rng_state(state)
 
     # ------------------------------------------------------------------ misc
     def _device(self) -> torch.device:

@@ -89,3 +89,21 @@ def test_second_fit_and_recompile_keep_the_stream():
         third = model.fit(X, Y, epochs=2, batch_size=8, verbose=0).history["loss"]
         results.append(first + second + third + [model.evaluate(X, Y, verbose=0)])
     np.testing.assert_allclose(results[1], results[0], rtol=1e-4, atol=1e-6)
+
+
+def test_on_batch_calls_take_no_loader_draws_as_in_keras():
+    results = []
+    for lib in (keras, convolve):
+        lib.utils.set_random_seed(5)
+        model = lib.Sequential(
+            [lib.layers.Input((10, 10, 1)), lib.layers.Flatten(), lib.layers.Dropout(0.5),
+             lib.layers.Dense(3, activation="softmax")]
+        )  # fmt: skip
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        losses = [float(np.asarray(model.train_on_batch(X[:8], Y[:8]))) for _ in range(3)]
+        losses.append(float(np.asarray(model.test_on_batch(X[:8], Y[:8]))))
+        model.predict_on_batch(X[:4])
+        losses.append(float(np.asarray(model.train_on_batch(X[8:16], Y[8:16]))))
+        losses += model.fit(X, Y, epochs=2, batch_size=8, verbose=0).history["loss"]
+        results.append(losses)
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-6)
