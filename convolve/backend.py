@@ -17,7 +17,7 @@ import gc
 import sys
 from typing import Any
 
-from convolve import config, mixed_precision
+from convolve import config, mixed_precision, random
 from convolve.layers import naming
 from convolve.layers.naming import reset_names
 from convolve.layers.symbolic import KerasTensor
@@ -61,6 +61,7 @@ def clear_session(free_memory: bool = True) -> None:
         free_memory: Also run Python's garbage collector (Keras's default).
     """
     reset_names()
+    random.reset_global_seed_generator()
     mixed_precision.set_global_policy(None)
     config.reset_session_settings()
     if "torch._dynamo" in sys.modules:

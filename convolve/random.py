@@ -5,13 +5,14 @@ Every function takes `seed`, as Keras's do:
 - an int: the same values at every call (a fresh generator seeded with it);
 - a `SeedGenerator`: different values at every call, in a sequence that repeats when the
   `SeedGenerator` is created again with the same seed;
-- None (the default): torch's global generator, which `convolve.utils.set_random_seed`
-  seeds.
+- None (the default): the global `SeedGenerator`, as in Keras. It is made at the first
+  unseeded draw after `convolve.utils.set_random_seed` or `clear_session` (taking its seed
+  from Python's `random`, which `set_random_seed` seeds).
 
-With a seed (int or `SeedGenerator`) the values are those of Keras's torch backend: each
-call seeds a fresh `torch.Generator` as Keras does and samples with the same torch
-functions. Unseeded values differ from Keras's, which come from its global
-`SeedGenerator`. Results are torch tensors on `convolve.config.device()` (those that
+The values are those of Keras's torch backend: each call seeds a fresh `torch.Generator`
+as Keras does and samples with the same torch functions (in compiled code an unseeded call
+draws from torch's global generator instead, as a generator object would break the
+graph). Results are torch tensors on `convolve.config.device()` (those that
 transform a tensor: on that tensor's device). Float results default to
 `convolve.config.floatx()`.
 
@@ -128,10 +129,48 @@ class SeedGenerator(SeededDraws):
 Seed = int | SeedGenerator | None
 
 
+class _GlobalSeedGenerator(SeedGenerator):
+    """Keras's global generator. Its draws move both numbers of its state by Keras's
+    "unordered" step, `(v + 1) * 5387 % 933199` in int32 arithmetic, instead of counting."""
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        found = torch.Generator(device=device)
+        found.manual_seed((self.seed + self._draws) & 0xFFFFFFFF)
+        self.seed, self._draws = _unordered_step(self.seed), _unordered_step(self._draws)
+        return found
+
+
+def _unordered_step(value: int) -> int:
+    product = (value + 1) * 5387
+    wrapped = (product + 2**31) % 2**32 - 2**31  # as the int32 tensor product wraps
+    return wrapped % 933199
+
+
+_global_seed_generator: SeedGenerator | None = None
+
+
+def global_seed_generator() -> SeedGenerator:
+    """The `SeedGenerator` that unseeded random functions draw from (Keras's global one),
+    made at the first such draw after `set_random_seed` or `clear_session`."""
+    global _global_seed_generator
+    if _global_seed_generator is None:
+        _global_seed_generator = _GlobalSeedGenerator()
+    return _global_seed_generator
+
+
+def reset_global_seed_generator() -> None:
+    """Drops the global `SeedGenerator`; the next unseeded draw makes a new one."""
+    global _global_seed_generator
+    _global_seed_generator = None
+
+
 def _generator(seed: Seed, device: torch.device) -> torch.Generator | None:
-    """The generator a `seed` argument stands for on `device` (None: torch's global one)."""
+    """The generator a `seed` argument stands for on `device` (None: torch's global one,
+    in compiled code only)."""
     if seed is None:
-        return None
+        if torch.compiler.is_compiling():
+            return None
+        return global_seed_generator().generator(device)
     if isinstance(seed, SeedGenerator):
         return seed.generator(device)
     if isinstance(seed, int) and not isinstance(seed, bool):

@@ -204,3 +204,22 @@ def test_augmentation_layers_draw_keras_values(name, args, kwargs, seeded):
         outputs.append([to_numpy(layer(x, training=True)) for _ in range(2)])
     for ours, theirs in zip(outputs[1], outputs[0], strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-3)
+
+
+def test_unseeded_random_functions_draw_keras_values_from_the_global_generator():
+    """keras.random without a seed draws from Keras's global SeedGenerator, made again after
+    set_random_seed and clear_session (exact)."""
+    outputs = []
+    for lib in (keras, convolve):
+        lib.utils.set_random_seed(4)
+        drawn = [
+            lib.random.normal((3,)),
+            lib.random.uniform((2, 2)),
+            lib.random.randint((3,), 0, 10),
+            lib.random.normal((3,)),
+        ]
+        lib.backend.clear_session()
+        drawn += [lib.random.truncated_normal((3,)), lib.random.shuffle(np.arange(6))]
+        outputs.append([to_numpy(t) for t in drawn])
+    for ours, theirs in zip(outputs[1], outputs[0], strict=True):
+        np.testing.assert_array_equal(ours, theirs)
