@@ -38,7 +38,6 @@ import torch
 from convolve import config
 from convolve.initializers import _truncated_normal
 from convolve.layers.naming import unique_name
-from convolve.layers.seeding import SeededDraws
 from convolve.ops._dtypes import standardize_dtype, to_torch_dtype
 from convolve.ops.core import as_tensor
 
@@ -57,7 +56,7 @@ __all__ = [
 ]
 
 
-class SeedGenerator(SeededDraws):
+class SeedGenerator:
     """A seed whose draws differ at each call, as `keras.random.SeedGenerator`.
 
     Passed as `seed=` to the functions of `convolve.random`, it gives each call a fresh
@@ -90,8 +89,10 @@ class SeedGenerator(SeededDraws):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed}")
         self.seed = seed
-        self._generators: dict[str, torch.Generator] = {}
         self._draws = 0
+
+    # How the draws of `generator` move the state (see `_advance`).
+    _ordered_draws = True
 
     @property
     def state(self) -> torch.Tensor:
@@ -100,18 +101,25 @@ class SeedGenerator(SeededDraws):
 
     def next(self, ordered: bool = True) -> torch.Tensor:
         """The state for one draw, then moves on (Keras's `SeedGenerator.next`)."""
-        del ordered
         state = self.state
-        self._draws += 1
+        self._advance(ordered)
         return state
 
     def generator(self, device: torch.device) -> torch.Generator:
         """A fresh generator for one draw, seeded as Keras's torch backend seeds it (the
-        seed plus the number of draws so far), so a sequence of draws repeats Keras's."""
+        two numbers of the state summed), so a sequence of draws repeats Keras's."""
         found = torch.Generator(device=device)
         found.manual_seed((self.seed + self._draws) & 0xFFFFFFFF)
-        self._draws += 1
+        self._advance(self._ordered_draws)
         return found
+
+    def _advance(self, ordered: bool) -> None:
+        """Keras's step of the state: counts a draw, or (unordered) moves both numbers by
+        `(v + 1) * 5387 % 933199` in int32 arithmetic."""
+        if ordered:
+            self._draws += 1
+        else:
+            self.seed, self._draws = _unordered_step(self.seed), _unordered_step(self._draws)
 
     def get_config(self) -> dict[str, Any]:
         """`{"seed": ..., "name": ...}`, the arguments it was created with."""
@@ -130,20 +138,26 @@ Seed = int | SeedGenerator | None
 
 
 class _GlobalSeedGenerator(SeedGenerator):
-    """Keras's global generator. Its draws move both numbers of its state by Keras's
-    "unordered" step, `(v + 1) * 5387 % 933199` in int32 arithmetic, instead of counting."""
+    """Keras's global generator, whose draws step its state unordered, as Keras's
+    `draw_seed(None)` does."""
 
-    def generator(self, device: torch.device) -> torch.Generator:
-        found = torch.Generator(device=device)
-        found.manual_seed((self.seed + self._draws) & 0xFFFFFFFF)
-        self.seed, self._draws = _unordered_step(self.seed), _unordered_step(self._draws)
-        return found
+    _ordered_draws = False
 
 
 def _unordered_step(value: int) -> int:
     product = (value + 1) * 5387
     wrapped = (product + 2**31) % 2**32 - 2**31  # as the int32 tensor product wraps
     return wrapped % 933199
+
+
+def layer_seed_generators(module: Any) -> list[tuple[str, Any, SeedGenerator]]:
+    """`(name, layer, generator)` for each layer in `module` (a torch module tree) that
+    holds a `SeedGenerator` as `seed_generator`: dropout, noise, attention, augmentation."""
+    return [
+        (name, layer, layer.__dict__["seed_generator"])
+        for name, layer in module.named_modules()
+        if isinstance(layer.__dict__.get("seed_generator"), SeedGenerator)
+    ]
 
 
 _global_seed_generator: SeedGenerator | None = None

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from convolve.random import layer_seed_generators
 from convolve.saving import safetensors_format
 from convolve.saving.atomic import write_bytes_atomic
 from convolve.training.callback import Callback
@@ -338,18 +339,6 @@ def _seeded_layers(model: Any) -> list[tuple[str, Any]]:
     return [(n, m) for n, m in model.named_modules() if getattr(m, "_generators", None)]
 
 
-def _seed_generators(model: Any) -> list[tuple[str, Any]]:
-    """The layers' `SeedGenerator`s (dropout, noise, attention): each draws from its seed
-    plus its count of draws, so the count is their whole state."""
-    from convolve.random import SeedGenerator
-
-    return [
-        (n, m.__dict__["seed_generator"])
-        for n, m in model.named_modules()
-        if isinstance(m.__dict__.get("seed_generator"), SeedGenerator)
-    ]
-
-
 def _capture_rng(model: Any, context: FitContext, tensors: dict[str, torch.Tensor]) -> dict:
     tensors["rng/torch"] = torch.get_rng_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -358,7 +347,9 @@ def _capture_rng(model: Any, context: FitContext, tensors: dict[str, torch.Tenso
     for name, layer in _seeded_layers(model):
         for device, generator in layer._generators.items():
             tensors[f"rng/layer/{name}/{device}"] = generator.get_state()
-    for name, generator in _seed_generators(model):
+    # A layer's SeedGenerator draws from its seed plus its count of draws: the count is
+    # its whole state.
+    for name, _, generator in layer_seed_generators(model):
         tensors[f"rng/draws/{name}"] = torch.tensor(generator._draws, dtype=torch.int64)
     shared = getattr(context.batches, "_generator", None)
     if shared is not None:
@@ -385,7 +376,7 @@ def _restore_rng(model: Any, context: FitContext, t: dict[str, torch.Tensor], me
         layer = modules.get(name)
         if layer is not None:
             layer.generator(torch.device(device)).set_state(t[key])
-    for name, generator in _seed_generators(model):
+    for name, _, generator in layer_seed_generators(model):
         if f"rng/draws/{name}" in t:
             generator._draws = int(t[f"rng/draws/{name}"])
     if "rng/data" in t and getattr(context.batches, "_shared", None) is not None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convolve.random import SeedGenerator
+from convolve.random import SeedGenerator, layer_seed_generators
 from convolve.visualize._figures import PathLike, finish, image_grid, show_image, value_range
 from convolve.visualize._model import as_image_batch
 
@@ -19,19 +19,13 @@ def _reseeded(module: torch.nn.Module, seed: int) -> Iterator[None]:
     """Within the block, the unseeded drawing layers in `module` draw from seed generators
     seeded from `seed` (the i-th such layer with `seed + i`); afterwards their own, with
     their draw counts, are back."""
-    layers = [
-        m
-        for m in module.modules()
-        if getattr(m, "seed", 0) is None
-        and isinstance(m.__dict__.get("seed_generator"), SeedGenerator)
-    ]
-    saved = [layer.__dict__["seed_generator"] for layer in layers]
-    for i, layer in enumerate(layers):
+    found = [(layer, g) for _, layer, g in layer_seed_generators(module) if layer.seed is None]
+    for i, (layer, _) in enumerate(found):
         layer.__dict__["seed_generator"] = SeedGenerator(seed + i)
     try:
         yield
     finally:
-        for layer, generator in zip(layers, saved, strict=True):
+        for layer, generator in found:
             layer.__dict__["seed_generator"] = generator
 
 
