@@ -316,7 +316,7 @@ class ArrayBatches(_ShardState):
         if self.shuffle == "batch":
             torch.randperm(min(self.batch_size, self.num_samples))
         elif self.shuffle:
-            _loader_seed_draw()  # the sampler's seed
+            _global_int64()  # the sampler's seed
 
     def peek(self) -> Batch | None:
         """The first batch of the stored data, drawing no shuffle and moving nothing."""

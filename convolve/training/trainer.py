@@ -707,29 +707,23 @@ class Trainer:
         self.eval()  # type: ignore[attr-defined]
         step_fn = self._make_step("test_step")
         logs = {}
-        with torch.no_grad():
-            if callback_list.listens_to_batches("test"):
+        hooks = callback_list.listens_to_batches("test")  # as Keras, else none are called
+        # Nobody reads a step's logs then: the built-in step may skip computing them.
+        self._step_logs_unused = (
+            not hooks and strategy is None and self._builtin_steps_logs(step_fn)
+        )
+        try:
+            with torch.no_grad():
                 for step, batch in enumerate(batches):
-                    callback_list.on_test_batch_begin(step)
+                    if hooks:
+                        callback_list.on_test_batch_begin(step)
                     logs = self._run_step(step_fn, batch, batches, strategy)
-                    callback_list.on_test_batch_end(step, logs)
+                    if hooks:
+                        callback_list.on_test_batch_end(step, logs)
                     if self.stop_evaluating and strategy is None:
                         break
-            else:  # as Keras, no batch hooks where no callback acts in them
-                quiet = strategy is None and self._builtin_steps_logs(step_fn)
-                if quiet:
-                    self._step_logs_unused = True
-                try:
-                    for batch in batches:
-                        if strategy is None:
-                            logs = step_fn(data_adapter.pack(*batch))
-                            if self.stop_evaluating:
-                                break
-                        else:
-                            logs = self._run_step(step_fn, batch, batches, strategy)
-                finally:
-                    if quiet:
-                        self._step_logs_unused = False
+        finally:
+            self._step_logs_unused = False
         if strategy is not None:
             strategy.reduce_metrics(self.metrics)
         logs = _pythonify(self._metrics_result_or(logs))
@@ -783,11 +777,14 @@ class Trainer:
 
         In a data-parallel job every process predicts all of `x`.
         """
-        from convolve.training.callbacks import CallbackList
-
         batches = data_adapter.make_batches(
             x, None, None, batch_size, False, self._place_model(), steps
         )
+        return self._predict_batches(batches, verbose, callbacks)
+
+    def _predict_batches(self, batches: Any, verbose: int | str, callbacks: Any) -> Any:
+        from convolve.training.callbacks import CallbackList
+
         callback_list = CallbackList(
             callbacks,
             add_progbar=verbose != 0,
@@ -877,13 +874,12 @@ class Trainer:
         return self._format_results(_pythonify(self._metrics_result_or(logs)), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
-        # Keras runs one batch without a loader, so it takes none of a loader's random
-        # draws: the global generator is left as it was.
-        state = torch.get_rng_state()
-        try:
-            return self.predict(x, batch_size=_len(x), verbose=0)
-        finally:
-            torch.set_rng_state(state)
+        batches = data_adapter.make_batches(
+            x, None, None, _len(x), False, self._place_model(), None
+        )
+        if isinstance(batches, data_adapter.ArrayBatches):
+            batches.loader_draws = False  # Keras runs one batch without a loader
+        return self._predict_batches(batches, 0, None)
 
     # ------------------------------------------------------------------ misc
     def _device(self) -> torch.device:
