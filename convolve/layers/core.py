@@ -271,16 +271,17 @@ class Dropout(_EngineLayer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        if self.seed is None and self.noise_shape is None:
+        noise_shape = self._noise_shape(inputs)
+        if self.seed is None and noise_shape is None:
             return F.dropout(inputs, self.rate, training=True)  # Keras's unseeded path
         # Seeded, or with a noise shape: Keras's mask, drawn on the channels-last view.
-        noise_shape = self._noise_shape(layout.to_user(inputs).shape)
-        dropped = random.dropout(
-            layout.to_user(inputs), self.rate, noise_shape, self.seed_generator
-        )
+        user = layout.to_user(inputs)
+        dropped = random.dropout(user, self.rate, noise_shape, self.seed_generator)
         return layout.to_engine(dropped)
 
-    def _noise_shape(self, shape: tuple) -> tuple | None:
+    def _noise_shape(self, inputs: torch.Tensor) -> tuple | None:
+        """The mask's shape in Keras layout for engine-layout `inputs` (None: one draw per
+        value)."""
         return self.noise_shape
 
     def compute_output_shape(self, input_shape):
@@ -305,19 +306,10 @@ class _SpatialDropout(Dropout):
         self.data_format = _args.data_format(type(self).__name__, data_format)
         self.input_ndim = self.rank + 2
 
-    def call(self, inputs, training=False):
-        if not training or self.rate == 0.0:
-            return inputs
-        # Keras draws one keep/drop per sample and channel from the layer's generator,
-        # seeded or not.
-        noise_shape = self._noise_shape(layout.to_user(inputs).shape)
-        dropped = random.dropout(
-            layout.to_user(inputs), self.rate, noise_shape, self.seed_generator
-        )
-        return layout.to_engine(dropped)
-
-    def _noise_shape(self, shape: tuple) -> tuple:
-        return (shape[0], *([1] * self.rank), shape[-1])
+    def _noise_shape(self, inputs: torch.Tensor) -> tuple:
+        # One keep/drop per sample and channel (axis 1 of the engine layout), drawn from
+        # the layer's generator (seeded or not), as Keras draws it.
+        return (inputs.shape[0], *([1] * self.rank), inputs.shape[1])
 
     def get_config(self):
         # Keras's keys and order: no `trainable`, and `data_format` only from 2D up.
