@@ -74,15 +74,21 @@ def test_seeded_program_gives_keras_numbers(case):
     np.testing.assert_allclose(ours["predict"], theirs["predict"], rtol=1e-4, atol=1e-6)
 
 
+def _seeded_dropout_model(lib, seed):
+    """A compiled Flatten-Dropout-Dense classifier made after `set_random_seed(seed)`."""
+    lib.utils.set_random_seed(seed)
+    model = lib.Sequential(
+        [lib.layers.Input((10, 10, 1)), lib.layers.Flatten(), lib.layers.Dropout(0.5),
+         lib.layers.Dense(3, activation="softmax")]
+    )  # fmt: skip
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    return model
+
+
 def test_second_fit_and_recompile_keep_the_stream():
     results = []
     for lib in (keras, convolve):
-        lib.utils.set_random_seed(3)
-        model = lib.Sequential(
-            [lib.layers.Input((10, 10, 1)), lib.layers.Flatten(), lib.layers.Dropout(0.5),
-             lib.layers.Dense(3, activation="softmax")]
-        )  # fmt: skip
-        model.compile("sgd", "sparse_categorical_crossentropy")
+        model = _seeded_dropout_model(lib, 3)
         first = model.fit(X, Y, epochs=1, batch_size=8, verbose=0).history["loss"]
         second = model.fit(X, Y, epochs=1, batch_size=8, verbose=0).history["loss"]
         model.compile("adam", "sparse_categorical_crossentropy")
@@ -94,12 +100,7 @@ def test_second_fit_and_recompile_keep_the_stream():
 def test_on_batch_calls_take_no_loader_draws_as_in_keras():
     results = []
     for lib in (keras, convolve):
-        lib.utils.set_random_seed(5)
-        model = lib.Sequential(
-            [lib.layers.Input((10, 10, 1)), lib.layers.Flatten(), lib.layers.Dropout(0.5),
-             lib.layers.Dense(3, activation="softmax")]
-        )  # fmt: skip
-        model.compile("sgd", "sparse_categorical_crossentropy")
+        model = _seeded_dropout_model(lib, 5)
         losses = [float(np.asarray(model.train_on_batch(X[:8], Y[:8]))) for _ in range(3)]
         losses.append(float(np.asarray(model.test_on_batch(X[:8], Y[:8]))))
         model.predict_on_batch(X[:4])
