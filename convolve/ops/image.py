@@ -518,18 +518,27 @@ def affine_transform(
         # exactly half a pixel the other way.)
         out = im.affine_transform(x.contiguous(), transform, interpolation, fill_mode, fill_value)
         return _surface(out.to(x.dtype), data_format, single)
-    # Channels-last per image: coordinates (row, column, channel) for map_coordinates.
+    # Channels-last per image: coordinates (row, column, channel) for map_coordinates,
+    # through one matrix product as Keras computes them, so that a position at exactly half
+    # a pixel rounds the same way (a product with or without fused multiply-adds does not).
     _, channels, height, width = x.shape
     t = transform.to(torch.float32 if not transform.is_floating_point() else transform.dtype)
-    rows = torch.arange(height, dtype=t.dtype, device=x.device)[:, None, None]
-    cols = torch.arange(width, dtype=t.dtype, device=x.device)[None, :, None]
-    chans = torch.arange(channels, dtype=t.dtype, device=x.device)[None, None, :]
-    shape = (height, width, channels)
+    grid = torch.meshgrid(
+        *(torch.arange(n, dtype=t.dtype, device=x.device) for n in (height, width, channels)),
+        indexing="ij",
+    )
+    indices = torch.stack(grid, dim=-1).unsqueeze(-2)  # (h, w, c, 1, 3)
+    a0, a1, a2, b0, b1, b2 = t[:, :6].unbind(1)
+    zero = torch.zeros_like(a0)
+    matrices = torch.stack(
+        [torch.stack(row, 1) for row in ((b1, a1, zero), (b0, a0, zero), (zero, zero, zero + 1))],
+        1,
+    )  # (batch, 3, 3): rows of (y, x, channel) per input axis
+    offsets = torch.stack([b2, a2, zero], 1)
     outputs = []
-    for image, (a0, a1, a2, b0, b1, b2) in zip(x.permute(0, 2, 3, 1), t[:, :6], strict=True):
-        y_in = (b1 * rows + b0 * cols + b2).expand(shape)
-        x_in = (a1 * rows + a0 * cols + a2).expand(shape)
-        coords = [y_in, x_in, chans.expand(shape)]
+    for image, matrix, offset in zip(x.permute(0, 2, 3, 1), matrices, offsets, strict=True):
+        coords = torch.einsum("hwcij,jk->hwcik", indices, matrix).squeeze(-2)
+        coords = coords.moveaxis(-1, 0) + offset[:, None, None, None]
         outputs.append(map_coordinates(image, coords, int(interpolation == "bilinear"),
                                        fill_mode, fill_value))  # fmt: skip
     out = torch.stack(outputs).permute(0, 3, 1, 2)
