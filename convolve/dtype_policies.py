@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from convolve.layers.base import policy_config
 from convolve.mixed_precision import DTypePolicy, global_policy
 
 __all__ = ["DTypePolicy", "FloatDTypePolicy", "deserialize", "get", "serialize"]
@@ -38,12 +39,7 @@ def serialize(dtype_policy: DTypePolicy) -> dict[str, Any]:
         raise ValueError(
             f"serialize: expected a DTypePolicy; received dtype_policy={dtype_policy!r}."
         )
-    return {
-        "module": "keras",
-        "class_name": type(dtype_policy).__name__,
-        "config": dtype_policy.get_config(),
-        "registered_name": None,
-    }
+    return policy_config(dtype_policy.name, type(dtype_policy).__name__)
 
 
 def deserialize(config: Mapping[str, Any], custom_objects: Any = None) -> DTypePolicy:

@@ -139,7 +139,7 @@ class RandomNormal(_Seeded):
         return t.to(dtype)
 
     def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self._init_seed}
+        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
 
 
 class RandomUniform(_Seeded):
@@ -153,7 +153,7 @@ class RandomUniform(_Seeded):
         return t.to(dtype)
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval, "seed": self._init_seed}
+        return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
 
 
 def _truncated_normal(shape, mean, stddev, generator, device=None) -> torch.Tensor:
@@ -221,10 +221,10 @@ class VarianceScaling(_Seeded):
 
     def get_config(self):
         return {
+            **super().get_config(),
             "scale": self.scale,
             "mode": self.mode,
             "distribution": self.distribution,
-            "seed": self._init_seed,
             "input_axes": self.input_axes,
             "output_axes": self.output_axes,
         }
@@ -271,7 +271,7 @@ class Orthogonal(_Seeded):
         return (self.gain * q.reshape(shape)).to(dtype)
 
     def get_config(self):
-        return {"gain": self.gain, "seed": self._init_seed}
+        return {**super().get_config(), "gain": self.gain}
 
 
 class Identity(Initializer):
@@ -350,7 +350,10 @@ class _CallableInitializer(Initializer):
 
 
 def serialize(initializer: Initializer) -> dict[str, Any]:
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    """Keras's entry for an initializer: module, class name, config and registered name."""
+    from convolve.saving.objects import serialize_object  # the saving package imports this
+
+    return serialize_object(initializer, "keras.initializers")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None):

@@ -7,8 +7,11 @@ wraps the optimizer in a `LossScaleOptimizer` (as Keras does) so that small grad
 not underflow.
 
 The policy is read when a model is created (`Sequential(...)`, `Model(...)`): set it
-before building the model, as in Keras. It applies to the whole model; a different policy
-per layer (`Dense(..., dtype="mixed_float16")`) is not supported.
+before building the model, as in Keras. It applies to the whole model. Layers take the
+global policy when made, or the one given as `dtype` (`Dense(..., dtype="mixed_float16")`),
+and report and save it as Keras's do (`dtype_policy`, `compute_dtype`, `get_config`), so
+that models trained under mixed precision load anywhere; but a layer whose policy differs
+from its model's computes under the model's.
 
 Example:
     >>> from convolve import mixed_precision
@@ -47,6 +50,8 @@ _FLOATS = {
     "float32": torch.float32,
     "float64": torch.float64,
 }
+# Policies of non-float layers (lookups, hashing) compute in their own dtype, as in Keras.
+_OTHER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "bool", "string")
 # What the training loop can run: float32 weights, computed in float32 or under autocast.
 _SUPPORTED_GLOBAL = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -84,7 +89,7 @@ class DTypePolicy:
             dtypes = ("float16", "float32")
         elif name == "mixed_bfloat16":
             dtypes = ("bfloat16", "float32")
-        elif name in _FLOATS:
+        elif name in _FLOATS or name in _OTHER_DTYPES:
             dtypes = (name, name)
         else:
             raise ValueError(

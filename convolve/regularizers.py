@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -47,6 +48,12 @@ class L1L2(Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
+def _as_float32(factor: float) -> float:
+    """Keras's L1 and OrthogonalRegularizer hold their factor as a float32 tensor, so their
+    configs report it rounded to float32 (0.01 as 0.009999999776482582)."""
+    return float(np.float32(factor))
+
+
 class L1(Regularizer):
     def __init__(self, l1: float = 0.01) -> None:
         self.l1 = _factor("L1", "l1", l1)
@@ -55,7 +62,7 @@ class L1(Regularizer):
         return self.l1 * x.abs().sum()
 
     def get_config(self):
-        return {"l1": self.l1}
+        return {"l1": _as_float32(self.l1)}
 
 
 class L2(Regularizer):
@@ -93,7 +100,7 @@ class OrthogonalRegularizer(Regularizer):
         return self.factor * 0.5 * off_diagonal.abs().sum() / (size * (size - 1.0) / 2.0)
 
     def get_config(self):
-        return {"factor": self.factor, "mode": self.mode}
+        return {"factor": _as_float32(self.factor), "mode": self.mode}
 
 
 l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
@@ -124,7 +131,10 @@ def get(identifier: Any) -> Regularizer | None:
 
 
 def serialize(regularizer: Regularizer) -> dict[str, Any]:
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    """Keras's entry for a regularizer: module, class name, config and registered name."""
+    from convolve.saving.objects import serialize_object  # the saving package imports this
+
+    return serialize_object(regularizer, "keras.regularizers")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None):

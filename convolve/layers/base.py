@@ -45,12 +45,23 @@ _DTYPES = {
 }
 
 
+# Mixed policies and the dtype their layers keep weights in.
+_MIXED_POLICIES = {"mixed_float16": "float32", "mixed_bfloat16": "float32"}
+
+
+def _unwrap_policy(dtype: Any) -> Any:
+    """A dtype policy's name from its serialized dict (Keras's get_config form) or object."""
+    if isinstance(dtype, dict) and dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        return (dtype.get("config") or {}).get("name", dtype)
+    return getattr(dtype, "name", dtype) if type(dtype).__name__.endswith("DTypePolicy") else dtype
+
+
 def standardize_dtype(dtype: Any) -> str:
-    """Returns the Keras name of a dtype given as name, torch or numpy dtype."""
+    """Returns the Keras name of a dtype given as name, torch or numpy dtype; for a dtype
+    policy (name, object or serialized dict), the dtype its weights are kept in."""
     if dtype is None:
         return "float32"
-    if isinstance(dtype, dict) and dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
-        dtype = (dtype.get("config") or {}).get("name", dtype)  # Keras's get_config form
+    dtype = _unwrap_policy(dtype)
     if isinstance(dtype, torch.dtype):
         for name, value in _DTYPES.items():
             if value is dtype:
@@ -58,7 +69,31 @@ def standardize_dtype(dtype: Any) -> str:
     name = getattr(dtype, "name", dtype)
     if isinstance(name, str) and name in _DTYPES:
         return name
+    if isinstance(name, str) and name in _MIXED_POLICIES:
+        return _MIXED_POLICIES[name]
     raise ValueError(f"Unsupported dtype {dtype!r}; use one of {', '.join(_DTYPES)}.")
+
+
+def policy_name(dtype: Any) -> str:
+    """The name of the dtype policy a layer made with `dtype` follows: a dtype name or a
+    mixed policy's; None is the global policy, read when the layer is made (as in Keras)."""
+    if dtype is None:
+        from convolve import mixed_precision  # imports the optimizers, which import this
+
+        return mixed_precision.global_policy().name
+    name = _unwrap_policy(dtype)
+    return name if isinstance(name, str) and name in _MIXED_POLICIES else standardize_dtype(dtype)
+
+
+def policy_config(name: str, class_name: str = "DTypePolicy") -> dict[str, Any]:
+    """Keras's serialized dtype policy of dtype `name`, which `standardize_dtype` reads back
+    (any dtype: integer layers write theirs too)."""
+    return {
+        "module": "keras",
+        "class_name": class_name,
+        "config": {"name": name},
+        "registered_name": None,
+    }
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -297,13 +332,14 @@ class Layer(nn.Module):
         super().__init__()
         kwargs.pop("autocast", None)
         if kwargs:
-            raise TypeError(
-                f"{type(self).__name__}: unrecognized keyword arguments: {sorted(kwargs)}"
+            raise ValueError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
             )
         if name is not None and not isinstance(name, str):
             raise ValueError(f"{type(self).__name__}: `name` must be a string, got {name!r}")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
-        self._dtype = standardize_dtype(dtype)
+        self._policy_name = policy_name(dtype)
+        self._dtype = standardize_dtype(self._policy_name)  # the weights' dtype
         self._trainable = bool(trainable)
         self.built = self._built_at_init
         self.activity_regularizer = regularizers.get(activity_regularizer)
@@ -544,7 +580,7 @@ class Layer(nn.Module):
         config: dict[str, Any] = {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": self._dtype,
+            "dtype": policy_config(self._policy_name),
         }
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
@@ -554,7 +590,22 @@ class Layer(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return cls(**config)
+        try:
+            return cls(**config)
+        except (TypeError, ValueError) as err:  # Keras's error, naming class and config
+            raise TypeError(
+                f"Error when deserializing class '{cls.__name__}' using config={config}.\n\n"
+                f"Exception encountered: {err}"
+            ) from err
+
+    def add_metric(self, *args: Any, **kwargs: Any) -> None:
+        """Refused as in Keras 3, which removed it."""
+        raise NotImplementedError(
+            "Layer `add_metric()` method is deprecated. Add your metric in "
+            "`Model.compile(metrics=[...])`, or create metric trackers in init() or build() "
+            "when subclassing the layer or model, then call `metric.update_state()` whenever "
+            "necessary."
+        )
 
     # ----------------------------------------------------------------- weights
     def add_weight(
@@ -1171,8 +1222,16 @@ class Layer(nn.Module):
         return self._dtype
 
     @property
+    def dtype_policy(self) -> Any:
+        """The layer's `DTypePolicy`. A model computes under its own policy as a whole (see
+        `convolve.mixed_precision`); a layer's policy is what it reports and saves."""
+        from convolve.mixed_precision import DTypePolicy
+
+        return DTypePolicy(self._policy_name)
+
+    @property
     def compute_dtype(self) -> str:
-        return self._dtype
+        return self.dtype_policy.compute_dtype
 
     @property
     def variable_dtype(self) -> str:

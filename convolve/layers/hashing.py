@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from convolve.layers import _args
-from convolve.layers.base import Layer, standardize_dtype, torch_dtype
+from convolve.layers.base import Layer, policy_config, standardize_dtype, torch_dtype
 from convolve.layers.symbolic import is_symbolic
 
 _MASK = (1 << 64) - 1
@@ -419,7 +419,7 @@ class Hashing(Layer):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": self._dtype,
+            "dtype": policy_config(self._dtype),
             "num_bins": self.num_bins,
             "salt": self.salt,
             "mask_value": self.mask_value,

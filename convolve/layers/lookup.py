@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from convolve.layers import _args
-from convolve.layers.base import Layer
+from convolve.layers.base import Layer, policy_config
 from convolve.layers.hashing import as_strings, encode_bins, hash_buckets
 from convolve.layers.symbolic import is_symbolic
 
@@ -600,7 +600,7 @@ class _IndexLookup(EncodingOutputs):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": self._dtype,
+            "dtype": policy_config(self._dtype),
             "invert": self.invert,
             "max_tokens": self.max_tokens,
             "num_oov_indices": self.num_oov_indices,

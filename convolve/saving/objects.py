@@ -385,7 +385,9 @@ def instantiate(cls: Any, config: Any, ctx: Context, entry: str, builtin: bool) 
     except ModelFileError:
         raise
     except (TypeError, ValueError, KeyError) as err:
-        raise ctx.error(entry, f"cannot rebuild {cls.__name__}: {err}") from None
+        # The entry is named already: the reason, not `from_config`'s copy of the config.
+        reason = err.__cause__ if isinstance(err.__cause__, TypeError | ValueError) else err
+        raise ctx.error(entry, f"cannot rebuild {cls.__name__}: {reason}") from None
 
 
 # --------------------------------------------------------------------- nested values

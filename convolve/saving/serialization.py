@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from convolve import _tree
+from convolve.layers.base import policy_config
 from convolve.saving import objects, op_nodes, registration
 from convolve.saving.errors import ModelFileError
 from convolve.saving.objects import Context
@@ -41,15 +42,6 @@ _NOT_IN_KERAS = {
 
 
 # ===================================================================== writing
-def dtype_policy(name: str) -> dict[str, Any]:
-    return {
-        "module": "keras",
-        "class_name": "DTypePolicy",
-        "config": {"name": name},
-        "registered_name": None,
-    }
-
-
 def serialize_layer(layer: Any) -> dict[str, Any]:
     """A layer (or model) as Keras 3 serializes it.
 
@@ -105,7 +97,7 @@ def _keras_layer_config(layer: Any, config: dict[str, Any]) -> dict[str, Any]:
         elif live is not None and not isinstance(live, str | int | float):
             config[key] = objects.serialize_object(live, modules[family])
     if isinstance(config.get("dtype"), str) and type(layer).__name__ != "InputLayer":
-        config["dtype"] = dtype_policy(config["dtype"])
+        config["dtype"] = policy_config(config["dtype"])
     for key in _NOT_IN_KERAS.get(type(layer).__name__, ()):
         config.pop(key, None)
     # Tuples become lists, as in a file; values JSON lacks (arrays, tensors, nested layers
@@ -170,7 +162,7 @@ def sequential_config(model: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "name": model.name,
         "trainable": model.trainable,
-        "dtype": dtype_policy(model.dtype),
+        "dtype": policy_config(model.dtype),
         "layers": entries,
     }
     if model._input_layer is not None:

@@ -93,7 +93,6 @@ def test_hashing_config_shape_and_errors():
     ours, theirs = _both("Hashing", num_bins=4, salt=3, mask_value="m", name="h")
     config = ours.get_config()
     expected = theirs.get_config()
-    assert expected.pop("dtype")["config"]["name"] == config.pop("dtype")
     assert config == expected
     assert layers.Hashing.from_config(ours.get_config()).get_config() == ours.get_config()
     assert ours.compute_output_shape((None, 3)) == theirs.compute_output_shape((None, 3))
@@ -199,7 +198,6 @@ def test_string_lookup_vocabulary_api_matches_keras():
             assert ours.get_vocabulary(special) == theirs.get_vocabulary(special)
         assert ours.vocabulary_size() == theirs.vocabulary_size()
         config, expected = ours.get_config(), theirs.get_config()
-        assert expected.pop("dtype")["config"]["name"] == config.pop("dtype")
         assert config == expected
         assert list(config) == list(expected)
         rebuilt = layers.StringLookup.from_config(theirs.get_config())
@@ -308,7 +306,6 @@ def test_integer_lookup_matches_keras(x, kwargs):
 def test_integer_lookup_config_vocabulary_and_model_use():
     ours, theirs = _both("IntegerLookup", vocabulary=np.array([7, 8, 9]), mask_token=0, name="i")
     config, expected = ours.get_config(), theirs.get_config()
-    assert expected.pop("dtype")["config"]["name"] == config.pop("dtype")
     assert config == expected
     assert list(config) == list(expected)
     for special in (True, False):
