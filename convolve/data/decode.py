@@ -440,6 +440,9 @@ def _resize(
         return np.ascontiguousarray(array, dtype=output_dtype(spec.interpolation))
     if mode is None:
         return resize.resize(array, out_h, out_w, spec.interpolation)
+    if out is not None and out.dtype != output_dtype(spec.interpolation):
+        # A float32 batch taking "nearest" pixels: resize into uint8, the caller converts.
+        out = None
     if out is None:
         out = np.empty((out_h, out_w, array.shape[2]), dtype=output_dtype(spec.interpolation))
     if spec.interpolation == "bilinear" and _bilinear is not None:

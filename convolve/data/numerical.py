@@ -63,12 +63,18 @@ def normalize(x: Any, axis: int = -1, order: int = 2) -> Any:
         order: Norm order (2 for L2).
 
     Returns:
-        A normalized copy, of the same type as `x` (zero vectors stay zero).
+        A normalized copy (zero vectors stay zero): a NumPy array for a NumPy array, a
+        torch tensor otherwise (float32 for Python lists and numbers, as in Keras).
 
     Example:
         >>> normalize(np.array([[3.0, 4.0]]))
         array([[0.6, 0.8]])
+        >>> normalize([[3.0, 4.0]])
+        tensor([[0.6000, 0.8000]])
     """
+    if not isinstance(x, np.ndarray | torch.Tensor):
+        # Keras takes anything but a NumPy array as a backend tensor of floatx.
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     if isinstance(x, torch.Tensor):
         if not isinstance(order, int) or order < 1:
             raise ValueError(f"Argument `order` must be an int >= 1. Received: order={order}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,19 @@ def _rescale_sizes(left_size: Any, right_size: Any, total: int) -> tuple[int, in
     return int(left), int(right)
 
 
-def _indices(total: int, left: int, right: int, shuffle: bool, seed: int | None):
+def _indices(
+    total: int, left: int, right: int, shuffle: bool, seed: int | None, tf_order: bool = False
+):
+    if shuffle and tf_order:
+        # The permutation Keras draws for a `tf.data` dataset (what `Dataset` stands in
+        # for): Python's `random.shuffle` after seeding with `seed`, or with a seed drawn
+        # from Python's generator. A shuffle's swaps depend only on the length, so shuffling
+        # the indices gives the samples' order.
+        if seed is None:
+            seed = random.randint(0, int(1e6))
+        order = list(range(total))
+        random.Random(seed).shuffle(order)
+        return order[:left], order[total - right :]
     if shuffle:
         # The permutation Keras draws on its torch backend (torch.utils.data.random_split).
         generator = torch.Generator()
@@ -93,9 +106,10 @@ def split_dataset(
             of `right_size` if None.
         right_size: Fraction or number of samples for the right part; the complement of
             `left_size` if None.
-        shuffle: Shuffle before splitting (the same permutation as Keras on its torch
-            backend for the same seed). Without shuffling the left part is the first
-            samples and the right part the last.
+        shuffle: Shuffle before splitting, with the permutation Keras draws for the same
+            seed: that of its torch backend for arrays and torch datasets, that of its
+            `tf.data` path (Python's `random`) for a `convolve.data.Dataset`. Without
+            shuffling the left part is the first samples and the right part the last.
         seed: Seed for the shuffle.
         preferred_backend: Accepted for compatibility; ignored.
 
@@ -146,7 +160,8 @@ def split_dataset(
     source = Dataset.from_tensor_slices(data)
     total = source.cardinality()
     left, right = _rescale_sizes(left_size, right_size, total)
-    lidx, ridx = _indices(total, left, right, shuffle, seed)
+    tf_order = isinstance(dataset, Dataset)
+    lidx, ridx = _indices(total, left, right, shuffle, seed, tf_order)
     parts = []
     for idx in (lidx, ridx):
         part = Dataset.from_tensor_slices(
