@@ -166,7 +166,14 @@ class Trainer:
         self.run_eagerly = bool(run_eagerly)
         self.stop_training = False
         self.compiled = True
-        self._build_draws_due = True  # Keras builds its compiled losses at the next run
+        # Keras builds a loss or metrics given here at the next fit or evaluate, reading a
+        # batch (random draws); one given earlier and not yet built stays due.
+        self._build_draws_due = (
+            self.__dict__.get("_build_draws_due", False)
+            or loss is not None
+            or metrics is not None
+            or weighted_metrics is not None
+        )
         self._step_functions = {}
         self._compile_config = {
             "loss": loss,
@@ -339,7 +346,7 @@ class Trainer:
 
     def test_step(self, data: Any) -> dict[str, torch.Tensor]:
         x, y, sample_weight = data_adapter.unpack(data)
-        y_pred = self(x, training=False)
+        y_pred = self(x, training=False) if self._call_takes_training else self(x)  # type: ignore[attr-defined]
         loss = self._compute_loss(x, y, y_pred, sample_weight, training=False)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
         if self._step_logs_unused:  # only the state: `compute_metrics` without its results
@@ -350,7 +357,7 @@ class Trainer:
 
     def predict_step(self, data: Any) -> Any:
         x, _, _ = data_adapter.unpack(data)
-        return self(x, training=False)
+        return self(x, training=False) if self._call_takes_training else self(x)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -414,8 +421,9 @@ class Trainer:
                 )
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, data_adapter.capped_steps(validation_steps)
+        unbuilt = not self._every_layer_built()
         self._prepare_for(train, strategy=strategy)
-        self._take_build_draws(train)
+        self._take_build_draws(train, unbuilt)
         callback_list = CallbackList(
             callbacks,
             add_history=True,
@@ -578,7 +586,7 @@ class Trainer:
         if check_targets and y is not None and self._needs_targets(what):
             y_pred = self._output_stand_in(x)
             if y_pred is None:
-                with torch.no_grad():
+                with torch.no_grad(), _state_kept(self):
                     y_pred = self(x, training=False)
             self._compiled_loss.check_targets(y, y_pred)
         if strategy is not None:
@@ -630,15 +638,17 @@ class Trainer:
 
     def _build_metrics_for(self, x: Any, y: Any) -> None:
         """Resolves the compiled metrics from a batch, as the first step would."""
-        with torch.no_grad():
+        with torch.no_grad(), _state_kept(self):
             y_pred = self(x, training=False)
         cm = self._compiled_metrics
         cm._build(_as_list(y, cm.output_names), _as_list(y_pred, cm.output_names))
 
     def _ensure_built_for(self, x: Any) -> None:
+        """Builds the model for batch `x`'s shapes, as its first call would, without
+        calling it on `x`: Keras builds on symbolic tensors, changing no state."""
         if not self.built:  # type: ignore[attr-defined]
             with torch.no_grad():
-                self(x, training=False)
+                self.build_for(_tree.map_structure(_keras_shape, x))  # type: ignore[attr-defined]
 
     def _check_input_shapes(self, x: Any) -> None:
         try:
@@ -684,8 +694,9 @@ class Trainer:
             x, y, sample_weight, batch_size, False, self._place_model(), steps,
             None if strategy is None else strategy.shard(),
         )  # fmt: skip
+        unbuilt = not self._every_layer_built()
         self._prepare_for(batches, strategy=strategy, what="evaluate")
-        self._take_build_draws(batches)
+        self._take_build_draws(batches, unbuilt)
         callback_list = CallbackList(
             callbacks,
             add_progbar=verbose != 0,
@@ -730,12 +741,16 @@ class Trainer:
         callback_list.on_test_end(logs)
         return logs
 
-    def _take_build_draws(self, batches: Any) -> None:
-        """On the first `fit` or `evaluate` after `compile`, the random draws Keras takes
-        when it reads a batch to build the compiled losses and metrics (arrays only)."""
-        if self.__dict__.pop("_build_draws_due", False) and isinstance(
-            batches, data_adapter.ArrayBatches
-        ):
+    def _every_layer_built(self) -> bool:
+        """Whether the model and every layer in it are built (Keras then reads no batch to
+        build them)."""
+        return all(getattr(m, "built", True) for m in self.modules())  # type: ignore[attr-defined]
+
+    def _take_build_draws(self, batches: Any, unbuilt: bool) -> None:
+        """The random draws Keras takes when it reads a batch to build the model (`unbuilt`
+        before this run) or the losses and metrics of the last `compile` (arrays only)."""
+        due = self.__dict__.pop("_build_draws_due", False) or unbuilt
+        if due and isinstance(batches, data_adapter.ArrayBatches):
             batches.take_build_draws()
 
     def _builtin_steps_logs(self, step_fn: Any) -> bool:
@@ -959,6 +974,22 @@ def _attribute_metrics(model: Any, exclude: Any) -> list[Any]:
     return found
 
 
+@contextlib.contextmanager
+def _state_kept(model: Any) -> Iterator[None]:
+    """A forward pass that only checks shapes leaves the model's state (the weights made
+    non-trainable and the buffers: counters, moving statistics) as it found it, as Keras's
+    check on symbolic tensors changes nothing."""
+    state = {id(t): t for _, spec, t in model._weight_entries() if not spec.trainable}
+    state.update((id(t), t) for t in model.buffers())
+    saved = [(tensor, tensor.detach().clone()) for tensor in state.values()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+
+
 _TAKES_TRAINING: dict[type, bool] = {}
 
 
@@ -972,6 +1003,11 @@ def _takes_training(cls: type) -> bool:
         )
         _TAKES_TRAINING[cls] = found
     return found
+
+
+def _keras_shape(x: Any) -> tuple:
+    """The Keras shape of a batch of an array or tensor: its batch axis unknown."""
+    return (None, *(int(d) for d in np.shape(x)[1:]))
 
 
 def _batch_size(x: Any) -> int:
@@ -1032,12 +1068,11 @@ def _pythonify(logs: dict[str, Any], keep_nesting: bool = False) -> dict[str, An
 
 
 def _concatenate(outputs: list[Any]) -> Any:
-    first = outputs[0]
-    if isinstance(first, torch.Tensor):
-        return torch.cat(outputs).numpy()
-    if isinstance(first, dict):
-        return {k: torch.cat([o[k] for o in outputs]).numpy() for k in first}
-    return type(first)(torch.cat([o[i] for o in outputs]).numpy() for i in range(len(first)))
+    """The batches' outputs joined along the samples, in the structure of one batch's
+    (a tensor, or lists, tuples and dicts of them, nested as the model's outputs are)."""
+    leaves = [_tree.flatten(o) for o in outputs]
+    joined = [torch.cat([batch[i] for batch in leaves]).numpy() for i in range(len(leaves[0]))]
+    return _tree.pack_like(outputs[0], joined)
 
 
 def _fit_arguments(model: Any, train: Any, epochs: int, shuffle: Any) -> dict[str, Any]:
