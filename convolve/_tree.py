@@ -25,20 +25,20 @@ def map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
 
 
 def pack_like(structure: Any, flat: list[Any]) -> Any:
-    """Rebuilds `structure` with the leaves of `flat`, in `flatten`'s order."""
+    """Rebuilds `structure` with the leaves of `flat`, in `flatten`'s order (dicts at any
+    depth by sorted key, each keeping its own key order)."""
     leaves = iter(flat)
 
-    def take(_):
+    def rebuild(item: Any) -> Any:
+        if isinstance(item, list | tuple):
+            parts = [rebuild(part) for part in item]
+            return parts if isinstance(item, list) else tuple(parts)
+        if isinstance(item, dict):
+            rebuilt = {key: rebuild(item[key]) for key in sorted(item)}
+            return {key: rebuilt[key] for key in item}
         return next(leaves)
 
-    if isinstance(structure, dict):
-        # flatten walks dict keys in sorted order; rebuild in that order.
-        rebuilt = {}
-        for key in sorted(structure):
-            n = len(flatten(structure[key]))
-            rebuilt[key] = pack_like(structure[key], [next(leaves) for _ in range(n)])
-        return {key: rebuilt[key] for key in structure}
-    return map_structure(take, structure)
+    return rebuild(structure)
 
 
 def is_nested(structure: Any) -> bool:

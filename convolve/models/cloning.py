@@ -7,7 +7,7 @@ from typing import Any
 
 from convolve import _tree
 from convolve.layers import Input, KerasTensor, Layer
-from convolve.models.functional import Functional
+from convolve.models.functional import Functional, keras_run_order, topological_nodes
 from convolve.models.model import Model
 from convolve.models.sequential import Sequential
 
@@ -36,6 +36,9 @@ def clone_model(
     model: Model,
     input_tensors: Any = None,
     clone_function: Callable[[Layer], Layer] | None = None,
+    call_function: Callable[..., Any] | None = None,
+    recursive: bool = False,
+    **kwargs: Any,
 ) -> Model:
     """A new Sequential or functional model like `model`, with new weights.
 
@@ -49,13 +52,20 @@ def clone_model(
             New inputs like the model's by default.
         clone_function: `fn(layer) -> layer`, applied to each layer except inputs; by
             default `layer.__class__.from_config(layer.get_config())`.
+        call_function: `fn(layer, *args, **kwargs) -> outputs`, which makes each call of
+            a cloned layer in a functional model (and may add layers around it); by
+            default `layer(*args, **kwargs)`.
+        recursive: Whether nested Sequential and functional models are cloned layer by
+            layer, with `clone_function` (and `call_function`) applied inside them too,
+            rather than passed whole to `clone_function`.
 
     Returns:
         The new model.
 
     Raises:
-        ValueError: For a subclassed model with `clone_function` or `input_tensors`, or
-            one whose `get_config()` cannot rebuild it.
+        ValueError: For a subclassed model with `clone_function` or `input_tensors`, one
+            whose `get_config()` cannot rebuild it, a Sequential model with
+            `call_function`, or an unknown keyword argument.
 
     Example:
         >>> import convolve
@@ -65,22 +75,42 @@ def clone_model(
         >>> clone.layers[0] is model.layers[0], clone.output_shape
         (False, (None, 2))
     """
-    if clone_function is not None and not callable(clone_function):
+    cache: dict[int, Layer] | None = kwargs.pop("cache", None)  # shared by nested clones
+    if cache is None:
+        cache = {}
+    if kwargs:
+        raise ValueError(f"Unexpected keyword argument(s): {tuple(kwargs.keys())}")
+    for name, fn in (("clone_function", clone_function), ("call_function", call_function)):
+        if fn is not None and not callable(fn):
+            raise ValueError(
+                f"Expected `{name}` argument to be a callable. Received: {name}={fn!r}"
+            )
+    if call_function is not None and isinstance(model, Sequential):
         raise ValueError(
-            "Expected `clone_function` argument to be a callable. "
-            f"Received: clone_function={clone_function}"
+            "`call_function` argument is not supported with Sequential models: their "
+            "layers are listed, not called, when the model is made. Use `call_function` "
+            f"with functional models only. Received model '{model.name}' of type "
+            f"'{type(model).__name__}', with call_function={call_function!r}"
         )
-    cache: dict[int, Layer] = {}
 
     def clone(layer: Layer) -> Layer:
-        if id(layer) not in cache:  # a shared layer stays shared in the clone
-            cache[id(layer)] = (clone_function or _default_clone)(layer)
-        return cache[id(layer)]
+        if id(layer) in cache:  # a shared layer stays shared in the clone
+            return cache[id(layer)]
+        if recursive and isinstance(layer, Sequential | Functional):
+            inner_call = call_function if isinstance(layer, Functional) else None
+            new_layer: Layer = clone_model(
+                layer, clone_function=clone_function, call_function=inner_call,
+                recursive=True, cache=cache,
+            )  # fmt: skip
+        else:
+            new_layer = (clone_function or _default_clone)(layer)
+        cache[id(layer)] = new_layer
+        return new_layer
 
     if isinstance(model, Sequential):
         new: Model = _clone_sequential(model, clone, input_tensors)
     elif isinstance(model, Functional):
-        new = _clone_functional(model, clone, input_tensors)
+        new = _clone_functional(model, clone, input_tensors, call_function)
     elif clone_function is not None or input_tensors is not None:
         raise ValueError(
             "Arguments `clone_function` and `input_tensors` are only supported for "
@@ -125,7 +155,9 @@ def _clone_sequential(model: Sequential, clone: Callable, input_tensors: Any) ->
     return Sequential(layers, name=model.name, trainable=model.trainable)
 
 
-def _clone_functional(model: Functional, clone: Callable, input_tensors: Any) -> Functional:
+def _clone_functional(
+    model: Functional, clone: Callable, input_tensors: Any, call_function: Callable | None
+) -> Functional:
     if input_tensors is None:
 
         def new_input(t: KerasTensor) -> KerasTensor:
@@ -146,14 +178,21 @@ def _clone_functional(model: Functional, clone: Callable, input_tensors: Any) ->
     def swap(value: Any) -> Any:
         return new[id(value)] if isinstance(value, KerasTensor) else value
 
-    for node in model._nodes:  # in topological order, input layers excluded
+    graph, _ = topological_nodes(model._input_tensors, model._output_tensors)
+    for node in keras_run_order(graph):
+        if all(id(t) in new for t in node.output_tensors):
+            continue  # it produced a model input (an Input layer)
         args = _tree.map_structure(swap, node.args)
         if getattr(node.layer, "is_operation", False):
             outputs = _replay_operation(node.layer, node, args)
         else:
             kwargs = {k: _tree.map_structure(swap, v) for k, v in node.kwargs.items()}
             extra = [_tree.map_structure(swap, arg) for arg in node.extra_args]
-            outputs = clone(node.layer)(args, *extra, **kwargs)
+            layer = clone(node.layer)
+            if call_function is None:
+                outputs = layer(args, *extra, **kwargs)
+            else:
+                outputs = call_function(layer, args, *extra, **kwargs)
         for old, out in zip(node.output_tensors, _tree.flatten(outputs), strict=True):
             new[id(old)] = out
     outputs = _tree.map_structure(lambda t: new[id(t)], model._outputs_struct)

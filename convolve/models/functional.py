@@ -66,8 +66,10 @@ def topological_nodes(
     return order, first_seen
 
 
-def keras_layer_order(nodes: list[Node], first_seen: dict[int, int]) -> list[Layer]:
-    """Layers ordered as Keras lists them: by depth from the inputs, then by first visit."""
+def _node_depths(nodes: list[Node]) -> tuple[dict[int, int], dict[int, int]]:
+    """Per node id and per layer id, the depth counted from the outputs, as Keras's
+    `map_graph` counts it; the node dict keeps Keras's insertion order (a node enters when
+    it is first met, itself or as a parent), which orders the nodes of equal depth."""
     depth: dict[int, int] = {}
     layer_depth: dict[int, int] = {}
     in_graph = {id(n) for n in nodes}
@@ -78,11 +80,26 @@ def keras_layer_order(nodes: list[Node], first_seen: dict[int, int]) -> list[Lay
         for parent in node.parent_nodes:
             if id(parent) in in_graph:
                 depth[id(parent)] = max(d + 1, depth.get(id(parent), 0))
+    return depth, layer_depth
+
+
+def keras_layer_order(nodes: list[Node], first_seen: dict[int, int]) -> list[Layer]:
+    """Layers ordered as Keras lists them: by depth from the inputs, then by first visit."""
+    _, layer_depth = _node_depths(nodes)
     layers: list[Layer] = []
     for node in nodes:
         if node.layer not in layers:
             layers.append(node.layer)
     return sorted(layers, key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
+
+
+def keras_run_order(nodes: list[Node]) -> list[Node]:
+    """`nodes` (from `topological_nodes`) in the order Keras runs a graph when it replays
+    it (`clone_model`): deepest first, then in Keras's order within a depth. Cloned layers
+    build, and draw their seeded initial weights, in this order."""
+    depth, _ = _node_depths(nodes)
+    by_id = {id(node): node for node in nodes}
+    return [by_id[key] for key in sorted(depth, key=lambda key: -depth[key])]
 
 
 def sole_consumers(nodes: list[Node], outputs: list[KerasTensor]) -> dict[int, Node]:
@@ -166,6 +183,8 @@ class Functional(Model):
                 f"Layer names must be unique within a model; '{duplicate}' is used twice."
             )
         self._layer_list = nn.ModuleList(ordered)
+        # A plain attribute, as in Keras: the names of the layers that produce the outputs.
+        self.output_names = [t._keras_history.layer.name for t in flat_outputs]
         self.built = True
         self._build_input_shape = _tree.map_structure(lambda t: t.shape, inputs)
 
@@ -262,6 +281,14 @@ class Functional(Model):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return _tree.map_structure(lambda t: t.shape, self._outputs_struct)
+
+    def _output_names(self) -> list[str]:
+        # As in Keras, compile names a list of outputs by `output_names`, which users
+        # may set; a dict of outputs is named by its keys.
+        names = getattr(self, "output_names", None)
+        if names is None or self._dict_outputs():
+            return super()._output_names()
+        return list(names)
 
     @property
     def inputs(self) -> list[KerasTensor]:

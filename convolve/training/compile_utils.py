@@ -86,7 +86,7 @@ class CompiledLoss:
 
     def _lists(self, y_true: Any, y_pred: Any) -> tuple[list[Any], list[Any]]:
         """Per-output targets and predictions; resolves the losses on first use."""
-        y_true_list = _as_list(y_true, self.output_names)
+        y_true_list = self.targets(y_true)
         y_pred_list = _as_list(y_pred, self.output_names)
         for name, spec, t in zip(self.output_names, self._specs, y_true_list, strict=True):
             if spec is not None and t is None:
@@ -105,6 +105,38 @@ class CompiledLoss:
             ]
             self._resolved = True
         return y_true_list, y_pred_list
+
+    def targets(self, y_true: Any) -> list[Any]:
+        """`y_true` as one entry per output (None where it holds no target), by Keras's
+        rules: a dict by output name; a list or tuple in the outputs' order, or with one
+        target per output that has a loss; one array for a model of one output, or for a
+        model with one loss. Anything else is refused."""
+        names = self.output_names
+        if len(names) == 1 or isinstance(y_true, dict):
+            if isinstance(y_true, dict) and len(names) > 1:
+                unknown = [key for key in y_true if key not in names]
+                if unknown:
+                    raise ValueError(
+                        f"y holds targets for {unknown}, which are not outputs of the model; "
+                        f"its outputs are {names}. Received y with keys {list(y_true)}."
+                    )
+            return _as_list(y_true, names)
+        given = list(y_true) if isinstance(y_true, list | tuple) else [y_true]
+        if len(given) == len(names):
+            return given
+        with_loss = [i for i, spec in enumerate(self._specs) if spec is not None]
+        if len(given) == len(with_loss):  # targets only for the outputs that have a loss
+            placed: list[Any] = [None] * len(names)
+            for i, target in zip(with_loss, given, strict=True):
+                placed[i] = target
+            return placed
+        kind = type(y_true).__name__
+        what = f"a {kind} of {len(given)}" if isinstance(y_true, list | tuple) else "one array"
+        raise ValueError(
+            f"y does not match the model's outputs: the model has {len(names)} outputs "
+            f"{names} ({len(with_loss)} with a loss), and y is {what}. Pass one target per "
+            "output, as a list in the outputs' order or a dict keyed by output name."
+        )
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> torch.Tensor:
         y_true_list, y_pred_list = self._lists(y_true, y_pred)
@@ -221,7 +253,7 @@ class CompileMetrics:
         return keys
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        t = _as_list(y_true, self.output_names)
+        t = self._compiled_loss.targets(y_true)
         p = _as_list(y_pred, self.output_names)
         if self._metrics is None:
             self._build(t, p)

@@ -125,6 +125,18 @@ def _user_view(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def _per_output(sample_weight: Any) -> Any:
+    """Weights one array per output (a list, tuple or dict of arrays, as Keras takes for
+    models of several outputs) as that structure; anything else as one array."""
+    if isinstance(sample_weight, dict) or (
+        isinstance(sample_weight, list | tuple)
+        and sample_weight
+        and all(hasattr(w, "shape") for w in sample_weight)
+    ):
+        return sample_weight
+    return np.asarray(sample_weight) if isinstance(sample_weight, list | tuple) else sample_weight
+
+
 def _num_samples(structure: Any, name: str) -> int:
     for leaf in _tree.flatten(structure):
         if leaf.ndim == 0:
@@ -210,7 +222,10 @@ class ArrayBatches(_ShardState):
         self.sample_weight = (
             None
             if sample_weight is None
-            else _to_tensor(sample_weight, "sample_weight", device, float_dtype)
+            else _tree.map_structure(
+                lambda v: _to_tensor(v, "sample_weight", device, float_dtype),
+                _per_output(sample_weight),
+            )
         )
         self.num_samples = _num_samples(self.x, "x")
         if self.num_samples == 0:
@@ -226,13 +241,12 @@ class ArrayBatches(_ShardState):
                     f"x and y must have the same number of samples; received x with "
                     f"{self.num_samples} samples and y with {n_y}."
                 )
-        if self.sample_weight is not None and (
-            self.sample_weight.ndim == 0 or self.sample_weight.shape[0] != self.num_samples
-        ):
-            raise ValueError(
-                f"sample_weight must have one weight per sample ({self.num_samples}); "
-                f"received shape {tuple(self.sample_weight.shape)}."
-            )
+        for weights in [] if sample_weight is None else _tree.flatten(self.sample_weight):
+            if weights.ndim == 0 or weights.shape[0] != self.num_samples:
+                raise ValueError(
+                    f"sample_weight must have one weight per sample ({self.num_samples}); "
+                    f"received shape {tuple(weights.shape)}."
+                )
         if batch_size is None:
             batch_size = 32
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -326,7 +340,7 @@ class ArrayBatches(_ShardState):
         """The samples `take` picks: inputs as user-layout views, targets, weights."""
         x = _tree.map_structure(lambda t: _user_view(take(t)), self.x)
         y = None if self.y is None else _tree.map_structure(take, self.y)
-        sw = None if self.sample_weight is None else take(self.sample_weight)
+        sw = None if self.sample_weight is None else _tree.map_structure(take, self.sample_weight)
         return x, y, sw
 
     def _draw_plan(self) -> EpochPlan:
@@ -381,7 +395,11 @@ class ArrayBatches(_ShardState):
                 if self.y is None
                 else _tree.map_structure(lambda t, pick=pick: t[pick], self.y)
             )
-            part.sample_weight = None if self.sample_weight is None else self.sample_weight[pick]
+            part.sample_weight = (
+                None
+                if self.sample_weight is None
+                else _tree.map_structure(lambda t, pick=pick: t[pick], self.sample_weight)
+            )
             part.num_samples = _num_samples(part.x, "x")
             parts.append(part)
         if self.weighs_classes:  # class weights are for training only, as in Keras
