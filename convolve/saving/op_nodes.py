@@ -441,7 +441,7 @@ def op_entry(layer: Any, nodes: list[Any], encode_tensor: Any) -> dict[str, Any]
                 args.extend(arguments[name[1:]])
             else:
                 args.append(arguments[name])
-        inbound.append({"args": _encode(args, encode_tensor), "kwargs": {}})
+        inbound.append({"args": tuple(_encode(args, encode_tensor)), "kwargs": {}})
     return {
         "module": _PREFIX + OPERATIONS[class_name][0],
         "class_name": class_name,

@@ -100,9 +100,20 @@ def _keras_layer_config(layer: Any, config: dict[str, Any]) -> dict[str, Any]:
         config["dtype"] = policy_config(config["dtype"])
     for key in _NOT_IN_KERAS.get(type(layer).__name__, ()):
         config.pop(key, None)
-    # Tuples become lists, as in a file; values JSON lacks (arrays, tensors, nested layers
-    # in a user layer's config) take Keras's entries.
-    return json.loads(json.dumps(config, default=_keras_entry_of(layer)))
+    # Values JSON lacks (arrays, tensors, nested layers in a user layer's config) take
+    # Keras's entries; tuples stay tuples, as in Keras's `get_config` (a file makes them lists).
+    return _with_entries(config, _keras_entry_of(layer))
+
+
+def _with_entries(value: Any, entry: Callable[[Any], Any]) -> Any:
+    """`value` with every leaf JSON cannot hold replaced by `entry(leaf)`, recursively."""
+    if isinstance(value, dict):
+        return {key: _with_entries(item, entry) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_with_entries(item, entry) for item in value)
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    return _with_entries(entry(value), entry)
 
 
 def _keras_entry_of(layer: Any) -> Callable[[Any], Any]:
@@ -120,9 +131,9 @@ def _keras_entry_of(layer: Any) -> Callable[[Any], Any]:
     return entry
 
 
-def _shape_list(shape: Any) -> Any:
+def _shape_tuple(shape: Any) -> Any:
     if isinstance(shape, tuple | list):
-        return [_shape_list(s) for s in shape]
+        return tuple(_shape_tuple(s) for s in shape)
     return shape
 
 
@@ -131,17 +142,20 @@ def _build_config(layer: Any) -> dict[str, Any] | None:
 
     if isinstance(layer, Sequential):
         layer_in = layer._input_layer
-        return None if layer_in is None else {"input_shape": _shape_list(layer_in.batch_shape)}
+        return None if layer_in is None else {"input_shape": _shape_tuple(layer_in.batch_shape)}
     if isinstance(layer, Functional):
         return {"input_shape": None}
     if layer._built_at_init or layer._build_input_shape is None:
         return None
     if hasattr(layer, "keras_build_config"):  # layers of several inputs (attention)
-        return layer.keras_build_config()
+        config = layer.keras_build_config()
+        if "shapes_dict" in config:
+            return {"shapes_dict": {k: _shape_tuple(v) for k, v in config["shapes_dict"].items()}}
+        return {"input_shape": [_shape_tuple(shape) for shape in config["input_shape"]]}
     shapes = layer.__dict__.get("_build_shapes_dict")
     if shapes is not None and len(shapes) != 1:  # `build(self, a_shape, b_shape)`
-        return {"shapes_dict": {k: _shape_list(v) for k, v in shapes.items()}}
-    return {"input_shape": _shape_list(layer._build_input_shape)}
+        return {"shapes_dict": {k: _shape_tuple(v) for k, v in shapes.items()}}
+    return {"input_shape": _shape_tuple(layer._build_input_shape)}
 
 
 def _node_entry(layer: Any, node: Any, encode: Any) -> dict[str, Any]:
@@ -149,9 +163,9 @@ def _node_entry(layer: Any, node: Any, encode: Any) -> dict[str, Any]:
     of several tensor arguments (attention) hold them packed and say how Keras passes them."""
     if hasattr(layer, "keras_node"):
         args, tensor_kwargs = layer.keras_node(node.args)
-        return {"args": encode(args), "kwargs": encode({**tensor_kwargs, **node.kwargs})}
+        return {"args": tuple(encode(args)), "kwargs": encode({**tensor_kwargs, **node.kwargs})}
     # One entry per positional argument: `layer(a, b)` is `"args": [a, b]`, as in Keras.
-    return {"args": [encode(arg) for arg in node.call_args], "kwargs": encode(node.kwargs)}
+    return {"args": tuple(encode(arg) for arg in node.call_args), "kwargs": encode(node.kwargs)}
 
 
 def sequential_config(model: Any) -> dict[str, Any]:
@@ -166,7 +180,7 @@ def sequential_config(model: Any) -> dict[str, Any]:
         "layers": entries,
     }
     if model._input_layer is not None:
-        config["build_input_shape"] = _shape_list(model._input_layer.batch_shape)
+        config["build_input_shape"] = _shape_tuple(model._input_layer.batch_shape)
     return config
 
 
@@ -199,11 +213,11 @@ def functional_config(model: Any) -> dict[str, Any]:
         from convolve.layers.symbolic import KerasTensor
 
         if isinstance(value, KerasTensor):
-            config = {"shape": list(value.shape), "dtype": value.dtype,
+            config = {"shape": tuple(value.shape), "dtype": value.dtype,
                       "keras_history": reference(value)}  # fmt: skip
             return {"class_name": "__keras_tensor__", "config": config}
         if isinstance(value, list | tuple):
-            return [encode(v) for v in value]
+            return type(value)(encode(v) for v in value)
         if isinstance(value, dict):
             return {k: encode(v) for k, v in value.items()}
         if isinstance(value, torch.Tensor | np.ndarray):  # a constant call argument
@@ -507,8 +521,8 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             return leaf(value, ctx, at)  # an operation's slices, Ellipsis, arrays
         if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
             return op_nodes.decode_value(value, ctx, at)  # a constant argument, as an array
-        if isinstance(value, list):
-            return [decode(v, f"{at}[{i}]", leaf) for i, v in enumerate(value)]
+        if isinstance(value, list | tuple):
+            return type(value)(decode(v, f"{at}[{i}]", leaf) for i, v in enumerate(value))
         if isinstance(value, dict):
             return {k: decode(v, f"{at}.{k}", leaf) for k, v in value.items()}
         return leaf(value, ctx, at)
@@ -532,8 +546,9 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
             )
         except _NotReady:
             return False
-        if not isinstance(args, list) or not args or not isinstance(kwargs, dict):
+        if not isinstance(args, list | tuple) or not args or not isinstance(kwargs, dict):
             raise ctx.error(at, "expected positional arguments (the layer's inputs)")
+        args = list(args)  # a tuple in a config in memory, a list in a file
         for key in ("training", "mask"):
             kwargs.pop(key, None)
         try:

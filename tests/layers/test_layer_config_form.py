@@ -197,3 +197,38 @@ def test_a_model_file_names_the_reason_a_layer_cannot_be_rebuilt(tmp_path) -> No
     message = str(info.value)
     assert "cannot rebuild Dense: Unsupported dtype 'no_such_dtype'" in message
     assert "Error when deserializing" not in message  # the reason, not a copy of the config
+
+
+def _conv_classifier(lib):
+    inputs = lib.Input((8, 8, 3), name="img")
+    x = lib.layers.Conv2D(2, 3, name="c")(inputs)
+    x = lib.layers.MaxPooling2D(name="p")(x)
+    return lib.Model(inputs, lib.layers.Dense(2, name="d")(lib.layers.Flatten(name="f")(x)))
+
+
+def _two_inputs_dict_outputs(lib):
+    a, b = lib.Input((4,), name="a"), lib.Input((4,), name="b")
+    d = lib.layers.Dense(2, name="d")(lib.layers.Concatenate(name="cat")([a, b]))
+    return lib.Model([a, b], {"out": lib.layers.Add(name="add")([d, d]), "d": d}, name="m")
+
+
+def _with_operations(lib):
+    inputs = lib.Input((4,), name="i")
+    return lib.Model(inputs, lib.ops.mean(inputs + 1.0, axis=-1, keepdims=True), name="ops")
+
+
+def _sequential(lib):
+    return lib.Sequential([lib.Input((4,)), lib.layers.Dense(2, name="dd")], name="s")
+
+
+@pytest.mark.parametrize(
+    "build", [_conv_classifier, _two_inputs_dict_outputs, _with_operations, _sequential]
+)
+def test_model_configs_are_keras_configs_tuples_included(build) -> None:
+    convolve.utils.clear_session()
+    keras.utils.clear_session()
+    model = build(convolve)
+    ours, theirs = model.get_config(), build(keras).get_config()
+    assert ours == theirs
+    assert repr(ours) == repr(theirs)  # tuples where Keras has tuples, key order alike
+    assert type(model).from_config(ours).get_config() == ours
