@@ -7,13 +7,14 @@ receives Keras-layout tensors in `call`, exactly as in Keras; the model converts
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
 import math
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +134,24 @@ class WeightSpec:
         object.__setattr__(self, name, value)
 
 
+# Set while a model builds by running its `call` once (`stateless`): Keras builds on symbolic
+# tensors, where a layer's `assign_add` in `call` changes nothing.
+_STATELESS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "convolve_stateless", default=False
+)
+
+
+@contextlib.contextmanager
+def stateless() -> Iterator[None]:
+    """Weights' `assign`, `assign_add` and `assign_sub` change nothing inside (their values
+    are still checked), as variable updates in Keras's symbolic build pass."""
+    token = _STATELESS.set(True)
+    try:
+        yield
+    finally:
+        _STATELESS.reset(token)
+
+
 class Weight(nn.Parameter):
     """A layer's weight: a plain `nn.Parameter` to torch (a buffer when not trainable), with
     the surface of Keras's Variable (`value`, `name`, `path`, `numpy()`, `assign`), so that
@@ -181,20 +200,26 @@ class Weight(nn.Parameter):
 
     def assign(self, value: Any) -> Weight:
         """Overwrites the value in place (`value` in Keras's axis order)."""
-        with torch.no_grad():
-            self.copy_(self._coerce(value))
+        value = self._coerce(value)
+        if not _STATELESS.get():
+            with torch.no_grad():
+                self.copy_(value)
         return self
 
     def assign_add(self, value: Any) -> Weight:
         """Adds `value` in place."""
-        with torch.no_grad():
-            self.add_(self._coerce(value))
+        value = self._coerce(value)
+        if not _STATELESS.get():
+            with torch.no_grad():
+                self.add_(value)
         return self
 
     def assign_sub(self, value: Any) -> Weight:
         """Subtracts `value` in place."""
-        with torch.no_grad():
-            self.sub_(self._coerce(value))
+        value = self._coerce(value)
+        if not _STATELESS.get():
+            with torch.no_grad():
+                self.sub_(value)
         return self
 
     def __repr__(self) -> str:

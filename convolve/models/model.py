@@ -198,18 +198,19 @@ class Model(Trainer, Layer):
         return shapes[0] if len(shapes) == 1 else shapes
 
     def build(self, input_shape: Any) -> None:
-        """Subclassed models build by running once on zeros of `input_shape`."""
+        """Subclassed models build by running once on zeros of `input_shape`, their weights'
+        assignments skipped (Keras runs that call on symbolic tensors)."""
         if self._engine_layout:
             return
         import torch
 
-        from convolve.layers.base import map_shapes
+        from convolve.layers.base import map_shapes, stateless
 
         def zeros(shape):
             return torch.zeros([1 if d is None else d for d in shape])
 
         self.built = True  # Layer.forward would otherwise recurse into build
-        with torch.no_grad():
+        with torch.no_grad(), stateless():  # counters in `call` must not count this pass
             self.forward(map_shapes(zeros, input_shape))
 
     def _regularization_losses(self) -> list:

@@ -159,12 +159,10 @@ def test_add_loss_and_regularizers_reach_losses_and_fit_as_keras():
 
 
 def test_layer_add_metric_is_refused():
-    # Keras 3 raises NotImplementedError from `add_metric`; convolve has no such method.
-    assert hasattr(keras.layers.Layer, "add_metric")
-    with pytest.raises(NotImplementedError):
-        keras.layers.Dense(1).add_metric(1.0)
-    with pytest.raises(AttributeError, match="add_metric"):
-        convolve.layers.Dense(1).add_metric(1.0)
+    # Keras 3 removed `add_metric`: it raises NotImplementedError with its advice.
+    for lib in (keras, convolve):
+        with pytest.raises(NotImplementedError, match=r"add_metric\(\)` method is deprecated"):
+            lib.layers.Dense(1).add_metric(1.0)
 
 
 # ---------------------------------------------------------------- custom steps
@@ -583,3 +581,35 @@ def _error_types(lib):
 def test_bad_input_raises_the_error_types_keras_raises():
     ours, theirs = _error_types(convolve), _error_types(keras)
     assert all(issubclass(a, b) for a, b in zip(ours, theirs, strict=True)), (ours, theirs)
+
+
+def _counted_without_build(lib):
+    """A counter in a subclassed model without its own `build`: the pass that builds it
+    (on zeros here, on symbolic tensors in Keras) must not count."""
+
+    class Counter(lib.layers.Layer):
+        def build(self, input_shape):
+            self.count = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+        def call(self, x):
+            self.count.assign_add(1.0)
+            return x
+
+    class Counted(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.counter = Counter()
+            self.dense = lib.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(self.counter(x))
+
+    lib.utils.set_random_seed(3)
+    model = Counted()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(X, Y, batch_size=10, epochs=1, verbose=0)
+    return float(to_numpy(model.counter.count))
+
+
+def test_a_counter_in_a_model_built_by_fit_counts_only_the_steps_as_keras():
+    assert _counted_without_build(convolve) == _counted_without_build(keras)
