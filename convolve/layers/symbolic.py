@@ -27,6 +27,10 @@ class KerasHistory:
 class KerasTensor:
     """A placeholder with a Keras shape (batch as None) and a dtype, but no values."""
 
+    # Always dense: Keras's flags, kept so that code reading them (and the repr) agree.
+    sparse = False
+    ragged = False
+
     def __init__(self, shape: tuple, dtype: str = "float32", name: str | None = None) -> None:
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = dtype
@@ -38,7 +42,10 @@ class KerasTensor:
         return len(self.shape)
 
     def __repr__(self) -> str:
-        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+        return (
+            f"<KerasTensor shape={self.shape}, dtype={self.dtype}, "
+            f"sparse={self.sparse}, ragged={self.ragged}, name={self.name}>"
+        )
 
     def __len__(self) -> int:
         raise TypeError(

@@ -51,7 +51,9 @@ def _layer_output_shape(layer: Layer) -> str:
         outputs = layer._inbound_nodes[-1].outputs
         shapes = [_format_shape(t.shape) for t in _tree.flatten(outputs)]
         return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
-    if not layer.built or layer._build_input_shape is None:
+    # Keras records no build shape for layers it marks built at construction (pooling,
+    # Flatten ...), so, called outside a graph (a subclassed model), their shape is unknown.
+    if not layer.built or layer._build_input_shape is None or layer._built_at_init:
         return "?"
     try:
         shapes = layer.compute_output_shape(layer._build_input_shape)
