@@ -16,11 +16,12 @@ import keras
 import numpy as np
 import pytest
 import torch
+from keras_compare import fresh_names  # noqa: F401  (the fixture the tests use)
 
 import convolve
 from convolve import optimizers
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("fresh_names")]
 
 _CASES = [
     ("SGD", {"momentum": 0.9}),

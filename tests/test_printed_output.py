@@ -254,3 +254,17 @@ def test_fit_evaluate_and_callback_messages_on_a_pipe_match_keras():
     assert _last_draws(ours_bar) == _last_draws(theirs_bar)
     assert "Epoch 2: early stopping" in ours
     assert "ReduceLROnPlateau reducing learning rate to 0.25." in ours
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_printed_learning_rate_and_iterations_match_keras(optimizer: str) -> None:
+    def printed(lib) -> list[str]:
+        lib.utils.clear_session()  # optimizer names count from "adam" again
+        model = lib.Sequential([lib.Input((2,)), lib.layers.Dense(1)])
+        model.compile(optimizer=optimizer, loss="mse")
+        model.fit(np.ones((8, 2), "float32"), np.ones((8, 1), "float32"), batch_size=4, verbose=0)
+        opt = model.optimizer
+        return [str(opt.learning_rate), repr(opt.iterations), f"{opt.iterations}",
+                str(float(opt.learning_rate)), str(int(opt.iterations.numpy()))]  # fmt: skip
+
+    assert printed(convolve) == printed(keras)

@@ -22,10 +22,19 @@ class _VariableSurface:
     dtype: str  # Keras's dtype of the variable
     shape = ()
 
-    def __new__(cls, value: Any, setter: Callable[[Any], None]) -> Any:
+    def __new__(cls, value: Any, setter: Callable[[Any], None], path: str | None = None) -> Any:
         obj = super().__new__(cls, value)  # type: ignore[call-arg]
         obj._setter = setter
+        obj._path = path
         return obj
+
+    def __repr__(self) -> str:
+        """Keras's Variable repr (printing the rate or the count shows it, as in Keras);
+        formatting with a spec (`f"{lr:.4f}"`) formats the number."""
+        value = self._number(self.numpy())
+        return f"<Variable path={self._path}, shape=(), dtype={self.dtype}, value={value}>"
+
+    __str__ = __repr__
 
     def __reduce__(self) -> tuple:
         return self._number, (self._number(self),)  # copies and pickles are plain numbers

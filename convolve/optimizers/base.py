@@ -12,7 +12,6 @@ Python numbers, so a step never waits for the device.
 
 from __future__ import annotations
 
-import collections
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 import torch
 
+from convolve.layers.naming import to_snake_case, unique_name
 from convolve.optimizers import schedules
 from convolve.optimizers._checks import ArgumentChecker, is_real, looks_like_parameters
 from convolve.optimizers._host_values import IterationsValue, LearningRateValue
@@ -30,23 +30,6 @@ __all__ = ["Optimizer"]
 
 Tensor = torch.Tensor
 LearningRate = float | schedules.LearningRateSchedule | Callable[[], Any]
-
-_NAME_COUNTS: collections.Counter[str] = collections.Counter()
-
-
-def _snake_case(name: str) -> str:
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _auto_name(class_name: str) -> str:
-    """Keras's default names: `adam`, then `adam_1`, `adam_2`, ..."""
-    base = _snake_case(class_name)
-    count = _NAME_COUNTS[base]
-    _NAME_COUNTS[base] += 1
-    return base if count == 0 else f"{base}_{count}"
-
 
 #: Elements of all the weights together (128 KiB of float32, glibc's smallest threshold
 #: for serving a block by a fresh mapping) from which CPU updates reuse scratch buffers.
@@ -152,7 +135,8 @@ class Optimizer:
         self._check_hyperparameters(check)
         check.raise_if_any()
 
-        self.name = name if name is not None else _auto_name(owner)
+        # Keras's names, `adam` then `adam_1`, counted with the layers' (clear_session resets)
+        self.name = name if name is not None else unique_name(to_snake_case(owner))
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
@@ -217,7 +201,9 @@ class Optimizer:
         with Keras's Variable, `learning_rate.assign(x)` and `.numpy()` work too.
         """
         return LearningRateValue(
-            self._current_learning_rate(), lambda v: setattr(self, "learning_rate", v)
+            self._current_learning_rate(),
+            lambda v: setattr(self, "learning_rate", v),
+            f"{self.name}/learning_rate",
         )
 
     @learning_rate.setter
@@ -246,7 +232,9 @@ class Optimizer:
         """Number of updates applied (steps divided by `gradient_accumulation_steps`);
         `iterations.assign(n)` and `.numpy()` work as on Keras's Variable."""
         steps = self.gradient_accumulation_steps or 1
-        return IterationsValue(self._iterations // steps, self._set_iterations)
+        return IterationsValue(
+            self._iterations // steps, self._set_iterations, f"{self.name}/iteration"
+        )
 
     def _set_iterations(self, value: int) -> None:
         self._iterations = value * (self.gradient_accumulation_steps or 1)

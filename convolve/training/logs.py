@@ -40,7 +40,7 @@ def to_float(value: Any) -> float:
         1.5
     """
     if isinstance(value, float):
-        return value
+        return float(value)  # a plain float, also for the optimizer's learning rate
     if isinstance(value, torch.Tensor):
         value = value.detach()
         if value.numel() != 1:
