@@ -23,6 +23,8 @@ from typing import Any
 
 __all__ = ["PyDataset", "Sequence"]
 
+_DEFAULTS = {"_workers": 1, "_use_multiprocessing": False, "_max_queue_size": 10}
+
 
 class PyDataset:
     """Base class for a dataset of batches defined by `__getitem__` and `__len__`.
@@ -53,6 +55,10 @@ class PyDataset:
 
     def _setting(self, name: str, default: Any) -> Any:
         if not hasattr(self, name):
+            # All three at once: Keras warns once, not once per setting read.
+            for attr, value in _DEFAULTS.items():
+                if not hasattr(self, attr):
+                    setattr(self, attr, value)
             warnings.warn(
                 f"{type(self).__name__} should call `super().__init__(**kwargs)` in its "
                 "constructor; `**kwargs` can include `workers`, `use_multiprocessing` and "
@@ -115,8 +121,8 @@ Sequence = PyDataset  # Keras 2's name, kept by Keras 3
 
 
 class EpochsOf:
-    """What `fit` iterates for a `PyDataset`: each pass is one epoch, in index order or
-    shuffled, with the dataset's epoch hooks around it."""
+    """What `fit` iterates for a `PyDataset`: each pass is in index order or shuffled (the
+    loop calls the dataset's epoch hooks around each epoch, as Keras)."""
 
     def __init__(self, dataset: PyDataset, shuffle: bool) -> None:
         self.dataset = dataset
@@ -130,7 +136,6 @@ class EpochsOf:
 
     def __iter__(self) -> Iterator[Any]:
         ds = self.dataset
-        ds.on_epoch_begin()
         count = ds.num_batches
         if count is None:
             indices: Any = itertools.count()
@@ -144,7 +149,6 @@ class EpochsOf:
         else:
             for index in indices:
                 yield ds[index]
-        ds.on_epoch_end()
 
 
 def _fetched_ahead(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -308,11 +309,9 @@ class ArrayBatches(_ShardState):
         if end < total:
             self.carried_plan = EpochPlan(plan.order, plan.starts, offset=end)
         elif self.steps is not None and plan.offset + self.steps > total:
-            warnings.warn(
-                f"The input ran out of data after {end - plan.offset} of steps_per_epoch="
-                f"{self.steps} steps in this epoch ({total} batches of {bs} in all); the "
-                "next epoch starts a new pass.",
-                stacklevel=2,
+            _warn_ran_out(
+                f"after {end - plan.offset} of steps_per_epoch={self.steps} steps "
+                f"({total} batches of {bs} in all)"
             )
 
     def start_over(self) -> None:
@@ -430,6 +429,12 @@ class IterableBatches(_ShardState):
     A one-shot iterator (a Python generator) cannot start over. As Keras does, its first
     two items are read ahead and kept: every new pass (the next epoch once it has run
     out, each validation) yields those two again, then whatever the iterator has left.
+
+    Passes begin where Keras's epoch iterator begins them, each with the draw of the
+    DataLoader Keras reads them through (see `_loader_seed_draw`), so that a seeded run
+    draws dropout masks and a shuffled DataLoader's orders as Keras does; a `PyDataset`'s
+    `on_epoch_begin`/`on_epoch_end` run around each epoch, and `on_epoch_end` again where
+    Keras resets its iterator (as fit and each evaluation start).
     """
 
     def __init__(
@@ -446,11 +451,15 @@ class IterableBatches(_ShardState):
         self.device = torch.device(device)
         self.float_dtype = float_dtype
         self.steps = steps
+        self.loader_draws = shard is None  # one process: Keras's stream (see class doc)
         self.shard = None if shard is None or _is_presharded(data) else shard
+        self.build_read = False  # the next `peek` reads a batch as Keras's model build does
         self._skip = 0
         self._iterator: Iterator | None = None  # the pass in progress
         self._head: list[Any] = []  # items read ahead of the pass (by `peek`)
-        self._drawn = 0  # items the pass has handed out
+        self._seen = 0  # steps the pass has begun (Keras's count, a failed read included)
+        self._fresh = False  # the pass was begun by `peek` for the next epoch to use
+        self._num_batches = self._data_length()  # Keras's, learnt when a pass runs out
         self._replayed: list[Any] | None = None  # a one-shot iterator's first items
         if isinstance(data, Iterator) and iter(data) is data:
             self._replayed = list(itertools.islice(data, _REPLAYED_ITEMS))
@@ -470,63 +479,93 @@ class IterableBatches(_ShardState):
             return None
 
     def __iter__(self) -> Iterator[Batch]:
-        """One epoch. Without `steps` each epoch is a new pass over the data; with `steps`,
-        as in Keras, an epoch takes the next `steps` items of the pass in progress, and a
-        new pass begins once one has handed out all its items."""
+        """One epoch, as Keras's epoch iterator runs it. Without `steps` each epoch is a
+        new pass over the data; with `steps` an epoch takes the next `steps` items of the
+        pass in progress, and a new pass begins once one has handed out all its items."""
         skip, self._skip = self._skip, 0
-        if skip or self.steps is None:
-            self._restart()
+        self._hook("on_epoch_begin")
+        if skip or self._iterator is None or self.steps is None:
+            self._begin_pass()
+        count = self.steps or self._num_batches
         step = 0
-        while self.steps is None or step < self.steps:
+        while count is None or step < count:
+            if self._num_batches and self._seen >= self._num_batches:
+                if self.steps is not None:
+                    _warn_ran_out(f"after {step} of steps_per_epoch={self.steps} steps")
+                break
+            self._seen += 1
             item = self._next_item()
             if item is _END:
-                if self.steps is not None:
-                    warnings.warn(
-                        f"The input ran out of data after {step} of steps_per_epoch={self.steps} "
-                        "steps in this epoch; the next epoch starts a new pass. Make sure it "
-                        "yields at least steps_per_epoch * epochs batches.",
-                        stacklevel=2,
-                    )
+                if self._num_batches is None:
+                    self._num_batches = self._seen
+                _warn_ran_out(f"after {step} steps")
                 self._iterator = None
+                self._hook("on_epoch_end")
                 return
             if step >= skip:  # earlier ones were consumed before an interruption
                 yield self._batch(item)
             step += 1
-        if self._data_length() == self._drawn:
-            self._iterator = None  # all handed out: the next epoch begins a new pass
+        if self._num_batches and self._seen >= self._num_batches:
+            if self.loader_draws:
+                self._begin_pass(force=True)  # Keras makes the next pass's iterator now
+            else:  # a sampler told its epoch later must not have begun its order
+                self._iterator = None
+        self._hook("on_epoch_end")
 
     def peek(self) -> Batch | None:
-        """The next epoch's first batch, kept for that epoch (a generator is read once)."""
-        if self._iterator is None or (self.steps is None and self._drawn):
-            self._restart()
+        """A first batch. With `build_read`, as Keras reads one to build the model: from a
+        pass of its own, which then ends; otherwise from the next epoch's pass, kept for it
+        (a generator is read once)."""
+        if self.build_read:
+            self.build_read = False
+            self._hook("on_epoch_begin")
+            self._begin_pass(force=True)
+            item = self._next_item()
+            self._iterator, self._head = None, []  # `start_over` follows, as in Keras
+            return None if item is _END else self._batch(item)
+        if not self._fresh:
+            self._begin_pass(force=True)
+            self._fresh = True
         if not self._head:
             item = next(self._iterator, _END)  # type: ignore[arg-type]
             if item is _END:
-                self._iterator = None
+                self._iterator, self._fresh = None, False
                 return None
             self._head.append(item)
         return self._batch(self._head[0])
 
     def start_over(self) -> None:
-        """Makes the next epoch begin a new pass (evaluation always does, as in Keras)."""
-        self._restart()
+        """Keras's reset of its epoch iterator (evaluation always starts with one, as does
+        fit): the next epoch begins a new pass."""
+        if not self._fresh:
+            self._iterator, self._head = None, []
+        self._seen = 0
+        self._num_batches = self._data_length()
+        self._hook("on_epoch_end")
 
-    def _restart(self) -> None:
-        """Begins a new pass, unless one was begun by `peek` and has handed out nothing."""
-        if self._iterator is not None and not self._drawn:
+    def _begin_pass(self, force: bool = False) -> None:
+        """Begins a new pass, unless `peek` began one for this epoch."""
+        if self._fresh and not force:
+            self._fresh = False
             return
+        if self.loader_draws and not _is_dataloader(self.data):
+            _loader_seed_draw()  # Keras reads the data through a DataLoader it makes
         if self._replayed is None:
             self._iterator = iter(self.data)
         else:
             self._iterator = itertools.chain(self._replayed, self.data)
-        self._head, self._drawn = [], 0
+        self._head, self._seen, self._fresh = [], 0, False
 
     def _next_item(self) -> Any:
         if self._iterator is None:
-            self._restart()
-        item = self._head.pop(0) if self._head else next(self._iterator, _END)  # type: ignore[arg-type]
-        self._drawn += item is not _END
-        return item
+            self._begin_pass()
+        self._fresh = False
+        return self._head.pop(0) if self._head else next(self._iterator, _END)  # type: ignore[arg-type]
+
+    def _hook(self, name: str) -> None:
+        """A PyDataset's epoch hook, called where Keras calls it."""
+        if isinstance(self.data, EpochsOf):
+            getattr(self.data.dataset, name)()
 
     def _data_length(self) -> int | None:
         try:
@@ -558,8 +597,8 @@ class IterableBatches(_ShardState):
         for sampler in _samplers(self.data):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
-                if not self._drawn:  # a pass begun by `peek` drew its order too early
-                    self._iterator, self._head = None, []
+                if self._fresh:  # a pass begun by `peek` drew its order too early
+                    self._iterator, self._head, self._fresh = None, [], False
 
     def _local_part(self, x: Any, y: Any, sw: Any) -> Batch:
         size = int(np.shape(_tree.flatten(x)[0])[0])
@@ -573,6 +612,24 @@ class IterableBatches(_ShardState):
 
     def _convert(self, value: Any, name: str) -> torch.Tensor:
         return _to_tensor(value, name, self.device, self.float_dtype)
+
+
+def _warn_ran_out(where: str) -> None:
+    """Keras's warning when an epoch's data runs out (its text first, so that filters
+    written for Keras's match), and where it ran out; the next epoch starts a new pass."""
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your dataset or "
+        "generator can generate at least `steps_per_epoch * epochs` batches. You may need "
+        "to use the `.repeat()` function when building your dataset. (It ran out "
+        f"{where} in this epoch; the next epoch starts a new pass.)",
+        stacklevel=3,
+    )
+
+
+def _is_dataloader(data: Any) -> bool:
+    from torch.utils.data import DataLoader
+
+    return isinstance(data, DataLoader)
 
 
 def _samplers(data: Any) -> list[Any]:
@@ -652,6 +709,8 @@ def make_batches(
             "When `x` is a dataset, generator or DataLoader it must yield the targets itself; "
             f"do not pass `y` or `sample_weight` (received y of type {type(y).__name__})."
         )
+    if shuffle:
+        _warn_shuffle_ignored(x)
     if isinstance(x, PyDataset):
         x = EpochsOf(x, shuffle)
     if isinstance(x, Iterable):
@@ -659,6 +718,40 @@ def make_batches(
     raise ValueError(
         "`x` must be a NumPy array, a torch tensor, a list/dict of them, or an iterable of "
         f"batches; received {type(x).__name__}."
+    )
+
+
+def _warn_shuffle_ignored(x: Any) -> None:
+    """Keras's warning that `shuffle=True` (fit's default) leaves `x`'s own order as is."""
+    from convolve.data.pipeline import Dataset
+
+    if isinstance(x, PyDataset):
+        if x.num_batches is None:
+            _warn_ignored(
+                "an infinite PyDataset. The PyDataset is expected to already be shuffled."
+            )
+    elif isinstance(x, Dataset) or _is_tf_dataset(x):
+        _warn_ignored(
+            "a tf.data.Dataset. The Dataset is expected to already be shuffled (via "
+            "`.shuffle(buffer_size)`)."
+        )
+    elif _is_dataloader(x):
+        _warn_ignored("a torch DataLoader. The DataLoader is expected to already be shuffled.")
+    elif isinstance(x, types.GeneratorType):
+        _warn_ignored("a generator. The generator is expected to yield already-shuffled data.")
+
+
+def _warn_ignored(what: str) -> None:
+    warnings.warn(
+        f"`shuffle=True` was passed, but will be ignored since the data `x` was provided as {what}",
+        stacklevel=5,
+    )
+
+
+def _is_tf_dataset(x: Any) -> bool:
+    return any(
+        c.__name__ == "DatasetV2" and c.__module__.startswith("tensorflow.python.")
+        for c in type(x).__mro__
     )
 
 

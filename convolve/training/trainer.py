@@ -422,8 +422,11 @@ class Trainer:
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, data_adapter.capped_steps(validation_steps)
         unbuilt = not self._every_layer_built()
+        self._mark_build_read(train, unbuilt)
         self._prepare_for(train, strategy=strategy)
         self._take_build_draws(train, unbuilt)
+        if isinstance(train, data_adapter.IterableBatches):
+            train.start_over()  # Keras resets its epoch iterator before the first epoch
         callback_list = CallbackList(
             callbacks,
             add_history=True,
@@ -695,6 +698,7 @@ class Trainer:
             None if strategy is None else strategy.shard(),
         )  # fmt: skip
         unbuilt = not self._every_layer_built()
+        self._mark_build_read(batches, unbuilt)
         self._prepare_for(batches, strategy=strategy, what="evaluate")
         self._take_build_draws(batches, unbuilt)
         callback_list = CallbackList(
@@ -745,6 +749,12 @@ class Trainer:
         """Whether the model and every layer in it are built (Keras then reads no batch to
         build them)."""
         return all(getattr(m, "built", True) for m in self.modules())  # type: ignore[attr-defined]
+
+    def _mark_build_read(self, batches: Any, unbuilt: bool) -> None:
+        """Makes an iterable's first read the one Keras takes to build the model (`unbuilt`)
+        or the losses and metrics of the last `compile`: from a pass of its own."""
+        if isinstance(batches, data_adapter.IterableBatches):
+            batches.build_read = unbuilt or self.__dict__.get("_build_draws_due", False)
 
     def _take_build_draws(self, batches: Any, unbuilt: bool) -> None:
         """The random draws Keras takes when it reads a batch to build the model (`unbuilt`
