@@ -33,6 +33,7 @@ import random as python_random
 from collections.abc import Sequence
 from typing import Any
 
+import rich.style  # noqa: F401  (see below)
 import torch
 
 from convolve import config
@@ -40,6 +41,11 @@ from convolve.initializers import _truncated_normal
 from convolve.layers.naming import unique_name
 from convolve.ops._dtypes import standardize_dtype, to_torch_dtype
 from convolve.ops.core import as_tensor
+
+# Keras loads `rich` when it is imported, and `rich` takes one number from Python's `random`
+# as it loads. Loading it with this module puts that draw before any `set_random_seed`, as in
+# Keras, so that a `summary()` printed between two models leaves the initializer seeds of the
+# second (drawn from Python's `random`) equal to Keras's.
 
 __all__ = [
     "SeedGenerator",
@@ -115,7 +121,9 @@ class SeedGenerator:
 
     def _advance(self, ordered: bool) -> None:
         """Keras's step of the state: counts a draw, or (unordered) moves both numbers by
-        `(v + 1) * 5387 % 933199` in int32 arithmetic."""
+        `(v + 1) * 5387 % 933199` in int32 arithmetic. A tracing pass does not count."""
+        if _tracing():
+            return
         if ordered:
             self._draws += 1
         else:
@@ -178,12 +186,24 @@ def reset_global_seed_generator() -> None:
     _global_seed_generator = None
 
 
+def _tracing() -> bool:
+    """Whether a layer or model runs only to find its shapes or build its weights (the
+    `stateless` pass). Keras runs those on symbolic tensors, where a random function draws
+    no seed: the seed generators keep their state, and no global one is made (making it
+    would take a number from Python's `random`, moving the seeds of later initializers)."""
+    from convolve.layers.base import _STATELESS  # here: the layers import this module
+
+    return _STATELESS.get()
+
+
 def _generator(seed: Seed, device: torch.device) -> torch.Generator | None:
     """The generator a `seed` argument stands for on `device` (None: torch's global one,
     in compiled code only)."""
     if seed is None:
         if torch.compiler.is_compiling():
             return None
+        if _tracing():
+            return torch.Generator(device=device)  # values that nothing keeps
         return global_seed_generator().generator(device)
     if isinstance(seed, SeedGenerator):
         return seed.generator(device)

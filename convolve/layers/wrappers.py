@@ -23,7 +23,7 @@ from torch import nn
 from convolve import _tree
 from convolve.layers import _conv_utils as cu
 from convolve.layers import layout
-from convolve.layers.base import Layer, WeightSpec, map_shapes, torch_dtype
+from convolve.layers.base import Layer, WeightSpec, map_shapes, stateless, torch_dtype
 
 # Sizes given to unknown (None) axes when an output shape is found by running the layer;
 # an output axis whose size differs between the two runs is reported as unknown.
@@ -65,7 +65,7 @@ def _run_on_zeros(layer: Layer, input_shape: Any, size: int, batch: int | None) 
     inputs = layer._place(map_shapes(zeros, input_shape))
     if layer._engine_layout:
         inputs = _tree.map_structure(layout.to_engine, inputs)
-    with torch.no_grad():
+    with torch.no_grad(), stateless():  # Keras traces on symbolic tensors: no state moves
         out = layer._invoke(inputs, (), {}, False)
     return _tree.map_structure(layout.to_user, out) if layer._engine_layout else out
 

@@ -37,6 +37,7 @@ import torch
 
 from convolve import _tree, config, distribute, mixed_precision
 from convolve.layers import layout
+from convolve.layers.base import stateless
 from convolve.layers.symbolic import is_symbolic
 from convolve.training import backup, data_adapter, host_memory
 from convolve.training.compile_utils import (
@@ -589,7 +590,7 @@ class Trainer:
         if check_targets and y is not None and self._needs_targets(what):
             y_pred = self._output_stand_in(x)
             if y_pred is None:
-                with torch.no_grad(), _state_kept(self):
+                with torch.no_grad(), _state_kept(self), stateless():
                     y_pred = self(x, training=False)
             self._compiled_loss.check_targets(y, y_pred)
         if strategy is not None:
@@ -641,7 +642,7 @@ class Trainer:
 
     def _build_metrics_for(self, x: Any, y: Any) -> None:
         """Resolves the compiled metrics from a batch, as the first step would."""
-        with torch.no_grad(), _state_kept(self):
+        with torch.no_grad(), _state_kept(self), stateless():
             y_pred = self(x, training=False)
         cm = self._compiled_metrics
         cm._build(_as_list(y, cm.output_names), _as_list(y_pred, cm.output_names))
