@@ -79,7 +79,15 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
     build = _build_config(layer)
     if build is not None:
         entry["build_config"] = build
+    if _is_model(layer):  # Keras writes every model's, nested ones included ({}: uncompiled)
+        entry["compile_config"] = compile_config(layer)
     return entry
+
+
+def _is_model(layer: Any) -> bool:
+    from convolve.models import Model
+
+    return isinstance(layer, Model)
 
 
 def _keras_layer_config(layer: Any, config: dict[str, Any]) -> dict[str, Any]:
@@ -164,8 +172,11 @@ def _node_entry(layer: Any, node: Any, encode: Any) -> dict[str, Any]:
     if hasattr(layer, "keras_node"):
         args, tensor_kwargs = layer.keras_node(node.args)
         return {"args": tuple(encode(args)), "kwargs": encode({**tensor_kwargs, **node.kwargs})}
+    kwargs = dict(node.kwargs)
+    if _is_model(layer) and type(layer).__name__ in ("Sequential", "Functional"):
+        kwargs.setdefault("mask", None)  # Keras records the mask its models' `call` takes
     # One entry per positional argument: `layer(a, b)` is `"args": [a, b]`, as in Keras.
-    return {"args": tuple(encode(arg) for arg in node.call_args), "kwargs": encode(node.kwargs)}
+    return {"args": tuple(encode(arg) for arg in node.call_args), "kwargs": encode(kwargs)}
 
 
 def sequential_config(model: Any) -> dict[str, Any]:
@@ -290,8 +301,8 @@ def compile_config(model: Any) -> dict[str, Any]:
 def serialize_model(model: Any, include_compile: bool = True) -> dict[str, Any]:
     """A whole model as Keras writes it in `config.json`."""
     entry = serialize_layer(model)
-    if include_compile:
-        entry["compile_config"] = compile_config(model)
+    if not include_compile:
+        entry.pop("compile_config", None)
     return entry
 
 
@@ -549,8 +560,9 @@ def _functional_from_config(config: dict, ctx: Context, where: str) -> Any:
         if not isinstance(args, list | tuple) or not args or not isinstance(kwargs, dict):
             raise ctx.error(at, "expected positional arguments (the layer's inputs)")
         args = list(args)  # a tuple in a config in memory, a list in a file
-        for key in ("training", "mask"):
-            kwargs.pop(key, None)
+        kwargs.pop("mask", None)  # masks travel with the tensors, as they did when written
+        if kwargs.get("training") is None:
+            kwargs.pop("training", None)  # a node called with `training=False` keeps it
         try:
             created[name](*args, **kwargs)
         except (TypeError, ValueError, IndexError) as err:

@@ -217,12 +217,22 @@ def _with_operations(lib):
     return lib.Model(inputs, lib.ops.mean(inputs + 1.0, axis=-1, keepdims=True), name="ops")
 
 
+def _nested_models(lib):
+    image = lib.Input((8, 8, 3))
+    base = lib.Model(image, lib.layers.Conv2D(2, 3, name="bc")(image), name="base")
+    head = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, name="in_d")], name="head")
+    inputs = lib.Input((8, 8, 3), name="img")
+    x = lib.layers.GlobalAveragePooling2D(name="gap")(base(inputs, training=False))
+    return lib.Model(inputs, head(lib.layers.Dense(4, name="d4")(x)), name="outer")
+
+
 def _sequential(lib):
     return lib.Sequential([lib.Input((4,)), lib.layers.Dense(2, name="dd")], name="s")
 
 
 @pytest.mark.parametrize(
-    "build", [_conv_classifier, _two_inputs_dict_outputs, _with_operations, _sequential]
+    "build",
+    [_conv_classifier, _two_inputs_dict_outputs, _with_operations, _nested_models, _sequential],
 )
 def test_model_configs_are_keras_configs_tuples_included(build) -> None:
     convolve.utils.clear_session()

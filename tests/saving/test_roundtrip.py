@@ -422,3 +422,33 @@ def test_file_objects(tmp_path):
     loaded = saving.load_model(buffer)
     data = inputs_for(model)
     _same(predict(model, data), predict(loaded, data))
+
+
+def test_a_nested_model_called_with_training_false_loads_and_trains_as_keras(tmp_path):
+    """The transfer-learning pattern `base(x, training=False)`: the flag is kept in the
+    loaded graph (its config equals the saved one), and `fit`'s `training=True` overrides it
+    as in Keras 3, so the base's BatchNormalization statistics move as Keras's do."""
+    import keras as real_keras
+
+    def build(lib):
+        image = lib.Input((6, 6, 2))
+        x = lib.layers.BatchNormalization(name="bn")(lib.layers.Conv2D(3, 3, name="c")(image))
+        base = lib.Model(image, x, name="base")
+        inputs = lib.Input((6, 6, 2))
+        pooled = lib.layers.GlobalAveragePooling2D()(base(inputs, training=False))
+        return lib.Model(inputs, lib.layers.Dense(1)(pooled))
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 6, 6, 2)).astype("float32"), rng.normal(size=(16, 1))
+    original = build(convolve)
+    original.save(tmp_path / "m.keras")
+    moving_means = []
+    for lib in (convolve, real_keras):
+        model = lib.models.load_model(tmp_path / "m.keras")
+        if lib is convolve:
+            assert model.get_config() == original.get_config()
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, y.astype("float32"), batch_size=8, epochs=1, shuffle=False, verbose=0)
+        moving_means.append(np.asarray(model.get_layer("base").get_layer("bn").moving_mean))
+    assert np.abs(moving_means[1]).max() > 1e-4  # Keras's fit moved them
+    np.testing.assert_allclose(moving_means[0], moving_means[1], rtol=1e-5, atol=1e-7)
