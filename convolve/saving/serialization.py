@@ -58,7 +58,7 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
         >>> entry["module"], entry["class_name"], entry["config"]["units"]
         ('keras.layers', 'Dense', 3)
     """
-    from convolve.models import Functional, Sequential
+    from convolve.models import Functional, Model, Sequential
 
     cls = type(layer)
     if cls is Sequential:
@@ -79,15 +79,9 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
     build = _build_config(layer)
     if build is not None:
         entry["build_config"] = build
-    if _is_model(layer):  # Keras writes every model's, nested ones included ({}: uncompiled)
+    if isinstance(layer, Model):  # Keras writes every model's, nested too ({}: uncompiled)
         entry["compile_config"] = compile_config(layer)
     return entry
-
-
-def _is_model(layer: Any) -> bool:
-    from convolve.models import Model
-
-    return isinstance(layer, Model)
 
 
 def _keras_layer_config(layer: Any, config: dict[str, Any]) -> dict[str, Any]:
@@ -172,8 +166,10 @@ def _node_entry(layer: Any, node: Any, encode: Any) -> dict[str, Any]:
     if hasattr(layer, "keras_node"):
         args, tensor_kwargs = layer.keras_node(node.args)
         return {"args": tuple(encode(args)), "kwargs": encode({**tensor_kwargs, **node.kwargs})}
+    from convolve.models import Functional, Sequential
+
     kwargs = dict(node.kwargs)
-    if _is_model(layer) and type(layer).__name__ in ("Sequential", "Functional"):
+    if isinstance(layer, Sequential | Functional):
         kwargs.setdefault("mask", None)  # Keras records the mask its models' `call` takes
     # One entry per positional argument: `layer(a, b)` is `"args": [a, b]`, as in Keras.
     return {"args": tuple(encode(arg) for arg in node.call_args), "kwargs": encode(kwargs)}

@@ -679,11 +679,24 @@ def make_batches(
     steps: int | None = None,
     shard: Shard | None = None,
     class_weight: dict | None = None,
+    loader_draws: bool = True,
 ) -> ArrayBatches | IterableBatches:
     """Chooses the adapter for `x`: arrays in memory, or an iterable of batches.
 
     `shard` (in a data-parallel job) makes every batch this process's part of a global one.
+    `loader_draws=False` (the `*_on_batch` calls, which Keras runs without a DataLoader)
+    takes none of the draws Keras's loader makes (see `_loader_seed_draw`).
     """
+    batches = _adapter(x, y, sample_weight, batch_size, shuffle, device, steps, shard,
+                       class_weight)  # fmt: skip
+    batches.loader_draws = batches.loader_draws and loader_draws
+    return batches
+
+
+def _adapter(
+    x: Any, y: Any, sample_weight: Any, batch_size: int | None, shuffle: bool | str,
+    device: torch.device | str, steps: int | None, shard: Shard | None, class_weight: Any,
+) -> ArrayBatches | IterableBatches:  # fmt: skip
     if x is None:
         raise ValueError("`x` is required; received x=None.")
     _check_steps(steps)

@@ -347,7 +347,7 @@ class Trainer:
 
     def test_step(self, data: Any) -> dict[str, torch.Tensor]:
         x, y, sample_weight = data_adapter.unpack(data)
-        y_pred = self(x, training=False) if self._call_takes_training else self(x)  # type: ignore[attr-defined]
+        y_pred = self._inference_call(x)
         loss = self._compute_loss(x, y, y_pred, sample_weight, training=False)
         self._loss_tracker.update_state(loss.detach(), sample_weight=_batch_size(x))
         if self._step_logs_unused:  # only the state: `compute_metrics` without its results
@@ -358,6 +358,11 @@ class Trainer:
 
     def predict_step(self, data: Any) -> Any:
         x, _, _ = data_adapter.unpack(data)
+        return self._inference_call(x)
+
+    def _inference_call(self, x: Any) -> Any:
+        """`self(x, training=False)`; a model whose `call` takes no `training` is called
+        without it, as Keras calls it."""
         return self(x, training=False) if self._call_takes_training else self(x)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ fit
@@ -422,10 +427,7 @@ class Trainer:
                 )
             train, val = train.split(validation_split)
             val.shuffle, val.steps = False, data_adapter.capped_steps(validation_steps)
-        unbuilt = not self._every_layer_built()
-        self._mark_build_read(train, unbuilt)
-        self._prepare_for(train, strategy=strategy)
-        self._take_build_draws(train, unbuilt)
+        self._prepare_reading_to_build(train, strategy=strategy)
         if isinstance(train, data_adapter.IterableBatches):
             train.start_over()  # Keras resets its epoch iterator before the first epoch
         callback_list = CallbackList(
@@ -590,7 +592,7 @@ class Trainer:
         if check_targets and y is not None and self._needs_targets(what):
             y_pred = self._output_stand_in(x)
             if y_pred is None:
-                with torch.no_grad(), _state_kept(self), stateless():
+                with _checking_only(self):
                     y_pred = self(x, training=False)
             self._compiled_loss.check_targets(y, y_pred)
         if strategy is not None:
@@ -642,7 +644,7 @@ class Trainer:
 
     def _build_metrics_for(self, x: Any, y: Any) -> None:
         """Resolves the compiled metrics from a batch, as the first step would."""
-        with torch.no_grad(), _state_kept(self), stateless():
+        with _checking_only(self):
             y_pred = self(x, training=False)
         cm = self._compiled_metrics
         cm._build(_as_list(y, cm.output_names), _as_list(y_pred, cm.output_names))
@@ -698,10 +700,7 @@ class Trainer:
             x, y, sample_weight, batch_size, False, self._place_model(), steps,
             None if strategy is None else strategy.shard(),
         )  # fmt: skip
-        unbuilt = not self._every_layer_built()
-        self._mark_build_read(batches, unbuilt)
-        self._prepare_for(batches, strategy=strategy, what="evaluate")
-        self._take_build_draws(batches, unbuilt)
+        self._prepare_reading_to_build(batches, strategy=strategy, what="evaluate")
         callback_list = CallbackList(
             callbacks,
             add_progbar=verbose != 0,
@@ -751,16 +750,15 @@ class Trainer:
         build them)."""
         return all(getattr(m, "built", True) for m in self.modules())  # type: ignore[attr-defined]
 
-    def _mark_build_read(self, batches: Any, unbuilt: bool) -> None:
-        """Makes an iterable's first read the one Keras takes to build the model (`unbuilt`)
-        or the losses and metrics of the last `compile`: from a pass of its own."""
+    def _prepare_reading_to_build(self, batches: Any, **prepare: Any) -> None:
+        """`_prepare_for`, with the batch Keras reads first when the model is not built or
+        the losses and metrics of the last `compile` are not: an iterable's comes from a
+        pass of its own; over arrays, that read's random draws are taken."""
+        due = self.__dict__.get("_build_draws_due", False) or not self._every_layer_built()
         if isinstance(batches, data_adapter.IterableBatches):
-            batches.build_read = unbuilt or self.__dict__.get("_build_draws_due", False)
-
-    def _take_build_draws(self, batches: Any, unbuilt: bool) -> None:
-        """The random draws Keras takes when it reads a batch to build the model (`unbuilt`
-        before this run) or the losses and metrics of the last `compile` (arrays only)."""
-        due = self.__dict__.pop("_build_draws_due", False) or unbuilt
+            batches.build_read = due
+        self._prepare_for(batches, **prepare)
+        self.__dict__.pop("_build_draws_due", None)
         if due and isinstance(batches, data_adapter.ArrayBatches):
             batches.take_build_draws()
 
@@ -859,10 +857,9 @@ class Trainer:
         batches = data_adapter.make_batches(
             x, y, sample_weight, _len(x), False, self._place_model(), None,
             None if strategy is None else strategy.shard(), class_weight=class_weight,
+            loader_draws=False,
         )  # fmt: skip
         self._prepare_for(batches, check_targets=False, strategy=strategy, what=what)
-        if isinstance(batches, data_adapter.ArrayBatches):
-            batches.loader_draws = False  # Keras runs one batch without a loader
         self.__dict__.pop("_build_draws_due", None)  # built from this batch, drawing nothing
         return batches, strategy
 
@@ -901,10 +898,8 @@ class Trainer:
 
     def predict_on_batch(self, x: Any) -> Any:
         batches = data_adapter.make_batches(
-            x, None, None, _len(x), False, self._place_model(), None
+            x, None, None, _len(x), False, self._place_model(), None, loader_draws=False
         )
-        if isinstance(batches, data_adapter.ArrayBatches):
-            batches.loader_draws = False  # Keras runs one batch without a loader
         return self._predict_batches(batches, 0, None)
 
     # ------------------------------------------------------------------ misc
@@ -986,15 +981,17 @@ def _attribute_metrics(model: Any, exclude: Any) -> list[Any]:
 
 
 @contextlib.contextmanager
-def _state_kept(model: Any) -> Iterator[None]:
-    """A forward pass that only checks shapes leaves the model's state (the weights made
-    non-trainable and the buffers: counters, moving statistics) as it found it, as Keras's
-    check on symbolic tensors changes nothing."""
+def _checking_only(model: Any) -> Iterator[None]:
+    """A forward pass that only checks shapes leaves the model's state as it found it, as
+    Keras's check on symbolic tensors changes nothing: no gradients, no weight assignments
+    or random draws (`stateless`), and the weights made non-trainable and the buffers
+    (counters, moving statistics) restored."""
     state = {id(t): t for _, spec, t in model._weight_entries() if not spec.trainable}
     state.update((id(t), t) for t in model.buffers())
     saved = [(tensor, tensor.detach().clone()) for tensor in state.values()]
     try:
-        yield
+        with torch.no_grad(), stateless():
+            yield
     finally:
         with torch.no_grad():
             for buffer, value in saved:
