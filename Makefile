@@ -8,7 +8,8 @@ PIP_INSTALL := $(PIP) install --quiet -c constraints.txt
 
 .PHONY: install demo test test-all lint bench clean
 
-$(VENV)/.installed: pyproject.toml constraints.txt convolve/data/_bilinear.c
+$(VENV)/.installed: pyproject.toml constraints.txt convolve/data/_bilinear.c \
+		convolve/layers/_conv_pool.c convolve/layers/_conv_pool_kernels.h
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[test]'
 	touch $@

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convolve.layers import activation_util
+from convolve.layers import activation_util, conv_pool_block
 from convolve.layers.base import Layer
 from convolve.layers.convolution import ConvFamily
 from convolve.layers.core import Activation, ReLU
@@ -65,5 +65,8 @@ def pools_first(layer: Layer, consumer: Layer) -> bool:
 def run_pool_first(layer: Layer, consumer: Layer, x: Any, training: bool | None) -> Any:
     """`consumer(layer(x))` in engine layout, pooling before the activation."""
     if isinstance(layer, ConvFamily):
+        fused = conv_pool_block.run(layer, consumer, x)
+        if fused is not None:
+            return fused
         return layer._activate(consumer.engine_call(layer.pre_activation(x), training))
     return layer.engine_call(consumer.engine_call(x, training), training)

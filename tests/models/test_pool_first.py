@@ -2,7 +2,8 @@
 
 The oracle is the model run layer by layer (the reordering switched off), which the parity
 tests check against Keras: outputs, training histories and trained weights must be equal
-bit for bit, not merely close.
+bit for bit, not merely close. The one-kernel conv/ReLU/pool block, which sums in another
+order, is switched off here; `tests/layers/test_conv_pool_block.py` tests it.
 """
 
 import numpy as np
@@ -10,7 +11,13 @@ import pytest
 
 import convolve as keras
 from convolve import layers
+from convolve.layers import conv_pool_block
 from convolve.models import pool_first
+
+
+@pytest.fixture(autouse=True)
+def _reorder_only(monkeypatch):
+    monkeypatch.setattr(conv_pool_block, "run", lambda conv, pool, x: None)
 
 
 @pytest.fixture
