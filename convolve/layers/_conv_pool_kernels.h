@@ -11,6 +11,11 @@ typedef int32_t KERNEL(vint) __attribute__((vector_size(LANES * sizeof(int32_t))
 /* A constant number of blocks, k where the set has k, so that unreachable cases compile. */
 #define UP_TO_BLOCKS(k) ((k) < BLOCKS ? (k) : BLOCKS)
 
+/* Blocks of LANES channels in the pass from channel c0 (1 .. BLOCKS). */
+static inline int KERNEL(blocks_from)(const Block *b, Py_ssize_t c0) {
+    return (int)((min_size(BLOCKS * LANES, b->cout - c0) + LANES - 1) / LANES);
+}
+
 static inline vfloat KERNEL(load)(const float *p) {
     vfloat v;
     memcpy(&v, p, sizeof v);
@@ -23,8 +28,8 @@ static inline vfloat KERNEL(blend)(vint mask, vfloat a, vfloat b) {
 }
 
 /* The largest of a window's four sums, after ReLU, and its code. */
-static inline __attribute__((always_inline)) void KERNEL(store_pooled)(const vfloat sums[4], float *out,
-                                                               uint8_t *code, Py_ssize_t lanes) {
+static inline __attribute__((always_inline)) void KERNEL(store_pooled)(
+    const vfloat sums[4], float *out, uint8_t *code, Py_ssize_t lanes) {
     vfloat best = sums[0];
     vint arg = {0};
     for (int k = 1; k < 4; k++) {
@@ -66,7 +71,7 @@ static inline __attribute__((always_inline)) void KERNEL(pooled_position)(
     for (int q = 0; q < blocks; q++) {
         const Py_ssize_t first = c0 + q * LANES;
         KERNEL(store_pooled)(acc[q], out + first, code ? code + first : NULL,
-                     min_size(LANES, b->cout - first));
+                             min_size(LANES, b->cout - first));
     }
 }
 
@@ -81,12 +86,14 @@ static void KERNEL(forward_image)(const Block *b, Py_ssize_t n, float *out, uint
             float *o = out + at;
             uint8_t *c = code ? code + at : NULL;
             for (Py_ssize_t c0 = 0; c0 < b->cout; c0 += BLOCKS * LANES) {
-                switch ((min_size(BLOCKS * LANES, b->cout - c0) + LANES - 1) / LANES) {
-                case 1: KERNEL(pooled_position)(b, taps_at, origin, c0, o, c, UP_TO_BLOCKS(1)); break;
-                case 2: KERNEL(pooled_position)(b, taps_at, origin, c0, o, c, UP_TO_BLOCKS(2)); break;
-                case 3: KERNEL(pooled_position)(b, taps_at, origin, c0, o, c, UP_TO_BLOCKS(3)); break;
-                default: KERNEL(pooled_position)(b, taps_at, origin, c0, o, c, BLOCKS);
+#define POOLED(blocks) KERNEL(pooled_position)(b, taps_at, origin, c0, o, c, blocks)
+                switch (KERNEL(blocks_from)(b, c0)) {
+                case 1: POOLED(UP_TO_BLOCKS(1)); break;
+                case 2: POOLED(UP_TO_BLOCKS(2)); break;
+                case 3: POOLED(UP_TO_BLOCKS(3)); break;
+                default: POOLED(BLOCKS);
                 }
+#undef POOLED
             }
         }
 }
@@ -113,7 +120,8 @@ static inline __attribute__((always_inline)) void KERNEL(image_gradient)(
                 for (Py_ssize_t l = 0; l < lanes; l++) code_lanes[l] = code[at + q * LANES + l];
                 vint codes;
                 memcpy(&codes, code_lanes, sizeof codes);
-                g[q] = KERNEL(blend)((codes & RELU_PASSES) != 0, KERNEL(load)(g_lanes), (vfloat){0});
+                const vint passes = (codes & RELU_PASSES) != 0;
+                g[q] = KERNEL(blend)(passes, KERNEL(load)(g_lanes), (vfloat){0});
                 const vint arg = codes & 3;
                 is0[q] = arg == 0;
                 is1[q] = arg == 1;
@@ -125,29 +133,33 @@ static inline __attribute__((always_inline)) void KERNEL(image_gradient)(
                 const float *tap = origin + taps_at[t];
                 const vfloat p0 = (vfloat){0} + tap[0], p1 = (vfloat){0} + tap[right];
                 const vfloat p2 = (vfloat){0} + tap[down], p3 = (vfloat){0} + tap[down + right];
-                for (int q = 0; q < blocks; q++)
-                    dw[t * blocks + q] +=
-                        g[q] * KERNEL(blend)(is0[q], p0, KERNEL(blend)(is1[q], p1, KERNEL(blend)(is2[q], p2, p3)));
+                for (int q = 0; q < blocks; q++) {
+                    const vfloat x23 = KERNEL(blend)(is2[q], p2, p3);
+                    const vfloat x = KERNEL(blend)(is0[q], p0, KERNEL(blend)(is1[q], p1, x23));
+                    dw[t * blocks + q] += g[q] * x;
+                }
             }
         }
 }
 
 /* One image's gradients into sums (taps x cout weight gradient, then cout bias gradient). */
-static void KERNEL(gradient_image)(const Block *b, Py_ssize_t n, const float *grad, const uint8_t *code,
-                           float *scratch, double *sums) {
+static void KERNEL(gradient_image)(const Block *b, Py_ssize_t n, const float *grad,
+                                   const uint8_t *code, float *scratch, double *sums) {
     vfloat *dw = (vfloat *)scratch; /* 64-byte aligned, (taps + 1) x 64 floats */
     Py_ssize_t taps_at[MAX_TAPS];
     tap_offsets(b, taps_at);
     const Py_ssize_t taps = b->kh * b->kw * b->cin;
     vfloat *db = dw + taps * BLOCKS;
     for (Py_ssize_t c0 = 0; c0 < b->cout; c0 += BLOCKS * LANES) {
-        const int blocks = (int)((min_size(BLOCKS * LANES, b->cout - c0) + LANES - 1) / LANES);
+        const int blocks = KERNEL(blocks_from)(b, c0);
+#define GRADIENT(blocks) KERNEL(image_gradient)(b, taps_at, n, grad, code, c0, dw, db, blocks)
         switch (blocks) {
-        case 1: KERNEL(image_gradient)(b, taps_at, n, grad, code, c0, dw, db, UP_TO_BLOCKS(1)); break;
-        case 2: KERNEL(image_gradient)(b, taps_at, n, grad, code, c0, dw, db, UP_TO_BLOCKS(2)); break;
-        case 3: KERNEL(image_gradient)(b, taps_at, n, grad, code, c0, dw, db, UP_TO_BLOCKS(3)); break;
-        default: KERNEL(image_gradient)(b, taps_at, n, grad, code, c0, dw, db, BLOCKS);
+        case 1: GRADIENT(UP_TO_BLOCKS(1)); break;
+        case 2: GRADIENT(UP_TO_BLOCKS(2)); break;
+        case 3: GRADIENT(UP_TO_BLOCKS(3)); break;
+        default: GRADIENT(BLOCKS);
         }
+#undef GRADIENT
         for (int q = 0; q < blocks; q++) {
             const Py_ssize_t first = c0 + q * LANES, lanes = min_size(LANES, b->cout - first);
             for (Py_ssize_t t = 0; t < taps; t++)
